@@ -1,0 +1,233 @@
+import { RuleditError } from '../errors.ts';
+import { attribute, floatAttr, GraphView, intAttr, intsAttr } from './graph.ts';
+import type { GraphProto, NodeProto } from './proto.ts';
+import { dimsOf } from './tensor.ts';
+
+export type Activation = 'relu' | 'relu6' | 'none';
+
+/**
+ * An editable layer (METHOD.md section 2): value = act(affine(Linear_W(key)) + skip).
+ * Plain data naming tensors of the graph, so it serializes as-is (`inspect --json`).
+ */
+export interface Block {
+  /** Position among all linear layers in graph order (editable or not): stable for a model. */
+  index: number;
+  /** The linear node's name (or its output tensor when the node is unnamed). */
+  name: string;
+  op: 'Conv' | 'Gemm' | 'MatMul';
+  /** The operators the block spans, e.g. ['Conv', 'BatchNormalization', 'Add', 'Relu']. */
+  chain: string[];
+  editable: boolean;
+  /** Why the block cannot be edited (depthwise conv, transposed input, ...). */
+  reason?: string;
+  /** Canonical weight shape [out, in, kh, kw] (conv) or [out, in] (dense), whatever the storage. */
+  weightShape: number[];
+  /** Tensor names in the graph. */
+  weight: string;
+  bias?: string;
+  key: string;
+  linearOutput: string;
+  /** Before the activation (after BatchNormalization and the residual Add). */
+  preActivation: string;
+  value: string;
+  /** The residual operand of the Add, computed from the same image. */
+  skip?: string;
+  batchNorm?: { scale: string; bias: string; mean: string; variance: string; epsilon: number };
+  activation: Activation;
+  conv?: {
+    kernel: number[];
+    strides: number[];
+    pads: number[];
+    dilations: number[];
+    autoPad: string;
+    group: number;
+  };
+  /** How a dense weight is stored: 'out-in' (Gemm transB=1) or 'in-out' (MatMul, Gemm transB=0). */
+  storage?: 'out-in' | 'in-out';
+}
+
+const LINEAR = new Set(['Conv', 'Gemm', 'MatMul']);
+
+/** Every linear layer of the graph in node order, each with its block structure. */
+export function listBlocks(graph: GraphProto): Block[] {
+  const view = new GraphView(graph);
+  const blocks: Block[] = [];
+  for (const node of view.nodes) {
+    if (!LINEAR.has(node.opType ?? '')) continue;
+    const block = describe(view, node, blocks.length);
+    if (block) blocks.push(block);
+  }
+  return blocks;
+}
+
+function describe(view: GraphView, node: NodeProto, index: number): Block | undefined {
+  const op = node.opType as Block['op'];
+  const inputs = node.input ?? [];
+  const weightTensor = view.constant(inputs[1] ?? '');
+  // A product of two activations (attention, say) has no weight to edit: not a layer at all.
+  if (!weightTensor) return undefined;
+  const stored = dimsOf(weightTensor);
+  const name = node.name || node.output![0];
+  let editable = true;
+  let reason: string | undefined;
+  const refuse = (why: string) => {
+    if (editable) [editable, reason] = [false, why];
+  };
+
+  let weightShape = stored;
+  let storage: Block['storage'];
+  let conv: Block['conv'];
+  let bias = inputs[2] || undefined;
+  if (op === 'Conv') {
+    const group = intAttr(node, 'group', 1);
+    const kernel = stored.slice(2);
+    const rank = kernel.length;
+    conv = {
+      kernel,
+      strides: intsAttr(node, 'strides') ?? kernel.map(() => 1),
+      pads: intsAttr(node, 'pads') ?? new Array(rank * 2).fill(0),
+      dilations: intsAttr(node, 'dilations') ?? kernel.map(() => 1),
+      autoPad: textAttr(node, 'auto_pad') ?? 'NOTSET',
+      group,
+    };
+    if (rank !== 2) refuse(`${rank}-D convolution (only 2-D convolutions are editable)`);
+    if (group !== 1) {
+      refuse(
+        group === stored[0] && stored[1] === 1
+          ? `depthwise convolution (group = ${group}): each channel has its own filter, so there is no shared key space to rewrite`
+          : `grouped convolution (group = ${group}): keys are split across groups`,
+      );
+    }
+  } else {
+    if (stored.length !== 2) refuse(`weight has ${stored.length} dimensions; expected 2`);
+    const transB = op === 'Gemm' && intAttr(node, 'transB', 0) === 1;
+    storage = transB ? 'out-in' : 'in-out';
+    weightShape = transB ? stored : [stored[1], stored[0]];
+    if (op === 'Gemm') {
+      if (intAttr(node, 'transA', 0) === 1) refuse('Gemm with transA = 1 (keys are transposed)');
+      if (floatAttr(node, 'alpha', 1) !== 1 || floatAttr(node, 'beta', 1) !== 1) {
+        refuse('Gemm with alpha or beta other than 1');
+      }
+    }
+  }
+
+  const chain: string[] = [op];
+  const linearOutput = node.output![0];
+  let out = linearOutput;
+  let step = view.next(out);
+
+  // A MatMul's bias is a following Add of a constant vector.
+  if (op === 'MatMul' && step?.node.opType === 'Add') {
+    const other = otherInput(step.node, step.input);
+    if (other && view.constant(other)) {
+      bias = other;
+      chain.push('Add(bias)');
+      out = step.node.output![0];
+      step = view.next(out);
+    }
+  }
+
+  let batchNorm: Block['batchNorm'];
+  if (step?.node.opType === 'BatchNormalization' && step.node.input![0] === step.input) {
+    const [, scale, b, mean, variance] = step.node.input!;
+    batchNorm = { scale, bias: b, mean, variance, epsilon: floatAttr(step.node, 'epsilon', 1e-5) };
+    chain.push('BatchNormalization');
+    out = step.node.output![0];
+    step = view.next(out);
+  }
+
+  let skip: string | undefined;
+  if (step?.node.opType === 'Add') {
+    const other = otherInput(step.node, step.input);
+    if (other && !view.constant(other)) {
+      skip = other;
+      chain.push('Add');
+      out = step.node.output![0];
+      step = view.next(out);
+    }
+  }
+
+  const preActivation = out;
+  let activation: Activation = 'none';
+  const act = step && activationOf(view, step.node);
+  if (step && act) {
+    activation = act;
+    chain.push(step.node.opType === 'Clip' ? 'Clip(0,6)' : 'Relu');
+    out = step.node.output![0];
+  }
+
+  return {
+    index,
+    name,
+    op,
+    chain,
+    editable,
+    ...(reason ? { reason } : {}),
+    weightShape,
+    weight: inputs[1],
+    ...(bias ? { bias } : {}),
+    key: inputs[0],
+    linearOutput,
+    preActivation,
+    value: out,
+    ...(skip ? { skip } : {}),
+    ...(batchNorm ? { batchNorm } : {}),
+    activation,
+    ...(conv ? { conv } : {}),
+    ...(storage ? { storage } : {}),
+  };
+}
+
+function otherInput(node: NodeProto, input: string): string | undefined {
+  const ins = node.input ?? [];
+  if (ins.length !== 2) return undefined;
+  return ins[0] === input ? ins[1] : ins[0];
+}
+
+function textAttr(node: NodeProto, name: string): string | undefined {
+  const s = attribute(node, name)?.s;
+  return s && s.length ? new TextDecoder().decode(s) : undefined;
+}
+
+/** ReLU, or a Clip that is ReLU6 / ReLU; other clips end the block before them. */
+function activationOf(view: GraphView, node: NodeProto): Activation | undefined {
+  if (node.opType === 'Relu') return 'relu';
+  if (node.opType !== 'Clip') return undefined;
+  const ins = node.input ?? [];
+  const hasAttrs = attribute(node, 'min') || attribute(node, 'max');
+  // opset < 11 keeps bounds as attributes; later opsets as (constant) inputs.
+  const min = hasAttrs ? floatAttr(node, 'min', -Infinity) : view.constantNumbers(ins[1])?.[0];
+  const max = hasAttrs ? floatAttr(node, 'max', Infinity) : view.constantNumbers(ins[2])?.[0];
+  if ((ins[1] && min === undefined) || (ins[2] && max === undefined)) return undefined;
+  if ((min ?? -Infinity) !== 0) return undefined;
+  if (max === 6) return 'relu6';
+  return max === undefined || max === Infinity ? 'relu' : undefined;
+}
+
+/**
+ * Find a block by name or index. Asking for a block that exists but cannot be edited is a user
+ * error with the reason, unless `editableOnly` is false (taps work on any block).
+ */
+export function findBlock(blocks: Block[], ref: string, editableOnly = true): Block {
+  const trimmed = ref.trim();
+  const block =
+    blocks.find((b) => b.name === trimmed) ??
+    (/^(block\.)?\d+$/.test(trimmed)
+      ? blocks.find((b) => b.index === Number(trimmed.replace('block.', '')))
+      : undefined);
+  if (!block) {
+    const names = blocks.filter((b) => b.editable).map((b) => b.name);
+    const shown = names.slice(0, 8).join(', ') + (names.length > 8 ? ', ...' : '');
+    throw new RuleditError(
+      'no-block',
+      `no layer named '${ref}'. Editable blocks: ${shown || 'none'} (run 'ruledit inspect MODEL' for the table)`,
+    );
+  }
+  if (editableOnly && !block.editable) {
+    throw new RuleditError(
+      'not-editable',
+      `layer '${block.name}' is not an editable block: ${block.reason}. Pick another block from 'ruledit inspect MODEL'`,
+    );
+  }
+  return block;
+}

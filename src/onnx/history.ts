@@ -1,0 +1,42 @@
+import { RuleditError } from '../errors.ts';
+import type { OnnxModel } from './model.ts';
+import { modelFromProto } from './model.ts';
+
+/** The metadata_props key under which ruledit keeps its edit history (a JSON array). */
+export const HISTORY_KEY = 'ruledit.history';
+
+/** One entry of the history. Editing methods add their own fields (block, direction, losses...). */
+export interface EditRecord {
+  /** 'rewrite', 'finetune-local', ... or 'save' for a plain re-save. */
+  method: string;
+  /** ISO time of the edit. */
+  time: string;
+  ruleditVersion: string;
+  [field: string]: unknown;
+}
+
+export function readHistory(model: OnnxModel): EditRecord[] {
+  const entry = (model.proto.metadataProps ?? []).find((p) => p.key === HISTORY_KEY);
+  if (!entry?.value) return [];
+  try {
+    const parsed: unknown = JSON.parse(entry.value);
+    if (!Array.isArray(parsed)) throw new Error('not an array');
+    return parsed as EditRecord[];
+  } catch (e) {
+    throw new RuleditError(
+      'bad-history',
+      `the model's '${HISTORY_KEY}' metadata is not a JSON array of edits (${(e as Error).message})`,
+    );
+  }
+}
+
+/** A copy of the model with `record` appended to its history; other metadata is kept. */
+export function appendHistory(model: OnnxModel, record: EditRecord): OnnxModel {
+  const history = [...readHistory(model), record];
+  const others = (model.proto.metadataProps ?? []).filter((p) => p.key !== HISTORY_KEY);
+  const proto = {
+    ...model.proto,
+    metadataProps: [...others, { key: HISTORY_KEY, value: JSON.stringify(history) }],
+  };
+  return { ...modelFromProto(proto), path: model.path };
+}

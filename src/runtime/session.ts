@@ -1,0 +1,78 @@
+import ort from 'onnxruntime-node';
+import { RuleditError } from '../errors.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { modelInputs, serializeModel } from '../onnx/model.ts';
+import { withTaps } from '../onnx/taps.ts';
+
+export interface SessionOptions {
+  /** Tensors to return next to the logits (keys, values, anything with a name in the graph). */
+  taps?: string[];
+  /** ONNX Runtime intra-op threads; 0 = one per core. */
+  threads?: number;
+}
+
+export interface Tapped {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface RunResult {
+  logits: Tapped;
+  taps: Record<string, Tapped>;
+}
+
+/** One ONNX Runtime session over a model (plus taps), fed NCHW/NHWC float batches. */
+export class Runner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly input: string,
+    readonly output: string,
+    readonly taps: string[],
+  ) {}
+
+  static async create(model: OnnxModel, options: SessionOptions = {}): Promise<Runner> {
+    const taps = options.taps ?? [];
+    const proto = taps.length ? withTaps(model.proto, taps) : model.proto;
+    const inputs = modelInputs(model.proto);
+    if (inputs.length !== 1) {
+      throw new RuleditError(
+        'unsupported-model',
+        `the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); ruledit needs a classifier with one image input`,
+      );
+    }
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(serializeModel(proto), {
+        intraOpNumThreads: options.threads ?? 0,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // Warnings about exporter quirks (initializers listed as inputs) are not the user's business.
+        logSeverityLevel: 3,
+      });
+    } catch (e) {
+      throw new RuleditError(
+        'bad-model',
+        `ONNX Runtime cannot load the model: ${(e as Error).message.split('\n')[0]}`,
+      );
+    }
+    return new Runner(session, inputs[0].name, model.proto.graph!.output![0].name!, taps);
+  }
+
+  async run(data: Float32Array, dims: number[]): Promise<RunResult> {
+    const feeds = { [this.input]: new ort.Tensor('float32', data, dims) };
+    const result = await this.session.run(feeds, [this.output, ...this.taps]);
+    const read = (name: string): Tapped => {
+      const t = result[name];
+      return { data: t.data as Float32Array, dims: [...t.dims] };
+    };
+    return {
+      logits: read(this.output),
+      taps: Object.fromEntries(this.taps.map((t) => [t, read(t)])),
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
