@@ -23,7 +23,10 @@ export async function writeFileAtomic(
   const target = resolve(path);
   for (const p of options.protect ?? []) {
     if (p && resolve(p) === target) {
-      throw new RuleditError('same-as-input', `refusing to overwrite the input file ${path}; choose another output path`);
+      throw new RuleditError(
+        'same-as-input',
+        `refusing to overwrite the input file ${path}; choose another output path`,
+      );
     }
   }
   if (!options.force && existsSync(target)) {

@@ -74,7 +74,9 @@ function valueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
     type: {
       tensorType: {
         elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        shape: {
+          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        },
       },
     },
   };

@@ -66,7 +66,7 @@ export class GraphView {
   /** Follow Identity/Dropout producers back to the tensor that really holds the data. */
   source(tensor: string): string {
     let name = tensor;
-    for (let node = this.producers.get(name); node && PASS_THROUGH.has(node.opType ?? ''); ) {
+    for (let node = this.producers.get(name); node && PASS_THROUGH.has(node.opType ?? '');) {
       name = node.input![0];
       node = this.producers.get(name);
     }
@@ -86,7 +86,8 @@ export class GraphView {
       if (users.length !== 1) return undefined;
       const node = users[0];
       if (!PASS_THROUGH.has(node.opType ?? '')) return { node, input: name };
-      if ((node.output ?? []).slice(1).some((o) => o && this.consumers(o).length > 0)) return undefined;
+      if ((node.output ?? []).slice(1).some((o) => o && this.consumers(o).length > 0))
+        return undefined;
       name = node.output![0];
     }
   }

@@ -8,5 +8,8 @@ export async function saveModel(
   out: string,
   options: { force?: boolean } = {},
 ): Promise<void> {
-  await writeFileAtomic(out, serializeModel(model.proto), { force: options.force, protect: [model.path] });
+  await writeFileAtomic(out, serializeModel(model.proto), {
+    force: options.force,
+    protect: [model.path],
+  });
 }

@@ -19,6 +19,9 @@ export function withTaps(proto: ModelProto, tensors: string[]): ModelProto {
       throw new RuleditError('no-tensor', `the model has no tensor named '${t}' to tap`);
     }
   }
-  const outputs = extra.map((name) => ({ name, type: { tensorType: { elemType: DataType.FLOAT } } }));
+  const outputs = extra.map((name) => ({
+    name,
+    type: { tensorType: { elemType: DataType.FLOAT } },
+  }));
   return { ...proto, graph: { ...graph, output: [...(graph.output ?? []), ...outputs] } };
 }

@@ -9,7 +9,9 @@ import { floatTensor, tensorToFloat32 } from './tensor.ts';
 /** A block's weight in canonical layout: [out, in, kh, kw] or [out, in]. */
 export function readWeight(model: OnnxModel, block: Block): Float32Array {
   const stored = tensorToFloat32(storedTensor(model.proto.graph!, block.weight, block));
-  return block.storage === 'in-out' ? transpose2d(stored, block.weightShape[1], block.weightShape[0]) : stored;
+  return block.storage === 'in-out'
+    ? transpose2d(stored, block.weightShape[1], block.weightShape[0])
+    : stored;
 }
 
 /** A block's bias (length out), zeros when the block has none. */
@@ -30,14 +32,16 @@ export interface WeightPatch {
  */
 export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): OnnxModel {
   if (!block.editable) {
-    throw new RuleditError('not-editable', `layer '${block.name}' is not editable: ${block.reason}`);
+    throw new RuleditError(
+      'not-editable',
+      `layer '${block.name}' is not editable: ${block.reason}`,
+    );
   }
   checkFinite(patch.weight, `new weight of '${block.name}'`);
   const graph = model.proto.graph!;
   const view = new GraphView(graph);
   const [out, inp] = block.weightShape;
-  const stored =
-    block.storage === 'in-out' ? transpose2d(patch.weight, out, inp) : patch.weight;
+  const stored = block.storage === 'in-out' ? transpose2d(patch.weight, out, inp) : patch.weight;
   const replacements = new Map<string, Float32Array>([[block.weight, stored]]);
   let nodes = graph.node ?? [];
   let extraInits: TensorProto[] = [];
@@ -45,7 +49,10 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
   if (patch.bias) {
     checkFinite(patch.bias, `new bias of '${block.name}'`);
     if (patch.bias.length !== out) {
-      throw new RuleditError('bad-shape', `bias of '${block.name}' needs ${out} values, got ${patch.bias.length}`);
+      throw new RuleditError(
+        'bad-shape',
+        `bias of '${block.name}' needs ${out} values, got ${patch.bias.length}`,
+      );
     }
     if (block.bias) {
       replacements.set(block.bias, patch.bias);
@@ -58,7 +65,9 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
       for (let i = 1; names.has(name); i++) name = `${block.name}.ruledit_bias${i}`;
       extraInits = [floatTensor(name, [out], patch.bias)];
       const linear = nodes.find((n) => n.output?.[0] === block.linearOutput)!;
-      nodes = nodes.map((n) => (n === linear ? { ...n, input: [...n.input!.slice(0, 2), name] } : n));
+      nodes = nodes.map((n) =>
+        n === linear ? { ...n, input: [...n.input!.slice(0, 2), name] } : n,
+      );
     }
   }
 
@@ -66,7 +75,8 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
   for (const [tensorName, data] of replacements) {
     const holder = view.constantHolder(tensorName);
     const users = view.consumers(tensorName).length;
-    if (!holder) throw new RuleditError('unsupported', `'${tensorName}' of '${block.name}' is not a constant`);
+    if (!holder)
+      throw new RuleditError('unsupported', `'${tensorName}' of '${block.name}' is not a constant`);
     if (users > 1) {
       throw new RuleditError(
         'unsupported',
@@ -85,13 +95,19 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
       const replaced: NodeProto = {
         ...node,
         attribute: node.attribute!.map((a) =>
-          a.name === 'value' ? { ...a, t: floatTensor(old.name ?? '', old.dims as number[], data) } : a,
+          a.name === 'value'
+            ? { ...a, t: floatTensor(old.name ?? '', old.dims as number[], data) }
+            : a,
         ),
       };
       nodes = nodes.map((n) => (n === node ? replaced : n));
     }
   }
-  const newGraph: GraphProto = { ...graph, node: nodes, initializer: [...initializers, ...extraInits] };
+  const newGraph: GraphProto = {
+    ...graph,
+    node: nodes,
+    initializer: [...initializers, ...extraInits],
+  };
   return { ...modelFromProto({ ...model.proto, graph: newGraph }), path: model.path };
 }
 
@@ -112,7 +128,8 @@ function expectFloat(t: TensorProto, block: Block): void {
 
 function checkFinite(a: Float32Array, what: string): void {
   for (let i = 0; i < a.length; i++) {
-    if (!Number.isFinite(a[i])) throw new RuleditError('not-finite', `${what} has a non-finite value at ${i}`);
+    if (!Number.isFinite(a[i]))
+      throw new RuleditError('not-finite', `${what} has a non-finite value at ${i}`);
   }
 }
 

@@ -1,0 +1,50 @@
+// Throughput of `ruledit eval` (decode + preprocess overlapped with inference) against ONNX Runtime
+// alone on tensors decoded beforehand, in the same run. Target: ratio >= 0.85.
+// Usage: npx tsx bench/predict.ts [MODEL_DIR] [DATASET] [--batch N]
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { batches } from '../src/data/batches.ts';
+import { openDataset } from '../src/data/dataset.ts';
+import { loadPreprocess } from '../src/data/preprocess.ts';
+import { evaluate } from '../src/eval/evaluate.ts';
+import { loadModel } from '../src/onnx/model.ts';
+import { Runner } from '../src/runtime/session.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: number) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args.splice(i, 2)[1]) : fallback;
+};
+const batchSize = flag('--batch', 32);
+const shared = resolve(import.meta.dirname, '../../shared');
+const modelDir = args[0] ?? join(shared, 'models/mobilenetv2-imagenet');
+const dataPath = args[1] ?? join(shared, 'data/imagenet-sample');
+if (!existsSync(modelDir) || !existsSync(dataPath)) {
+  console.error(`bench/predict: ${modelDir} or ${dataPath} is missing (../shared absent?)`);
+  process.exit(2);
+}
+
+const model = await loadModel(join(modelDir, 'model.onnx'));
+const spec = await loadPreprocess(join(modelDir, 'preprocess.json'));
+const dataset = await openDataset(dataPath);
+const n = dataset.items.length;
+
+// Baseline: every batch decoded up front, then ONNX Runtime alone.
+const decoded = [];
+for await (const b of batches(dataset.items, spec, { batchSize })) decoded.push(b);
+const runner = await Runner.create(model);
+await runner.run(decoded[0].data, decoded[0].dims); // warm-up
+let t = performance.now();
+for (const b of decoded) await runner.run(b.data, b.dims);
+const ortSeconds = (performance.now() - t) / 1000;
+await runner.release();
+
+// Ours: the eval pipeline end to end (files -> report).
+t = performance.now();
+const report = await evaluate(model, dataset, spec, { batchSize });
+const evalSeconds = (performance.now() - t) / 1000;
+
+console.log(`images: ${n}, batch ${batchSize}, top-1 ${report.top1.toFixed(1)}%`);
+console.log(`ONNX Runtime alone (pre-decoded): ${(n / ortSeconds).toFixed(1)} img/s`);
+console.log(`ruledit eval (decode overlapped):  ${(n / evalSeconds).toFixed(1)} img/s`);
+console.log(`ratio eval / ORT-alone: ${(ortSeconds / evalSeconds).toFixed(3)} (target >= 0.85)`);

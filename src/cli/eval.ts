@@ -1,0 +1,94 @@
+import type { Command } from 'commander';
+import { openDataset } from '../data/dataset.ts';
+import { shortLabel } from '../data/labels.ts';
+import { evaluate } from '../eval/evaluate.ts';
+import { loadModelAssets } from './assets.ts';
+import { intOption, positiveIntOption } from './options.ts';
+import { progress } from './progress.ts';
+import { table } from './table.ts';
+
+export function registerEval(program: Command): void {
+  program
+    .command('eval')
+    .description(
+      'accuracy of a classifier on a labelled data set (class folders, labels.csv or a CSV manifest)',
+    )
+    .argument('<model>', 'ONNX model file')
+    .argument(
+      '<dataset>',
+      'folder of class folders, folder with labels.csv, or a CSV file (file,class[,name])',
+    )
+    .option(
+      '--preprocess <file>',
+      'preprocessing spec (default: preprocess.json next to the model)',
+    )
+    .option('--labels <file>', 'class names, one per line (default: labels.txt next to the model)')
+    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .option('--classes <n>', 'rows of the per-class table to print (worst first)', intOption, 10)
+    .option(
+      '--json',
+      'print the full report as JSON (fields top1, top5 in percent, perClass, confusions)',
+      false,
+    )
+    .action(evalCommand);
+}
+
+export interface EvalFlags {
+  preprocess?: string;
+  labels?: string;
+  batch: number;
+  threads: number;
+  classes: number;
+  json?: boolean;
+}
+
+export async function evalCommand(
+  modelPath: string,
+  dataPath: string,
+  opts: EvalFlags,
+): Promise<void> {
+  const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
+  const dataset = await openDataset(dataPath);
+  const bar = progress('eval', dataset.items.length);
+  const report = await evaluate(model, dataset, spec!, {
+    batchSize: opts.batch,
+    threads: opts.threads,
+    labels,
+    onBatch: (n) => bar.tick(n),
+  });
+  bar.done();
+  if (opts.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return;
+  }
+  const name = (c: number, n?: string) => (n ? `${c} ${shortLabel(n)}` : String(c));
+  console.log(
+    `${report.n} images: top-1 ${report.top1.toFixed(2)}%, top-5 ${report.top5.toFixed(2)}%\n`,
+  );
+  const worst = [...report.perClass]
+    .sort((a, b) => a.top1 - b.top1 || b.n - a.n)
+    .slice(0, opts.classes);
+  console.log(
+    `per-class top-1 (${worst.length} of ${report.perClass.length} classes, worst first):`,
+  );
+  console.log(
+    table(
+      ['class', 'images', 'top-1'],
+      worst.map((c) => [name(c.class, c.name), String(c.n), `${c.top1.toFixed(1)}%`]),
+    ),
+  );
+  if (report.confusions.length) {
+    console.log('\nmost frequent confusions:');
+    console.log(
+      table(
+        ['true class', 'predicted', 'count'],
+        report.confusions.map((c) => [
+          name(c.class, c.name),
+          name(c.predicted, c.predictedName),
+          String(c.count),
+        ]),
+      ),
+    );
+  }
+}

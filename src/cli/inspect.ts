@@ -1,0 +1,95 @@
+import type { Command } from 'commander';
+import { findBlock, listBlocks } from '../onnx/blocks.ts';
+import { modelInputs } from '../onnx/model.ts';
+import { tensorShapes } from '../runtime/capture.ts';
+import { inputDims, loadModelAssets } from './assets.ts';
+import { positiveIntOption } from './options.ts';
+import { table } from './table.ts';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('list the editable blocks of an ONNX classifier (METHOD.md section 2)')
+    .argument('<model>', 'ONNX model file')
+    .option(
+      '--size <n>',
+      "input size for the spatial column (default: the model's or preprocess.json's)",
+      positiveIntOption,
+    )
+    .option(
+      '--preprocess <file>',
+      'preprocessing spec (default: preprocess.json next to the model)',
+    )
+    .option('--layer <name>', 'show one block (by name or index) in detail')
+    .option('--json', 'print the blocks as JSON', false)
+    .action(inspect);
+}
+
+export async function inspect(
+  modelPath: string,
+  opts: { size?: number; preprocess?: string; layer?: string; json?: boolean },
+): Promise<void> {
+  const { model, spec } = await loadModelAssets(modelPath, opts, false);
+  const all = listBlocks(model.proto.graph!);
+  // Asking for one block by name is asking to edit it: a non-editable one is an error with its reason.
+  const blocks = opts.layer ? [findBlock(all, opts.layer)] : all;
+  const dims = inputDims(model, spec, opts.size);
+  const shapes = await tensorShapes(
+    model,
+    [...new Set(blocks.flatMap((b) => [b.key, b.value]))],
+    dims,
+  );
+  const spatial = (t: string) => {
+    const d = shapes[t];
+    return d.length === 4 ? (spec?.layout === 'NHWC' ? [d[1], d[2]] : [d[2], d[3]]) : [];
+  };
+  const rows = blocks.map((b) => ({
+    ...b,
+    keySpatial: spatial(b.key),
+    valueSpatial: spatial(b.value),
+  }));
+  if (opts.json) {
+    const input = { ...modelInputs(model.proto)[0], dims };
+    console.log(
+      JSON.stringify({ model: model.path, hash: model.hash, input, blocks: rows }, null, 2),
+    );
+    return;
+  }
+  if (opts.layer) {
+    const b = rows[0];
+    const detail: [string, string | undefined][] = [
+      ['block', `${b.index} ${b.name}`],
+      ['chain', b.chain.join(' > ')],
+      ['weight', `${b.weightShape.join('x')} (${b.weight})${b.bias ? `, bias ${b.bias}` : ''}`],
+      ['key', `${b.key} ${b.keySpatial.join('x')}`],
+      ['value', `${b.value} ${b.valueSpatial.join('x')}`],
+      ['skip', b.skip],
+      ['activation', b.activation],
+      [
+        'conv',
+        b.conv &&
+          `kernel ${b.conv.kernel.join('x')}, strides ${b.conv.strides.join(',')}, pads ${b.conv.pads.join(',')}`,
+      ],
+    ];
+    for (const [k, v] of detail) if (v) console.log(`${k.padEnd(11)}${v}`);
+    return;
+  }
+  const editable = rows.filter((b) => b.editable).length;
+  console.log(
+    `${model.path}\ninput ${dims.join('x')}; ${rows.length} linear layers, ${editable} editable blocks\n`,
+  );
+  console.log(
+    table(
+      ['#', 'name', 'chain', 'weight', 'key -> value', 'spatial', 'editable'],
+      rows.map((b) => [
+        String(b.index),
+        b.name,
+        b.chain.join(' > '),
+        b.weightShape.join('x'),
+        `${b.key} -> ${b.value}`,
+        b.valueSpatial.length ? b.valueSpatial.join('x') : '-',
+        b.editable ? 'yes' : `no: ${b.reason!.split(':')[0]}`,
+      ]),
+    ),
+  );
+}

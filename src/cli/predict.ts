@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { batches } from '../data/batches.ts';
+import { shortLabel } from '../data/labels.ts';
+import { softmax, topK } from '../eval/accuracy.ts';
+import { capture } from '../runtime/capture.ts';
+import { loadModelAssets } from './assets.ts';
+import { intOption, positiveIntOption } from './options.ts';
+
+export function registerPredict(program: Command): void {
+  program
+    .command('predict')
+    .description('top-K classes of a classifier for each image')
+    .argument('<model>', 'ONNX model file')
+    .argument('<images...>', 'image files (JPEG, PNG, WebP)')
+    .option(
+      '--preprocess <file>',
+      'preprocessing spec (default: preprocess.json next to the model)',
+    )
+    .option('--labels <file>', 'class names, one per line (default: labels.txt next to the model)')
+    .option('--top <k>', 'classes to show per image', positiveIntOption, 5)
+    .option('--batch <n>', 'images per batch', positiveIntOption, 16)
+    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .option('--json', 'print predictions as JSON', false)
+    .action(async (modelPath: string, images: string[], opts) => {
+      const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
+      const items = images.map((file) => ({ file: resolve(file) }));
+      const results: {
+        file: string;
+        top: { class: number; name?: string; probability: number }[];
+      }[] = [];
+      const stream = batches(items, spec!, { batchSize: opts.batch });
+      for await (const out of capture(model, [], stream, { threads: opts.threads })) {
+        const classes = out.logits.dims[out.logits.dims.length - 1];
+        out.items.forEach((item, row) => {
+          const probs = softmax(out.logits.data.subarray(row * classes, (row + 1) * classes));
+          const top = topK(probs, Math.min(opts.top, classes)).map((c) => ({
+            class: c,
+            name: labels?.[c],
+            probability: probs[c],
+          }));
+          results.push({ file: item.file, top });
+          if (!opts.json) {
+            console.log(item.file);
+            for (const t of top) {
+              const label = t.name ? `  ${shortLabel(t.name)}` : '';
+              console.log(
+                `  ${(100 * t.probability).toFixed(2).padStart(6)}%  ${String(t.class).padStart(4)}${label}`,
+              );
+            }
+          }
+        });
+      }
+      if (opts.json) console.log(JSON.stringify(results, null, 2));
+    });
+}

@@ -1,0 +1,59 @@
+import cliProgress from 'cli-progress';
+
+export interface Progress {
+  /** Advance by `n` units (images, steps). */
+  tick(n: number): void;
+  done(): void;
+}
+
+/**
+ * A bar with rate and ETA on a terminal; on a pipe or CI log, a plain line every few seconds.
+ * Always on stderr, so stdout stays clean for results (`--json`).
+ */
+export function progress(label: string, total: number, unit = 'img'): Progress {
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: `${label} [{bar}] {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const start = Date.now();
+    bar.start(total, 0, { rate: '-' });
+    let value = 0;
+    return {
+      tick(n) {
+        value += n;
+        bar.update(value, { rate: (value / ((Date.now() - start) / 1000)).toFixed(1) });
+      },
+      done: () => bar.stop(),
+    };
+  }
+  const start = Date.now();
+  let value = 0;
+  let last = start;
+  const line = () => {
+    const s = (Date.now() - start) / 1000;
+    const rate = value / Math.max(s, 1e-9);
+    const eta = rate > 0 ? Math.round((total - value) / rate) : NaN;
+    process.stderr.write(
+      `${label}: ${value}/${total} ${unit} (${rate.toFixed(1)} ${unit}/s, ETA ${eta}s)\n`,
+    );
+  };
+  return {
+    tick(n) {
+      value += n;
+      if (Date.now() - last >= 5000) {
+        last = Date.now();
+        line();
+      }
+    },
+    done() {
+      line();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import type { DatasetItem } from './dataset.ts';
+import { decodeImage } from './image.ts';
+import type { PreprocessSpec } from './preprocess.ts';
+
+/** A batch of preprocessed images; `items` says which images they are. */
+export interface Batch<T = DatasetItem> {
+  items: T[];
+  data: Float32Array;
+  /** [n, 3, h, w] (NCHW) or [n, h, w, 3] (NHWC). */
+  dims: number[];
+}
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Batches decoded ahead of the consumer (bounded, so memory stays flat). */
+  prefetch?: number;
+  /** 'skip' drops an image that cannot be decoded, with a warning on stderr. */
+  onError?: 'throw' | 'skip';
+}
+
+/**
+ * Decoded batches in order. Decoding of the next batches runs while the consumer works on the
+ * current one (sharp decodes on libuv's thread pool), so inference never waits on JPEG decoding.
+ */
+export async function* batches<T extends { file: string }>(
+  items: T[],
+  spec: PreprocessSpec,
+  options: BatchOptions,
+): AsyncGenerator<Batch<T>> {
+  const { batchSize, prefetch = 2, onError = 'throw' } = options;
+  const [h, w] = spec.size;
+  const per = 3 * h * w;
+  const decode = async (chunk: T[]): Promise<Batch<T>> => {
+    const results = await Promise.allSettled(chunk.map((item) => decodeImage(item.file, spec)));
+    const kept: T[] = [];
+    const tensors: Float32Array[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') [kept.push(chunk[i]), tensors.push(r.value)];
+      else if (onError === 'skip')
+        process.stderr.write(`skipping ${chunk[i].file}: ${(r.reason as Error).message}\n`);
+      else throw r.reason;
+    });
+    const data = new Float32Array(kept.length * per);
+    tensors.forEach((t, i) => data.set(t, i * per));
+    const dims = spec.layout === 'NCHW' ? [kept.length, 3, h, w] : [kept.length, h, w, 3];
+    return { items: kept, data, dims };
+  };
+
+  const pending: Promise<Batch<T>>[] = [];
+  let next = 0;
+  const fill = () => {
+    while (pending.length <= prefetch && next < items.length) {
+      const p = decode(items.slice(next, next + batchSize));
+      // An abandoned generator leaves decodes in flight: their failures must not go unhandled.
+      p.catch(() => {});
+      pending.push(p);
+      next += batchSize;
+    }
+  };
+  fill();
+  while (pending.length) {
+    const batch = await pending.shift()!;
+    fill();
+    if (batch.items.length) yield batch;
+  }
+}

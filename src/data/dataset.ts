@@ -1,0 +1,145 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
+import { RuleditError } from '../errors.ts';
+
+export interface DatasetItem {
+  /** Absolute path of the image. */
+  file: string;
+  label?: number;
+  name?: string;
+}
+
+export interface Dataset {
+  root: string;
+  items: DatasetItem[];
+  classNames?: Map<number, string>;
+}
+
+const IMAGE = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+const isImage = (f: string) => IMAGE.has(extname(f).toLowerCase());
+
+/**
+ * A data set from: a folder with labels.csv; a CSV manifest (file,class[,name]); a folder of class
+ * sub-folders; a folder of images (unlabelled); or a .txt list of image paths (unlabelled).
+ */
+export async function openDataset(path: string): Promise<Dataset> {
+  const root = resolve(path);
+  let info;
+  try {
+    info = await stat(root);
+  } catch {
+    throw new RuleditError('not-found', `data set not found: ${path}`);
+  }
+  let dataset: Dataset;
+  if (info.isFile()) {
+    const ext = extname(root).toLowerCase();
+    if (ext === '.csv') dataset = await fromManifest(root);
+    else if (ext === '.txt') dataset = await fromList(root);
+    else
+      throw new RuleditError(
+        'bad-dataset',
+        `${path}: a data set file must be a .csv manifest or a .txt list of images`,
+      );
+  } else {
+    const entries = await readdir(root, { withFileTypes: true });
+    if (entries.some((e) => e.isFile() && e.name === 'labels.csv'))
+      dataset = await fromManifest(join(root, 'labels.csv'));
+    else if (entries.some((e) => e.isDirectory()))
+      dataset = await fromClassFolders(
+        root,
+        entries.filter((e) => e.isDirectory()).map((e) => e.name),
+      );
+    else
+      dataset = {
+        root,
+        items: entries
+          .filter((e) => e.isFile() && isImage(e.name))
+          .map((e) => ({ file: join(root, e.name) }))
+          .sort(byFile),
+      };
+  }
+  if (!dataset.items.length) {
+    throw new RuleditError('bad-dataset', `${path} holds no images (JPEG, PNG or WebP)`);
+  }
+  return dataset;
+}
+
+const byFile = (a: DatasetItem, b: DatasetItem) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
+
+async function fromManifest(csv: string): Promise<Dataset> {
+  const lines = (await readFile(csv, 'utf8')).split(/\r?\n/);
+  const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
+  const [fileCol, classCol, nameCol] = ['file', 'class', 'name'].map((h) => header.indexOf(h));
+  if (fileCol < 0 || classCol < 0) {
+    throw new RuleditError(
+      'bad-dataset',
+      `${csv}: the first line must be a header with columns file,class[,name]`,
+    );
+  }
+  const items: DatasetItem[] = [];
+  const classNames = new Map<number, string>();
+  lines.slice(1).forEach((line, i) => {
+    if (!line.trim()) return;
+    const cells = parseCsvLine(line);
+    const where = `${csv} line ${i + 2}`;
+    const file = cells[fileCol]?.trim();
+    if (!file) throw new RuleditError('bad-dataset', `${where}: no file name`);
+    const label = Number(cells[classCol]);
+    if (!Number.isInteger(label) || label < 0 || cells[classCol].trim() === '') {
+      throw new RuleditError(
+        'bad-dataset',
+        `${where}: class must be a whole number >= 0, got '${cells[classCol] ?? ''}'`,
+      );
+    }
+    const name = nameCol >= 0 ? cells[nameCol]?.trim() || undefined : undefined;
+    if (name) classNames.set(label, name);
+    items.push({ file: resolve(dirname(csv), file), label, ...(name ? { name } : {}) });
+  });
+  return { root: dirname(csv), items, ...(classNames.size ? { classNames } : {}) };
+}
+
+/** One CSV record (RFC 4180 quoting: "a, b" and doubled quotes). */
+function parseCsvLine(line: string): string[] {
+  const cells: string[] = [];
+  let cell = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') [cell, i] = [cell + '"', i + 1];
+      else if (ch === '"') quoted = false;
+      else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') [cells.push(cell), (cell = '')];
+    else cell += ch;
+  }
+  cells.push(cell);
+  return cells;
+}
+
+async function fromClassFolders(root: string, folders: string[]): Promise<Dataset> {
+  // Integer folder names are class indices (ImageNet-style '0'..'999'); otherwise sorted names.
+  const numeric = folders.every((f) => /^\d+$/.test(f));
+  const sorted = [...folders].sort((a, b) =>
+    numeric ? Number(a) - Number(b) : a < b ? -1 : a > b ? 1 : 0,
+  );
+  const classNames = new Map<number, string>();
+  const items: DatasetItem[] = [];
+  for (const [i, folder] of sorted.entries()) {
+    const label = numeric ? Number(folder) : i;
+    if (!numeric) classNames.set(label, folder);
+    const files = (await readdir(join(root, folder))).filter(isImage).sort();
+    for (const f of files)
+      items.push({ file: join(root, folder, f), label, ...(numeric ? {} : { name: folder }) });
+  }
+  return { root, items, ...(classNames.size ? { classNames } : {}) };
+}
+
+async function fromList(txt: string): Promise<Dataset> {
+  const items = (await readFile(txt, 'utf8'))
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => ({ file: resolve(dirname(txt), l) }));
+  return { root: dirname(txt), items };
+}

@@ -1,0 +1,29 @@
+// The library's public entry point: plain functions over plain data (see README).
+export { RuleditError, isRuleditError } from './errors.ts';
+export {
+  loadModel,
+  parseModel,
+  serializeModel,
+  modelInputs,
+  type OnnxModel,
+} from './onnx/model.ts';
+export { listBlocks, findBlock, type Block, type Activation } from './onnx/blocks.ts';
+export { withTaps } from './onnx/taps.ts';
+export { readWeight, readBias, patchBlock, type WeightPatch } from './onnx/weights.ts';
+export { saveModel } from './onnx/save.ts';
+export { readHistory, appendHistory, HISTORY_KEY, type EditRecord } from './onnx/history.ts';
+export { GraphBuilder } from './onnx/build.ts';
+export { Runner, type RunResult, type Tapped } from './runtime/session.ts';
+export { capture, tensorShapes, type Captured } from './runtime/capture.ts';
+export { batches, type Batch } from './data/batches.ts';
+export { openDataset, type Dataset, type DatasetItem } from './data/dataset.ts';
+export { decodeImage, readRgb } from './data/image.ts';
+export {
+  loadPreprocess,
+  parsePreprocess,
+  cropBox,
+  type PreprocessSpec,
+} from './data/preprocess.ts';
+export { evaluate } from './eval/evaluate.ts';
+export { Accuracy, topK, softmax, type AccuracyReport } from './eval/accuracy.ts';
+export { loadLabels } from './data/labels.ts';
