@@ -48,8 +48,8 @@ export async function* batches<T extends { file: string }>(
 
   const pending: Promise<Batch<T>>[] = [];
   let next = 0;
-  const fill = () => {
-    while (pending.length <= prefetch && next < items.length) {
+  const fill = (limit: number) => {
+    while (pending.length < limit && next < items.length) {
       const p = decode(items.slice(next, next + batchSize));
       // An abandoned generator leaves decodes in flight: their failures must not go unhandled.
       p.catch(() => {});
@@ -57,10 +57,12 @@ export async function* batches<T extends { file: string }>(
       next += batchSize;
     }
   };
-  fill();
+  fill(1);
   while (pending.length) {
-    const batch = await pending.shift()!;
-    fill();
+    const current = pending.shift()!;
+    // While the consumer works on this batch, the next `prefetch` ones decode.
+    fill(prefetch);
+    const batch = await current;
     if (batch.items.length) yield batch;
   }
 }

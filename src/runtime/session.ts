@@ -49,6 +49,8 @@ export class Runner {
         graphOptimizationLevel: 'all',
         // Warnings about exporter quirks (initializers listed as inputs) are not the user's business.
         logSeverityLevel: 3,
+        // Idle ORT threads otherwise spin, taking the cores that decode the next batch.
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
     } catch (e) {
       throw new RuleditError(
