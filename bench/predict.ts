@@ -31,7 +31,9 @@ const dataset = await openDataset(dataPath);
 const n = dataset.items.length;
 
 // Baseline: every batch decoded up front, then ONNX Runtime alone.
-const decoded: Awaited<ReturnType<typeof batches>["next"]> extends unknown ? { data: Float32Array; dims: number[] }[] : never = [];
+const decoded: Awaited<ReturnType<typeof batches>['next']> extends unknown
+  ? { data: Float32Array; dims: number[] }[]
+  : never = [];
 for await (const b of batches(dataset.items, spec, { batchSize })) decoded.push(b);
 const runner = await Runner.create(model);
 await runner.run(decoded[0].data, decoded[0].dims); // warm-up
@@ -60,7 +62,9 @@ await runner.release();
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 const [ortSeconds, evalSeconds] = [median(a), median(b)];
 
-console.log(`images: ${n}, batch ${batchSize}, top-1 ${top1.toFixed(1)}%, median of ${rounds} rounds`);
+console.log(
+  `images: ${n}, batch ${batchSize}, top-1 ${top1.toFixed(1)}%, median of ${rounds} rounds`,
+);
 console.log(`ONNX Runtime alone (pre-decoded): ${(n / ortSeconds).toFixed(1)} img/s`);
 console.log(`ruledit eval (decode overlapped):  ${(n / evalSeconds).toFixed(1)} img/s`);
 console.log(`ratio eval / ORT-alone: ${(ortSeconds / evalSeconds).toFixed(3)} (target >= 0.85)`);

@@ -8,6 +8,7 @@ import { appendHistory, readHistory } from '../src/onnx/history.ts';
 import { loadModel, serializeModel, type OnnxModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { patchBlock, readBias, readWeight } from '../src/onnx/weights.ts';
+import { capture, tensorShapes } from '../src/runtime/capture.ts';
 import { Runner } from '../src/runtime/session.ts';
 import { normals } from '../src/util/random.ts';
 import { mobilenetLike, resnetLike, vggLike } from './fixtures/nets.ts';
@@ -265,5 +266,47 @@ describe('loading', () => {
     assert.deepEqual(out.logits.data, inline.logits.data);
     await writeFile(join(dir, 'weights.bin'), Buffer.concat(chunks).subarray(0, 100));
     await assert.rejects(loadModel(join(dir, 'ext.onnx')), { code: 'bad-external-data' });
+  });
+});
+
+describe('capture', () => {
+  it('streams batches and returns the same taps as one run over everything', async () => {
+    const model = resnetLike();
+    const block = findBlock(listBlocks(model.proto.graph!), 'res.b');
+    const dims = [5, 3, 12, 12];
+    const all = normals(
+      dims.reduce((a, b) => a * b),
+      9,
+    );
+    const per = 3 * 12 * 12;
+    async function* stream() {
+      for (const [start, n] of [
+        [0, 2],
+        [2, 2],
+        [4, 1],
+      ]) {
+        yield {
+          items: [start, n],
+          data: all.slice(start * per, (start + n) * per),
+          dims: [n, 3, 12, 12],
+        };
+      }
+    }
+    const seen: number[] = [];
+    const keys: number[] = [];
+    for await (const out of capture(model, [block.key], stream(), { threads: 1 })) {
+      seen.push(out.items[1]);
+      keys.push(...out.taps[block.key].data);
+      assert.equal(out.logits.dims[0], out.items[1]);
+    }
+    assert.deepEqual(seen, [2, 2, 1]);
+    const whole = await (await Runner.create(model, { taps: [block.key] })).run(all, dims);
+    assert.ok(maxAbsDiff(keys, whole.taps[block.key].data) < 1e-6);
+  });
+
+  it('reads tensor shapes for an input size', async () => {
+    const model = mobilenetLike();
+    const shapes = await tensorShapes(model, ['c0.relu6', 'dense.bias'], [1, 3, 10, 10]);
+    assert.deepEqual(shapes, { 'c0.relu6': [1, 8, 5, 5], 'dense.bias': [1, 4] });
   });
 });
