@@ -40,21 +40,33 @@ export async function decodeImage(
   spec: PreprocessSpec,
 ): Promise<Float32Array> {
   const { bytes, where } = await load(source);
+  const { pixels } = await modelPixels(bytes, where, spec);
+  return normalize(pixels, spec.size[0], spec.size[1], spec);
+}
+
+/**
+ * The image as the model sees it before normalization: 8-bit RGB (HWC) at spec.size, and the
+ * size of the whole upright image the crop was taken from (masks are cropped the same way).
+ */
+export async function modelPixels(
+  bytes: Buffer,
+  where: string,
+  spec: PreprocessSpec,
+): Promise<{ pixels: Buffer; width: number; height: number }> {
   const [h, w] = spec.size;
-  let pixels: Buffer;
   try {
     const meta = await sharp(bytes).metadata();
     // autoOrient is the size after EXIF rotation (orientations 5-8 swap width and height).
-    const box = cropBox(meta.autoOrient.width, meta.autoOrient.height, spec);
-    pixels = await upright(bytes, meta)
-      .extract(box)
+    const { width, height } = meta.autoOrient;
+    const pixels = await upright(bytes, meta)
+      .extract(cropBox(width, height, spec))
       .resize(w, h, { kernel: KERNEL[spec.resize], fit: 'fill' })
       .raw()
       .toBuffer();
+    return { pixels, width, height };
   } catch (e) {
     throw badImage(where, e);
   }
-  return normalize(pixels, h, w, spec);
 }
 
 /**
@@ -81,19 +93,30 @@ function normalize(pixels: Buffer, h: number, w: number, spec: PreprocessSpec): 
   const hw = h * w;
   if (pixels.length !== hw * 3)
     throw new Error(`decoded ${pixels.length} bytes, expected ${hw * 3} (RGB)`);
-  // One table per channel: 256 possible inputs, so normalizing is a lookup.
+  // One table per channel: 256 possible inputs, so normalizing is a lookup. Entries are computed
+  // exactly as normalizePixels does, so both give bit-identical results on 8-bit pixels.
   const lut = new Float32Array(768);
   for (let c = 0; c < 3; c++)
     for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - spec.mean[c]) / spec.std[c];
+  return toLayout(hw, spec, (p, c) => lut[c * 256 + pixels[p * 3 + c]]);
+}
+
+/** (v/255 - mean) / std of RGB (HWC) pixels that may be fractional (blended images). */
+export function normalizePixels(pixels: ArrayLike<number>, spec: PreprocessSpec): Float32Array {
+  const hw = spec.size[0] * spec.size[1];
+  return toLayout(hw, spec, (p, c) => (pixels[p * 3 + c] / 255 - spec.mean[c]) / spec.std[c]);
+}
+
+function toLayout(
+  hw: number,
+  spec: PreprocessSpec,
+  value: (p: number, c: number) => number,
+): Float32Array {
   const out = new Float32Array(3 * hw);
   if (spec.layout === 'NCHW') {
-    for (let c = 0; c < 3; c++) {
-      const base = c * hw;
-      const table = c * 256;
-      for (let p = 0; p < hw; p++) out[base + p] = lut[table + pixels[p * 3 + c]];
-    }
+    for (let c = 0; c < 3; c++) for (let p = 0; p < hw; p++) out[c * hw + p] = value(p, c);
   } else {
-    for (let i = 0; i < 3 * hw; i++) out[i] = lut[(i % 3) * 256 + pixels[i]];
+    for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) out[p * 3 + c] = value(p, c);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { RuleditError } from '../errors.ts';
 
@@ -9,6 +9,8 @@ export interface WriteOptions {
   force?: boolean;
   /** Files that must never be written (the inputs of the job). */
   protect?: (string | undefined)[];
+  /** Create the folder if it is missing (caches), instead of refusing. */
+  mkdir?: boolean;
 }
 
 /**
@@ -32,6 +34,7 @@ export async function writeFileAtomic(
   if (!options.force && existsSync(target)) {
     throw new RuleditError('exists', `${path} already exists; pass --force to replace it`);
   }
+  if (options.mkdir) await mkdir(dirname(target), { recursive: true });
   if (!existsSync(dirname(target))) {
     throw new RuleditError('not-found', `output folder ${dirname(path)} does not exist`);
   }

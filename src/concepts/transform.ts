@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { readRgb } from '../data/image.ts';
+import { RuleditError } from '../errors.ts';
+
+/**
+ * Concept transformations at model resolution (METHOD.md section 7). Images here are RGB, HWC,
+ * floats 0..255, w x h; masks are h*w floats in [0,1]. x' = x * (1 - m) + T(x) * m.
+ */
+export type Rgb = [number, number, number];
+
+/** CSS values for the names (so 'green' is #008000 and 'grey' is #808080). */
+const NAMED: Record<string, Rgb> = {
+  white: [255, 255, 255],
+  black: [0, 0, 0],
+  grey: [128, 128, 128],
+  gray: [128, 128, 128],
+  red: [255, 0, 0],
+  green: [0, 128, 0],
+  blue: [0, 0, 255],
+};
+
+/** A `--fill` colour: white, black, grey/gray, red, green, blue, #rrggbb or #rgb. */
+export function parseColour(text: string): Rgb {
+  const t = text.trim().toLowerCase();
+  if (t in NAMED) return [...NAMED[t]] as Rgb;
+  let m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/.exec(t);
+  if (m) return [parseInt(m[1], 16), parseInt(m[2], 16), parseInt(m[3], 16)];
+  m = /^#([0-9a-f])([0-9a-f])([0-9a-f])$/.exec(t);
+  if (m) return [m[1], m[2], m[3]].map((d) => parseInt(d + d, 16)) as Rgb;
+  throw new RuleditError(
+    'bad-colour',
+    `unknown colour ${JSON.stringify(text)}: use one of ${Object.keys(NAMED).join(', ')}, ` +
+      `or a hex code such as #ffffff or #fff`,
+  );
+}
+
+/** A w x h image of one colour. */
+export function fillTexture(colour: Rgb, w: number, h: number): Float32Array {
+  const out = new Float32Array(w * h * 3);
+  for (let p = 0; p < w * h; p++) {
+    out[p * 3] = colour[0];
+    out[p * 3 + 1] = colour[1];
+    out[p * 3 + 2] = colour[2];
+  }
+  return out;
+}
+
+/**
+ * A texture image as a w x h RGB image. 'stretch': the whole texture resized to w x h.
+ * 'tile': the texture scaled (aspect kept) so its short side is min(w, h) / 2, repeated from the
+ * top-left corner.
+ */
+export async function textureImage(
+  source: string | Buffer,
+  w: number,
+  h: number,
+  mode: 'stretch' | 'tile' = 'stretch',
+): Promise<Float32Array> {
+  let bytes: Buffer;
+  if (typeof source === 'string') {
+    try {
+      bytes = await readFile(source);
+    } catch {
+      throw new RuleditError('not-found', `texture image not found: ${source}`);
+    }
+  } else bytes = source;
+  const tex = await readRgb(bytes).catch((e: unknown) => {
+    const where = typeof source === 'string' ? source : 'texture';
+    throw new RuleditError('bad-image', `cannot decode texture ${where}: ${(e as Error).message}`);
+  });
+  const raw = { raw: { width: tex.width, height: tex.height, channels: 3 as const } };
+  let tw = w;
+  let th = h;
+  if (mode === 'tile') {
+    const scale = Math.min(w, h) / 2 / Math.min(tex.width, tex.height);
+    tw = Math.max(1, Math.round(tex.width * scale));
+    th = Math.max(1, Math.round(tex.height * scale));
+  } else if (mode !== 'stretch') {
+    throw new RuleditError(
+      'bad-texture-mode',
+      `texture mode must be 'stretch' or 'tile', got ${String(mode)}`,
+    );
+  }
+  const px = await sharp(Buffer.from(tex.data.buffer, tex.data.byteOffset, tex.data.length), raw)
+    .resize(tw, th, { fit: 'fill' })
+    .raw()
+    .toBuffer();
+  const out = new Float32Array(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const s = ((y % th) * tw + (x % tw)) * 3;
+      const d = (y * w + x) * 3;
+      out[d] = px[s];
+      out[d + 1] = px[s + 1];
+      out[d + 2] = px[s + 2];
+    }
+  return out;
+}
+
+/** x' = x * (1 - m) + t * m, per pixel (x, t: HWC RGB; m: one value per pixel). */
+export function compose(x: Float32Array, t: Float32Array, m: Float32Array): Float32Array {
+  if (x.length !== t.length || x.length !== m.length * 3)
+    throw new Error(
+      `compose: sizes differ (image ${x.length}, transformed ${t.length}, mask ${m.length} x 3)`,
+    );
+  const out = new Float32Array(x.length);
+  for (let p = 0; p < m.length; p++) {
+    const a = m[p];
+    for (let c = 0; c < 3; c++) {
+      const i = p * 3 + c;
+      out[i] = a === 0 ? x[i] : a === 1 ? t[i] : x[i] * (1 - a) + t[i] * a;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,58 @@
+import type { ModelProto } from './proto.ts';
+import { int64Tensor } from './tensor.ts';
+
+/** Name of the output that `withGram` adds. */
+export const GRAM_OUTPUT = 'ruledit.gram';
+
+/**
+ * A copy of the model that also outputs the Gram matrix of a tensor's channel vectors,
+ * G = sum over batch and positions of k k^T (C x C). ONNX Runtime's matrix product does the
+ * heavy part at BLAS speed, and only C x C floats leave the session instead of every key.
+ */
+export function withGram(proto: ModelProto, tensor: string, spatial: boolean): ModelProto {
+  const graph = proto.graph!;
+  const n = (s: string) => `ruledit.gram.${s}`;
+  const nodes = spatial
+    ? [
+        // [N, C, H, W] -> [C, N, H, W] -> [C, N*H*W]
+        {
+          opType: 'Transpose',
+          input: [tensor],
+          output: [n('cnhw')],
+          attribute: [{ name: 'perm', type: 7, ints: [1, 0, 2, 3] }],
+        },
+        { opType: 'Reshape', input: [n('cnhw'), n('shape')], output: [n('rows')] },
+      ]
+    : [
+        {
+          opType: 'Transpose',
+          input: [tensor],
+          output: [n('rows')],
+          attribute: [{ name: 'perm', type: 7, ints: [1, 0] }],
+        },
+      ];
+  nodes.push(
+    {
+      opType: 'Transpose',
+      input: [n('rows')],
+      output: [n('cols')],
+      attribute: [{ name: 'perm', type: 7, ints: [1, 0] }],
+    },
+    { opType: 'MatMul', input: [n('rows'), n('cols')], output: [GRAM_OUTPUT] },
+  );
+  return {
+    ...proto,
+    graph: {
+      ...graph,
+      node: [...(graph.node ?? []), ...nodes.map((node, i) => ({ ...node, name: n(`node${i}`) }))],
+      initializer: [
+        ...(graph.initializer ?? []),
+        ...(spatial ? [int64Tensor(n('shape'), [0, -1])] : []),
+      ],
+      output: [
+        ...(graph.output ?? []),
+        { name: GRAM_OUTPUT, type: { tensorType: { elemType: 1 } } },
+      ],
+    },
+  };
+}
