@@ -1,7 +1,14 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { loadLabels } from '../data/labels.ts';
-import { loadPreprocess, type PreprocessSpec } from '../data/preprocess.ts';
+import {
+  loadPreprocess,
+  parsePreprocess,
+  specToJson,
+  type PreprocessSpec,
+} from '../data/preprocess.ts';
+import { readMetadata, withMetadata } from '../onnx/metadata.ts';
+import { saveModel } from '../onnx/save.ts';
 import { RuleditError } from '../errors.ts';
 import { loadModel, modelInputs, type OnnxModel } from '../onnx/model.ts';
 
@@ -25,18 +32,42 @@ export async function loadModelAssets(
     const p = join(dirname(model.path!), name);
     return existsSync(p) ? p : undefined;
   };
+  // Models written by ruledit carry their spec and labels, so an edited model works anywhere.
+  const embeddedSpec = readMetadata(model, SPEC_KEY);
+  const embeddedLabels = readMetadata(model, LABELS_KEY);
   const specPath = flags.preprocess ?? beside('preprocess.json');
-  if (needSpec && !specPath) {
+  if (needSpec && !specPath && !embeddedSpec) {
     throw new RuleditError(
       'no-preprocess',
       `no preprocessing spec: pass --preprocess FILE or put a preprocess.json next to ${modelPath}`,
     );
   }
-  const spec = specPath ? await loadPreprocess(specPath) : undefined;
-  if (needSpec && spec) checkSpecFits(model, spec, specPath!);
+  const where = specPath ?? `${modelPath} (embedded preprocessing)`;
+  const spec = specPath
+    ? await loadPreprocess(specPath)
+    : embeddedSpec
+      ? parsePreprocess(JSON.parse(embeddedSpec), where)
+      : undefined;
+  if (needSpec && spec) checkSpecFits(model, spec, where);
   const labelsPath = flags.labels ?? spec?.labels ?? beside('labels.txt');
-  const labels = labelsPath ? await loadLabels(labelsPath) : undefined;
+  const labels = labelsPath ? await loadLabels(labelsPath) : embeddedLabels?.split('\n');
   return { model, spec, labels };
+}
+
+const SPEC_KEY = 'ruledit.preprocess';
+const LABELS_KEY = 'ruledit.labels';
+
+/** Save a model written by ruledit with its spec and labels embedded in its metadata. */
+export async function saveWithAssets(
+  model: OnnxModel,
+  assets: { spec?: PreprocessSpec; labels?: string[] },
+  out: string,
+  force: boolean,
+): Promise<void> {
+  let m = model;
+  if (assets.spec) m = withMetadata(m, SPEC_KEY, JSON.stringify(specToJson(assets.spec)));
+  if (assets.labels) m = withMetadata(m, LABELS_KEY, assets.labels.join('\n'));
+  await saveModel({ ...m, path: model.path }, out, { force });
 }
 
 /** The model's own input size, when its graph declares a static one: [h, w]. */

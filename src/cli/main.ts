@@ -2,6 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { isRuleditError } from '../errors.ts';
 import { VERSION } from '../version.ts';
 import { registerDemo } from './demo.ts';
+import { registerEdit } from './edit.ts';
+import { registerHistory } from './history.ts';
+import { registerStats } from './stats.ts';
 import { registerEval } from './eval.ts';
 import { registerInspect } from './inspect.ts';
 import { registerPredict } from './predict.ts';
@@ -20,6 +23,9 @@ registerDemo(program);
 registerInspect(program);
 registerPredict(program);
 registerEval(program);
+registerStats(program);
+registerEdit(program);
+registerHistory(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

@@ -13,3 +13,10 @@ export function positiveIntOption(value: string): number {
   if (n === 0) throw new InvalidArgumentError('expected a whole number >= 1');
   return n;
 }
+
+export function numberOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || value.trim() === '')
+    throw new InvalidArgumentError(`expected a number, got '${value}'`);
+  return n;
+}

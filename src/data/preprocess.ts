@@ -38,8 +38,14 @@ export async function loadPreprocess(path: string): Promise<PreprocessSpec> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
-  } catch {
-    throw new RuleditError('not-found', `preprocessing spec not found: ${path}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new RuleditError('not-found', `preprocessing spec not found: ${path}`);
+    throw new RuleditError(
+      'bad-preprocess',
+      `cannot read preprocessing spec ${path}: ${(e as Error).message} (pass a preprocess.json file)`,
+    );
   }
   let json: unknown;
   try {
@@ -110,6 +116,12 @@ export function parsePreprocess(json: unknown, where: string): PreprocessSpec {
     std,
     ...(labels ? { labels: resolve(dirname(where), labels) } : {}),
   };
+}
+
+/** The spec in preprocess.json form (labels left out: a path means nothing elsewhere). */
+export function specToJson(spec: PreprocessSpec): Record<string, unknown> {
+  const { input, output, layout, size, cropFraction, resize, mean, std } = spec;
+  return { input, output, layout, size, crop_fraction: cropFraction, resize, mean, std };
 }
 
 /**

@@ -75,8 +75,10 @@ export function minimizeAlongLine(
   const owner: number[] = [];
   for (let i = 0; i < a.length; i++) {
     if (b[i] === 0 || c[i] === 0) continue;
-    for (const s of [lo, hi, v[i]]) {
-      if (!Number.isFinite(s) || (s === v[i] && (s <= lo || s >= hi))) continue;
+    // The term bends where the line enters the clip range and where it crosses the target.
+    const bends = [lo, hi, v[i] > lo && v[i] < hi ? v[i] : NaN];
+    for (const s of bends) {
+      if (!Number.isFinite(s)) continue;
       events.push((s - a[i]) / b[i]);
       owner.push(i);
     }

@@ -1,6 +1,6 @@
 import { RuleditError } from '../errors.ts';
 import type { OnnxModel } from './model.ts';
-import { modelFromProto } from './model.ts';
+import { readMetadata, withMetadata } from './metadata.ts';
 
 /** The metadata_props key under which ruledit keeps its edit history (a JSON array). */
 export const HISTORY_KEY = 'ruledit.history';
@@ -16,10 +16,10 @@ export interface EditRecord {
 }
 
 export function readHistory(model: OnnxModel): EditRecord[] {
-  const entry = (model.proto.metadataProps ?? []).find((p) => p.key === HISTORY_KEY);
-  if (!entry?.value) return [];
+  const value = readMetadata(model, HISTORY_KEY);
+  if (!value) return [];
   try {
-    const parsed: unknown = JSON.parse(entry.value);
+    const parsed: unknown = JSON.parse(value);
     if (!Array.isArray(parsed)) throw new Error('not an array');
     return parsed as EditRecord[];
   } catch (e) {
@@ -32,11 +32,5 @@ export function readHistory(model: OnnxModel): EditRecord[] {
 
 /** A copy of the model with `record` appended to its history; other metadata is kept. */
 export function appendHistory(model: OnnxModel, record: EditRecord): OnnxModel {
-  const history = [...readHistory(model), record];
-  const others = (model.proto.metadataProps ?? []).filter((p) => p.key !== HISTORY_KEY);
-  const proto = {
-    ...model.proto,
-    metadataProps: [...others, { key: HISTORY_KEY, value: JSON.stringify(history) }],
-  };
-  return { ...modelFromProto(proto), path: model.path };
+  return withMetadata(model, HISTORY_KEY, JSON.stringify([...readHistory(model), record]));
 }

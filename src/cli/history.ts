@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { activeEdits, revertLast } from '../edit/record.ts';
+import { loadModel } from '../onnx/model.ts';
+import { readHistory } from '../onnx/history.ts';
+import { saveModel } from '../onnx/save.ts';
+import { table } from './table.ts';
+
+export function registerHistory(program: Command): void {
+  program
+    .command('history')
+    .description("the edits recorded in a model's metadata")
+    .argument('<model>', 'ONNX model file')
+    .option('--json', 'print the full records as JSON', false)
+    .action(async (modelPath: string, opts: { json: boolean }) => {
+      const history = readHistory(await loadModel(modelPath));
+      if (opts.json) return console.log(JSON.stringify(history, null, 2));
+      if (!history.length) return console.log('no edits recorded');
+      const active = new Set(activeEdits(history));
+      const loss = (r: Record<string, unknown>) => {
+        const l = r.loss as { before: number; after: number } | undefined;
+        return l ? `${l.before.toFixed(4)} -> ${l.after.toFixed(4)}` : '';
+      };
+      console.log(
+        table(
+          ['#', 'method', 'block', 'rank', 'loss', 'time', 'state'],
+          history.map((r, i) => [
+            String(i),
+            r.method,
+            String(r.block ?? ''),
+            String(r.rank ?? ''),
+            loss(r),
+            r.time,
+            r.method === 'revert'
+              ? `undoes #${r.reverts}`
+              : active.has(i)
+                ? 'in force'
+                : 'reverted',
+          ]),
+        ),
+      );
+    });
+
+  program
+    .command('revert')
+    .description('undo the most recent edit still in force, restoring the exact pre-edit weights')
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--out <file>', 'where to write the reverted model')
+    .option('--force', 'replace --out if it exists', false)
+    .action(async (modelPath: string, opts: { out: string; force: boolean }) => {
+      const { model, index, reverted } = revertLast(await loadModel(modelPath));
+      await saveModel(model, opts.out, { force: opts.force });
+      console.log(
+        `reverted edit #${index} (${reverted.method} of ${reverted.block}); wrote ${opts.out}`,
+      );
+    });
+}

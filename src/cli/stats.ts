@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { openDataset } from '../data/dataset.ts';
+import { keyStatistics } from '../edit/stats.ts';
+import { whitening } from '../edit/whiten.ts';
+import { findBlock, listBlocks } from '../onnx/blocks.ts';
+import { loadModelAssets } from './assets.ts';
+import { intOption, numberOption, positiveIntOption } from './options.ts';
+import { progress } from './progress.ts';
+
+export function registerStats(program: Command): void {
+  program
+    .command('stats')
+    .description(
+      "second moment of a block's keys over reference images, and its whitening (cached)",
+    )
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--layer <name>', 'block name or index')
+    .requiredOption('--data <dir>', 'reference images (any data set form; labels are not needed)')
+    .option(
+      '--whitening-floor <f>',
+      'relative eigenvalue floor to report clamping for',
+      numberOption,
+      1e-6,
+    )
+    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .option('--refresh', 'recompute even if cached', false)
+    .option(
+      '--preprocess <file>',
+      'preprocessing spec (default: preprocess.json next to the model)',
+    )
+    .option('--json', 'print a summary as JSON', false)
+    .action(async (modelPath: string, opts) => {
+      const { model, spec } = await loadModelAssets(modelPath, opts, true);
+      const block = findBlock(listBlocks(model.proto.graph!), opts.layer);
+      const data = await openDataset(opts.data);
+      const bar = progress('stats', data.items.length);
+      const t = performance.now();
+      const stats = await keyStatistics(model, block, data.items, spec!, {
+        batchSize: opts.batch,
+        threads: opts.threads,
+        refresh: opts.refresh,
+        onBatch: (n) => bar.tick(n),
+      });
+      bar.done();
+      const white = whitening(stats.C, stats.dim, opts.whiteningFloor);
+      const ev = white.eigenvalues;
+      const summary = {
+        block: block.name,
+        dim: stats.dim,
+        images: stats.images,
+        positions: stats.count,
+        largestEigenvalue: ev[0],
+        smallestEigenvalue: ev[ev.length - 1],
+        below1e4OfLargest: ev.filter((s) => s < 1e-4 * ev[0]).length,
+        clampedAtFloor: white.clamped,
+        repaired: white.repaired,
+        cacheKey: stats.key,
+        seconds: (performance.now() - t) / 1000,
+      };
+      if (opts.json) return console.log(JSON.stringify(summary, null, 2));
+      console.log(
+        `${block.name}: keys of dimension ${stats.dim} over ${stats.images} images (${stats.count} positions)`,
+      );
+      console.log(
+        `eigenvalues of C: largest ${ev[0].toExponential(3)}, smallest ${ev[ev.length - 1].toExponential(3)}; ${summary.below1e4OfLargest} below 1e-4 of the largest`,
+      );
+      if (white.repaired)
+        console.log('C was not positive definite: its non-positive eigenvalues were clamped');
+      console.log(
+        `${white.clamped} eigenvalues clamped at the floor ${opts.whiteningFloor} x largest (cache key ${stats.key})`,
+      );
+    });
+}

@@ -1,0 +1,312 @@
+import type { Exemplar } from '../concepts/exemplar.ts';
+import { areaResize } from '../data/mask.ts';
+import type { DatasetItem } from '../data/dataset.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { RuleditError } from '../errors.ts';
+import { type Block, listBlocks } from '../onnx/blocks.ts';
+import { GraphView } from '../onnx/graph.ts';
+import type { EditRecord } from '../onnx/history.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { tensorToFloat32 } from '../onnx/tensor.ts';
+import { patchBlock, readWeight } from '../onnx/weights.ts';
+import { tensorShapes } from '../runtime/capture.ts';
+import { Runner, type Tapped } from '../runtime/session.ts';
+import { contextDirection } from './direction.ts';
+import { resolveLayer } from './layer.ts';
+import { loss, type Example, type Objective } from './objective.ts';
+import { applyWeightChange } from './record.ts';
+import { solveAdam } from './solve-adam.ts';
+import { solveSubspace } from './solve-subspace.ts';
+import { keyStatistics, type KeyStats } from './stats.ts';
+import { unfold } from './unfold.ts';
+import { whitening } from './whiten.ts';
+
+export interface RewriteOptions {
+  spec: PreprocessSpec;
+  /** Reference images for the key statistics (or statistics computed before). */
+  statsData?: DatasetItem[];
+  stats?: KeyStats;
+  /** Block name, index, or 'auto' (default). */
+  layer?: string;
+  rank?: number;
+  /** false: every position counts, not only the masked concept. */
+  useMask?: boolean;
+  /**
+   * 'exact': our solver in the rank-r subspace (default). 'published': Adam on the full weight,
+   * projected on span(d) every `projectEvery` steps. 'full-rank': Adam with no restriction.
+   */
+  solver?: 'exact' | 'published' | 'full-rank';
+  lr?: number;
+  steps?: number;
+  projectEvery?: number;
+  /** Eigenvalues of C below this fraction of the largest are raised to it before whitening. */
+  whiteningFloor?: number;
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface RewriteReport {
+  block: string;
+  solver: string;
+  rank: number;
+  /** Objective of the original weights, and of the saved (float32, deployed) weights via ONNX Runtime. */
+  lossBefore: number;
+  lossAfter: number;
+  /** Published schedule only: the loss at its last Adam step, before the final projection. */
+  lastStepLoss?: number;
+  keyNormFraction: number;
+  clampedEigenvalues: number;
+  seconds: number;
+}
+
+/**
+ * Rewrite one block so the model sees the exemplars' transformed concept as it saw the original
+ * (METHOD.md sections 3-5). Returns the edited model (with the edit record in its history).
+ */
+export async function rewrite(
+  model: OnnxModel,
+  exemplars: Exemplar[],
+  options: RewriteOptions,
+): Promise<{ model: OnnxModel; record: EditRecord; report: RewriteReport }> {
+  const start = performance.now();
+  const say = options.onProgress ?? (() => {});
+  const { spec } = options;
+  const rank = options.rank ?? 1;
+  const useMask = options.useMask ?? true;
+  const solver = options.solver ?? 'exact';
+  if (!exemplars.length) throw new RuleditError('bad-exemplar', 'no exemplar given');
+  if (!(Number.isInteger(rank) && rank >= 1))
+    throw new RuleditError('bad-rank', `rank must be a whole number >= 1, got ${rank}`);
+  const [h, w] = spec.size;
+  const inputDims = (n: number) => (spec.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3]);
+  for (const ex of exemplars) {
+    if (ex.original.length !== 3 * h * w || ex.mask.length !== h * w) {
+      throw new RuleditError(
+        'bad-exemplar',
+        `an exemplar is ${ex.size.join('x')} but the model input is ${h}x${w}: load it with the model's preprocessing`,
+      );
+    }
+  }
+
+  const blocks = listBlocks(model.proto.graph!);
+  const shapes = await tensorShapes(
+    model,
+    blocks.map((b) => b.value),
+    inputDims(1),
+  );
+  const block = resolveLayer(blocks, options.layer, (b) => shapes[b.value].slice(2));
+  say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
+
+  // 1. Statistics and whitening.
+  const stats =
+    options.stats ??
+    (options.statsData
+      ? await keyStatistics(model, block, options.statsData, spec, { threads: options.threads })
+      : undefined);
+  if (!stats)
+    throw new RuleditError(
+      'no-stats',
+      'key statistics need reference images: pass --stats-data DIR',
+    );
+  if (stats.block !== block.name)
+    throw new RuleditError(
+      'bad-stats',
+      `the statistics are for '${stats.block}', not '${block.name}'`,
+    );
+  const white = whitening(stats.C, stats.dim, options.whiteningFloor ?? 1e-6);
+
+  // 2. Keys and pre-activations of x', values of x.
+  const runner = await Runner.create(model, {
+    taps: [block.key, block.preActivation, block.value],
+    threads: options.threads,
+  });
+  const stack = (xs: Float32Array[]) => {
+    const out = new Float32Array(xs.length * xs[0].length);
+    xs.forEach((x, i) => out.set(x, i * x.length));
+    return out;
+  };
+  const n = exemplars.length;
+  const transformed = await runner.run(stack(exemplars.map((e) => e.transformed)), inputDims(n));
+  const original = await runner.run(stack(exemplars.map((e) => e.original)), inputDims(n));
+  const keys = transformed.taps[block.key];
+  const base = transformed.taps[block.preActivation];
+  const target = original.taps[block.value];
+  const [cin, kh = 1, kw = 1] = [keys.dims[1], keys.dims[2], keys.dims[3]];
+  const [cout, vh = 1, vw = 1] = [target.dims[1], target.dims[2], target.dims[3]];
+  const keyPositions = kh * kw;
+  const valuePositions = vh * vw;
+
+  const maskAt = (ex: Exemplar, outH: number, outW: number) => {
+    if (!useMask) return new Float32Array(outH * outW).fill(1);
+    return areaResize(ex.mask, w, h, outW, outH);
+  };
+  const perExemplar = (t: Tapped, e: number) => {
+    const size = t.data.length / n;
+    return t.data.subarray(e * size, (e + 1) * size);
+  };
+
+  // 3. Direction.
+  const direction = contextDirection(
+    exemplars.map((ex, e) => ({ keys: perExemplar(keys, e), weights: maskAt(ex, kh, kw) })),
+    white.Z,
+    cin,
+    rank,
+  );
+  say(
+    `direction: rank ${rank}, ${direction.positions} masked key positions, ${(100 * direction.keyNormFraction).toFixed(1)}% of the exemplar keys' norm along d`,
+  );
+  if (direction.keyNormFraction < 0.05) {
+    say(
+      `warning: the exemplar keys barely lie along d (${(100 * direction.keyNormFraction).toFixed(2)}%): the statistics are near-singular (${white.clamped} eigenvalues clamped); the edit may change little. Try --whitening-floor 1e-3.`,
+    );
+  }
+
+  // 4. The objective over the block's tail: pre' = base + gain * conv(theta, rows).
+  const subspace = solver === 'exact';
+  const examples: Example[] = exemplars.map((ex, e) => {
+    const k = perExemplar(keys, e);
+    let map: Float64Array;
+    if (subspace) {
+      map = new Float64Array(rank * keyPositions);
+      for (let r = 0; r < rank; r++)
+        for (let c = 0; c < cin; c++) {
+          const dc = direction.d[r * cin + c];
+          if (dc === 0) continue;
+          for (let p = 0; p < keyPositions; p++)
+            map[r * keyPositions + p] += dc * k[c * keyPositions + p];
+        }
+    } else {
+      map = Float64Array.from(k);
+    }
+    const unfolded = unfold(block, map, subspace ? rank : cin, kh, kw);
+    if (unfolded.positions !== valuePositions) {
+      throw new Error(
+        `internal: unfold gave ${unfolded.positions} positions, the value has ${valuePositions}`,
+      );
+    }
+    return {
+      rows: unfolded.rows,
+      base: Float64Array.from(perExemplar(base, e)),
+      target: Float64Array.from(perExemplar(target, e)),
+      weight: Float64Array.from(maskAt(ex, vh, vw), Math.sqrt),
+    };
+  });
+  const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;
+  const objective: Objective = {
+    examples,
+    channels: cout,
+    positions: valuePositions,
+    features: (subspace ? rank : cin) * offsets,
+    gain: bnGain(model, block, cout),
+    activation: block.activation,
+  };
+  const lossBefore = loss(objective, new Float64Array(cout * objective.features));
+
+  // 5. Solve.
+  let theta: Float64Array;
+  let lastStepLoss: number | undefined;
+  if (subspace) {
+    theta = solveSubspace(objective).theta;
+  } else {
+    const steps = options.steps ?? 20000;
+    const adam = solveAdam(objective, {
+      lr: options.lr ?? 1e-4,
+      steps,
+      projectEvery: solver === 'published' ? (options.projectEvery ?? 10) : 0,
+      d: direction.d,
+      rank,
+      dim: cin,
+      reportEvery: Math.max(1, Math.floor(steps / 20)),
+      onStep: (step, l) => say(`step ${step}/${steps}: loss ${l.toFixed(5)}`),
+    });
+    theta = adam.theta;
+    lastStepLoss = adam.lastStepLoss;
+  }
+
+  // 6. W' = W + delta, in the canonical [out, in, kh, kw] layout.
+  const weight = readWeight(model, block);
+  const perOut = cin * offsets;
+  for (let o = 0; o < cout; o++) {
+    const t = theta.subarray(o * objective.features, (o + 1) * objective.features);
+    for (let i = 0; i < cin; i++)
+      for (let u = 0; u < offsets; u++) {
+        let delta = 0;
+        if (subspace)
+          for (let r = 0; r < rank; r++) delta += t[r * offsets + u] * direction.d[r * cin + i];
+        else delta = t[i * offsets + u];
+        weight[o * perOut + i * offsets + u] += delta;
+      }
+  }
+
+  const fields = {
+    method: solver === 'exact' ? 'rewrite' : `rewrite-${solver}`,
+    layerIndex: block.index,
+    rank,
+    useMask,
+    direction: Array.from(direction.d),
+    keyNormFraction: direction.keyNormFraction,
+    whitening: {
+      floor: options.whiteningFloor ?? 1e-6,
+      clamped: white.clamped,
+      repaired: white.repaired,
+      statsImages: stats.images,
+      statsKey: stats.key,
+    },
+    exemplars: exemplars.map((e) => e.hashes),
+    ...(subspace
+      ? { lambda: Array.from(theta) }
+      : {
+          lr: options.lr ?? 1e-4,
+          steps: options.steps ?? 20000,
+          projectEvery: solver === 'published' ? (options.projectEvery ?? 10) : 0,
+        }),
+  };
+  // 7. The loss of what is saved: the float32 weights run by ONNX Runtime.
+  const check = await Runner.create(patchBlock(model, block, { weight }), {
+    taps: [block.value],
+    threads: options.threads,
+  });
+  const after = (await check.run(stack(exemplars.map((e) => e.transformed)), inputDims(n))).taps[
+    block.value
+  ];
+  await Promise.all([runner.release(), check.release()]);
+  let total = 0;
+  examples.forEach((ex, e) => {
+    const v = perExemplar(after, e);
+    for (let o = 0; o < cout; o++)
+      for (let p = 0; p < valuePositions; p++)
+        total +=
+          ex.weight[p] * Math.abs(v[o * valuePositions + p] - ex.target[o * valuePositions + p]);
+  });
+  const lossAfter = total / (n * valuePositions * cout);
+  const edited = applyWeightChange(model, block.name, weight, {
+    ...fields,
+    loss: {
+      before: lossBefore,
+      after: lossAfter,
+      ...(lastStepLoss !== undefined ? { lastStep: lastStepLoss } : {}),
+    },
+  });
+  const report: RewriteReport = {
+    block: block.name,
+    solver,
+    rank,
+    lossBefore,
+    lossAfter,
+    ...(lastStepLoss !== undefined ? { lastStepLoss } : {}),
+    keyNormFraction: direction.keyNormFraction,
+    clampedEigenvalues: white.clamped,
+    seconds: (performance.now() - start) / 1000,
+  };
+  return { ...edited, report };
+}
+
+/** d(pre-activation)/d(linear output) per channel: scale / sqrt(var + eps) with BN, else 1. */
+function bnGain(model: OnnxModel, block: Block, channels: number): Float64Array {
+  if (!block.batchNorm) return new Float64Array(channels).fill(1);
+  const view = new GraphView(model.proto.graph!);
+  const get = (name: string) => tensorToFloat32(view.constant(name)!);
+  const scale = get(block.batchNorm.scale);
+  const variance = get(block.batchNorm.variance);
+  return Float64Array.from(scale, (s, o) => s / Math.sqrt(variance[o] + block.batchNorm!.epsilon));
+}
