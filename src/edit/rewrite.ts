@@ -21,6 +21,9 @@ import { keyStatistics, type KeyStats } from './stats.ts';
 import { unfold } from './unfold.ts';
 import { whitening } from './whiten.ts';
 
+/** Chosen on the vehicles-on-snow measurements (README, 'Choosing the layer and penalty'). */
+export const DEFAULT_PENALTY = 0.003;
+
 export interface RewriteOptions {
   spec: PreprocessSpec;
   /** Reference images for the key statistics (or statistics computed before). */
@@ -39,6 +42,8 @@ export interface RewriteOptions {
   lr?: number;
   steps?: number;
   projectEvery?: number;
+  /** L1 penalty of the exact solver, relative to each coefficient's steepest descent (see solveSubspace). */
+  penalty?: number;
   /** Eigenvalues of C below this fraction of the largest are raised to it before whitening. */
   whiteningFloor?: number;
   threads?: number;
@@ -206,7 +211,7 @@ export async function rewrite(
   let theta: Float64Array;
   let lastStepLoss: number | undefined;
   if (subspace) {
-    theta = solveSubspace(objective).theta;
+    theta = solveSubspace(objective, { penalty: options.penalty ?? DEFAULT_PENALTY }).theta;
   } else {
     const steps = options.steps ?? 20000;
     const adam = solveAdam(objective, {

@@ -8,7 +8,15 @@ import { range, type Objective } from './objective.ts';
  */
 export function solveSubspace(
   obj: Objective,
-  options: { sweeps?: number; onSweep?: (sweep: number, loss: number) => void } = {},
+  options: {
+    sweeps?: number;
+    /**
+     * L1 penalty on the coefficients, relative to the steepest possible descent of the loss along
+     * each coordinate. Without it the exact minimum can sit at a far breakpoint that buys a tiny
+     * gain on the exemplar with a huge weight change (measured: |dW| of 100 for a 1e-4 gain).
+     */
+    penalty?: number;
+  } = {},
 ): { theta: Float64Array; sweeps: number } {
   const { channels, positions, features, examples } = obj;
   const [lo, hi] = range(obj.activation);
@@ -43,7 +51,9 @@ export function solveSubspace(
             a[i] = cur[i] - b[i] * t[f];
           }
         });
-        const best = minimizeAlongLine(a, b, v, c, lo, hi, t[f]);
+        let steepest = 0;
+        for (let i = 0; i < n; i++) steepest += c[i] * Math.abs(b[i]);
+        const best = minimizeAlongLine(a, b, v, c, lo, hi, t[f], (options.penalty ?? 0) * steepest);
         const step = best - t[f];
         if (step !== 0) {
           for (let i = 0; i < n; i++) cur[i] += b[i] * step;
@@ -70,9 +80,11 @@ export function minimizeAlongLine(
   lo: number,
   hi: number,
   current: number,
+  /** Weight of |x| added to the sum (0: none); its bend at 0 is owned by index -1. */
+  penalty = 0,
 ): number {
-  const events: number[] = [];
-  const owner: number[] = [];
+  const events: number[] = penalty > 0 ? [0] : [];
+  const owner: number[] = penalty > 0 ? [-1] : [];
   for (let i = 0; i < a.length; i++) {
     if (b[i] === 0 || c[i] === 0) continue;
     // The term bends where the line enters the clip range and where it crosses the target.
@@ -86,7 +98,7 @@ export function minimizeAlongLine(
   if (!events.length) return current;
   const order = events.map((_, k) => k).sort((x, y) => events[x] - events[y]);
   const f = (x: number) => {
-    let total = 0;
+    let total = penalty * Math.abs(x);
     for (let i = 0; i < a.length; i++) {
       if (c[i] === 0) continue;
       total += c[i] * Math.abs(Math.min(hi, Math.max(lo, a[i] + b[i] * x)) - v[i]);
@@ -94,6 +106,7 @@ export function minimizeAlongLine(
     return total;
   };
   const slopeOf = (i: number, x: number) => {
+    if (i < 0) return penalty * Math.sign(x);
     const s = a[i] + b[i] * x;
     return s > lo && s < hi ? c[i] * b[i] * Math.sign(s - v[i]) : 0;
   };
@@ -109,7 +122,8 @@ export function minimizeAlongLine(
   const mid = (k: number) => (k + 1 < xs.length ? (xs[k] + xs[k + 1]) / 2 : xs[k] + 1);
   let value = f(xs[0]);
   let slope = 0;
-  for (let i = 0; i < a.length; i++) if (b[i] !== 0 && c[i] !== 0) slope += slopeOf(i, mid(0));
+  for (let i = penalty > 0 ? -1 : 0; i < a.length; i++)
+    if (i < 0 || (b[i] !== 0 && c[i] !== 0)) slope += slopeOf(i, mid(0));
   let best = xs[0];
   let bestValue = value;
   const tol = 1e-12 * Math.max(1, Math.abs(value));

@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import type { Exemplar } from '../src/concepts/exemplar.ts';
+import { normalizePixels } from '../src/data/image.ts';
+import { parsePreprocess } from '../src/data/preprocess.ts';
+import { contextDirection } from '../src/edit/direction.ts';
+import { activeEdits, revertLast } from '../src/edit/record.ts';
+import { rewrite } from '../src/edit/rewrite.ts';
+import { minimizeAlongLine } from '../src/edit/solve-subspace.ts';
+import { keyStatistics, type KeyStats } from '../src/edit/stats.ts';
+import { whitening } from '../src/edit/whiten.ts';
+import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import { readHistory } from '../src/onnx/history.ts';
+import type { OnnxModel } from '../src/onnx/model.ts';
+import { readWeight } from '../src/onnx/weights.ts';
+import { Runner } from '../src/runtime/session.ts';
+import { normals, rng } from '../src/util/random.ts';
+import { resnetLike, vggLike } from './fixtures/nets.ts';
+import { blockForward, maxAbsDiff } from './fixtures/reference.ts';
+
+const spec = parsePreprocess({ size: 12, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'test');
+const vggSpec = parsePreprocess({ size: 16, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'test');
+
+/** Random symmetric positive definite n x n matrix with eigenvalues in [lo, hi]. */
+function spd(n: number, seed: number, lo = 0.1, hi = 10): Float64Array {
+  const a = normals(n * n, seed);
+  // Orthonormal basis by Gram-Schmidt on random vectors.
+  const q: Float64Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = Float64Array.from(a.subarray(i * n, (i + 1) * n));
+    for (const u of q) {
+      const dot = u.reduce((s, x, k) => s + x * v[k], 0);
+      for (let k = 0; k < n; k++) v[k] -= dot * u[k];
+    }
+    const norm = Math.hypot(...v);
+    q.push(v.map((x) => x / norm));
+  }
+  const C = new Float64Array(n * n);
+  q.forEach((u, i) => {
+    const s = lo + ((hi - lo) * i) / (n - 1);
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) C[r * n + c] += s * u[r] * u[c];
+  });
+  return C;
+}
+
+const matmul = (A: Float64Array, B: Float64Array, n: number) => {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++)
+      for (let j = 0; j < n; j++) out[i * n + j] += A[i * n + k] * B[k * n + j];
+  return out;
+};
+
+/** A random RGB image in pixel units and a copy with a square region filled white. */
+function exemplar(size: number, seed: number, region = [3, 3, 9, 9]): Exemplar {
+  const u = rng(seed);
+  const px = Float32Array.from({ length: size * size * 3 }, () => Math.floor(u() * 256));
+  const mask = new Float32Array(size * size);
+  const moved = Float32Array.from(px);
+  const [x0, y0, x1, y1] = region;
+  for (let y = y0; y < y1; y++)
+    for (let x = x0; x < x1; x++) {
+      mask[y * size + x] = 1;
+      moved.fill(255, (y * size + x) * 3, (y * size + x) * 3 + 3);
+    }
+  const s = size === 12 ? spec : vggSpec;
+  return {
+    original: normalizePixels(px, s),
+    transformed: normalizePixels(moved, s),
+    mask,
+    size: [size, size],
+    hashes: { image: `i${seed}`, mask: 'm', replacement: 'white' },
+  };
+}
+
+let statsDir: string;
+const statsFor = async (model: OnnxModel, name: string, size: number): Promise<KeyStats> => {
+  const block = findBlock(listBlocks(model.proto.graph!), name);
+  const files = [];
+  for (let i = 0; i < 12; i++) {
+    const file = join(statsDir, `ref${size}-${i}.png`);
+    const raw = Buffer.from(
+      Array.from({ length: size * size * 3 }, (_, k) => (k * 37 + i * 101) % 256),
+    );
+    await writeFile(
+      file,
+      await sharp(raw, { raw: { width: size, height: size, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
+    files.push({ file });
+  }
+  return keyStatistics(model, block, files, size === 12 ? spec : vggSpec, {
+    cacheDir: join(statsDir, 'cache'),
+  });
+};
+
+before(async () => {
+  statsDir = await mkdtemp(join(tmpdir(), 'ruledit-edit-'));
+});
+
+describe('statistics and whitening', () => {
+  it('Z C Z = I to 1e-6 relative', () => {
+    const n = 24;
+    const C = spd(n, 5);
+    const { Z, clamped, repaired } = whitening(C, n);
+    const I = matmul(matmul(Z, C, n), Z, n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++)
+        assert.ok(
+          Math.abs(I[i * n + j] - (i === j ? 1 : 0)) < 1e-6,
+          `[${i},${j}] = ${I[i * n + j]}`,
+        );
+    assert.equal(clamped, 0);
+    assert.equal(repaired, false);
+  });
+
+  it('repairs a matrix that is not positive definite, and rejects NaN', () => {
+    const C = new Float64Array([2, 0, 0, -1]);
+    const w = whitening(C, 2);
+    assert.equal(w.repaired, true);
+    assert.equal(w.clamped, 1);
+    assert.throws(() => whitening(new Float64Array([1, NaN, NaN, 1]), 2), { code: 'not-finite' });
+  });
+
+  it('the second moment from ONNX Runtime equals a direct float64 sum over every position', async () => {
+    const model = resnetLike();
+    const stats = await statsFor(model, 'res.b', 12);
+    const block = findBlock(listBlocks(model.proto.graph!), 'res.b');
+    const runner = await Runner.create(model, { taps: [block.key] });
+    const C = new Float64Array(64);
+    let count = 0;
+    const { batches } = await import('../src/data/batches.ts');
+    const files = Array.from({ length: 12 }, (_, i) => ({
+      file: join(statsDir, `ref12-${i}.png`),
+    }));
+    for await (const b of batches(files, spec, { batchSize: 5 })) {
+      const k = (await runner.run(b.data, b.dims)).taps[block.key];
+      const [n, c, h, w] = k.dims;
+      for (let s = 0; s < n; s++)
+        for (let p = 0; p < h * w; p++, count++)
+          for (let i = 0; i < c; i++)
+            for (let j = 0; j < c; j++)
+              C[i * c + j] += k.data[(s * c + i) * h * w + p] * k.data[(s * c + j) * h * w + p];
+    }
+    assert.equal(stats.count, count);
+    assert.ok(
+      maxAbsDiff(
+        stats.C,
+        C.map((v) => v / count),
+      ) <
+        1e-4 * Math.max(...stats.C),
+    );
+    // The second call is served from the cache, bit for bit.
+    assert.deepEqual((await statsFor(model, 'res.b', 12)).C, stats.C);
+  });
+});
+
+describe('context direction', () => {
+  it('recovers a planted direction: d is along C^-1 u for keys along u (|cos| > 0.99)', () => {
+    const n = 16;
+    const C = spd(n, 9, 0.5, 4);
+    const { Z } = whitening(C, n);
+    const u = normals(n, 3);
+    const positions = 30;
+    const noise = normals(n * positions, 4, 0.01);
+    const keys = new Float32Array(n * positions);
+    const weights = new Float32Array(positions);
+    for (let p = 0; p < positions; p++) {
+      weights[p] = p % 3 === 0 ? 0 : 0.5 + (p % 5) / 10;
+      for (let c = 0; c < n; c++)
+        keys[c * positions + p] = (1 + p / 10) * u[c] + noise[c * positions + p];
+    }
+    const dir = contextDirection([{ keys, weights }], Z, n, 1);
+    // C^-1 u = Z Z u.
+    const zu = Array.from({ length: n }, (_, i) => u.reduce((s, x, j) => s + Z[i * n + j] * x, 0));
+    const cinv = Array.from({ length: n }, (_, i) =>
+      zu.reduce((s, x, j) => s + Z[i * n + j] * x, 0),
+    );
+    const cos = cinv.reduce((s, x, i) => s + x * dir.d[i], 0) / Math.hypot(...cinv);
+    assert.ok(Math.abs(cos) > 0.99, `cos ${cos}`);
+    assert.ok(cos > 0, 'sign rule: d agrees with the sum of the rows');
+    assert.throws(() => contextDirection([{ keys, weights }], Z, n, 25), { code: 'bad-rank' });
+  });
+});
+
+describe('the line minimizer', () => {
+  it('finds the exact minimum of a sum of clipped absolute values (vs a fine grid)', () => {
+    const u = rng(1);
+    for (let t = 0; t < 150; t++) {
+      const n = 1 + Math.floor(u() * 15);
+      const r = () => Float64Array.from({ length: n }, () => u());
+      const [a, b, v, c] = [
+        r().map((x) => (x - 0.3) * 8),
+        r().map((x) => (x - 0.5) * 4),
+        r().map((x) => Math.min(6, Math.max(0, (x - 0.2) * 8))),
+        r(),
+      ];
+      const [lo, hi] = [
+        [0, 6],
+        [0, Infinity],
+        [-Infinity, Infinity],
+      ][t % 3];
+      const f = (x: number) =>
+        a.reduce(
+          (s, ai, i) => s + c[i] * Math.abs(Math.min(hi, Math.max(lo, ai + b[i] * x)) - v[i]),
+          0,
+        );
+      let grid = Infinity;
+      for (let x = -20; x <= 20; x += 0.002) grid = Math.min(grid, f(x));
+      assert.ok(f(minimizeAlongLine(a, b, v, c, lo, hi, 0)) <= grid + 1e-9, `trial ${t}`);
+    }
+  });
+});
+
+describe('rewrite', () => {
+  it('changes only span(d): keys with d.k = 0 give the same block output; all else bit-identical', async () => {
+    for (const [make, name, size, rank] of [
+      [resnetLike, 'res.b', 12, 1],
+      [resnetLike, 'down', 12, 2],
+      [vggLike, 'conv2', 16, 1],
+      [vggLike, 'fc1', 16, 1],
+    ] as const) {
+      const model = make();
+      const stats = await statsFor(model, name, size);
+      const s = size === 12 ? spec : vggSpec;
+      const {
+        model: edited,
+        record,
+        report,
+      } = await rewrite(model, [exemplar(size, 1), exemplar(size, 2, [0, 0, 8, 6])], {
+        spec: s,
+        stats,
+        layer: name,
+        rank,
+      });
+      assert.ok(
+        report.lossAfter < report.lossBefore,
+        `${name}: loss ${report.lossBefore} -> ${report.lossAfter}`,
+      );
+      const block = findBlock(listBlocks(model.proto.graph!), name);
+      const d = record.direction as number[];
+      const cin = block.weightShape[1];
+      // Random keys with every position's channel vector projected off span(d).
+      const positions = block.conv ? (name === 'conv2' ? 64 : 144) : 1;
+      const side = Math.sqrt(positions);
+      const k = normals(cin * positions, 17);
+      for (let p = 0; p < positions; p++)
+        for (let r = 0; r < rank; r++) {
+          const dr = d.slice(r * cin, (r + 1) * cin);
+          const dot = dr.reduce((acc, x, c) => acc + x * k[c * positions + p], 0);
+          for (let c = 0; c < cin; c++) k[c * positions + p] -= dot * dr[c];
+        }
+      const key = { data: k, dims: block.conv ? [1, cin, side, side] : [1, cin] };
+      const diff = maxAbsDiff(
+        blockForward(model, block, key).data,
+        blockForward(edited, block, key).data,
+      );
+      assert.ok(diff <= 1e-5, `${name}: output moved by ${diff} on keys orthogonal to d`);
+      assert.ok(
+        maxAbsDiff(readWeight(model, block), readWeight(edited, block)) > 1e-4,
+        `${name}: weight unchanged`,
+      );
+      const before = new Map(model.proto.graph!.initializer!.map((t) => [t.name, t.rawData]));
+      for (const t of edited.proto.graph!.initializer!)
+        if (t.name !== block.weight)
+          assert.deepEqual(t.rawData, before.get(t.name), `${name}: ${t.name}`);
+    }
+  });
+
+  it('reaches a loss no higher than the published schedule on the same problem', async () => {
+    const model = resnetLike();
+    const stats = await statsFor(model, 'res.b', 12);
+    const ex = [exemplar(12, 3)];
+    const ours = await rewrite(model, ex, { spec, stats, layer: 'res.b' });
+    const published = await rewrite(model, ex, {
+      spec,
+      stats,
+      layer: 'res.b',
+      solver: 'published',
+      lr: 1e-2,
+      steps: 300,
+    });
+    assert.ok(
+      ours.report.lossAfter <= published.report.lossAfter + 1e-6,
+      `ours ${ours.report.lossAfter} vs published ${published.report.lossAfter}`,
+    );
+    assert.ok(published.report.lossAfter < published.report.lossBefore);
+  });
+
+  it('two edits compose, then revert in order to bit-identical weights and outputs', async () => {
+    const model = resnetLike();
+    const s1 = await statsFor(model, 'res.b', 12);
+    const s2 = await statsFor(model, 'down', 12);
+    const first = await rewrite(model, [exemplar(12, 4)], { spec, stats: s1, layer: 'res.b' });
+    const second = await rewrite(first.model, [exemplar(12, 5)], {
+      spec,
+      stats: s2,
+      layer: 'down',
+    });
+    assert.deepEqual(
+      readHistory(second.model).map((r) => r.block),
+      ['res.b', 'down'],
+    );
+    assert.deepEqual(activeEdits(readHistory(second.model)), [0, 1]);
+    const blocks = listBlocks(model.proto.graph!);
+    const weightOf = (m: OnnxModel, n: string) => readWeight(m, findBlock(blocks, n));
+    const undo1 = revertLast(second.model);
+    assert.equal(undo1.index, 1);
+    assert.deepEqual(weightOf(undo1.model, 'down'), weightOf(model, 'down'));
+    assert.deepEqual(weightOf(undo1.model, 'res.b'), weightOf(first.model, 'res.b'));
+    const undo2 = revertLast(undo1.model);
+    assert.equal(undo2.index, 0);
+    assert.deepEqual(weightOf(undo2.model, 'res.b'), weightOf(model, 'res.b'));
+    const input = normals(3 * 144, 8);
+    const a = await (await Runner.create(model)).run(input, [1, 3, 12, 12]);
+    const b = await (await Runner.create(undo2.model)).run(input, [1, 3, 12, 12]);
+    assert.deepEqual(a.logits.data, b.logits.data);
+    assert.throws(() => revertLast(undo2.model), { code: 'no-edit' });
+  });
+
+  it('rejects bad input with typed errors', async () => {
+    const model = resnetLike();
+    const stats = await statsFor(model, 'res.b', 12);
+    await assert.rejects(rewrite(model, [exemplar(16, 1)], { spec, stats, layer: 'res.b' }), {
+      code: 'bad-exemplar',
+    });
+    await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, stats, layer: 'nope' }), {
+      code: 'no-block',
+    });
+    await assert.rejects(
+      rewrite(model, [exemplar(12, 1)], { spec, stats, layer: 'res.b', rank: 50 }),
+      { code: 'bad-rank' },
+    );
+    await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, layer: 'res.b' }), {
+      code: 'no-stats',
+    });
+    const empty = exemplar(12, 1);
+    empty.mask.fill(0);
+    await assert.rejects(rewrite(model, [empty], { spec, stats, layer: 'res.b' }), {
+      code: 'bad-mask',
+    });
+    const nan = { ...stats, C: stats.C.map((v, i) => (i === 3 ? NaN : v)) };
+    await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, stats: nan, layer: 'res.b' }), {
+      code: 'not-finite',
+    });
+  });
+});
