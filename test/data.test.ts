@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -72,16 +72,61 @@ describe('preprocessing spec', () => {
     ['unknown resize', { size: 8, resize: 'area' }, /'resize' must be one of/],
     ['bad layout', { size: 8, layout: 'CHW' }, /'layout'/],
     ['labels not a string', { size: 8, labels: 3 }, /'labels' must be a string/],
+    ['input not a string', { size: 8, input: 1 }, /'input' must be a string/],
+    ['output not a string', { size: 8, output: ['y'] }, /'output' must be a string/],
+    ['size as a string', { size: '224' }, /'size'/],
+    ['fractional size', { size: 2.5 }, /'size'/],
+    ['negative height', { size: [-4, 8] }, /'size'/],
+    ['size of 3 values', { size: [8, 8, 3] }, /'size'/],
+    ['crop of 0', { size: 8, crop_fraction: 0 }, /'crop_fraction'/],
+    ['crop as a string', { size: 8, crop_fraction: '0.875' }, /'crop_fraction'/],
+    ['std of 4 values', { size: 8, std: [1, 1, 1, 1] }, /'std' must be a list of 3/],
+    ['mean of strings', { size: 8, mean: ['0', '0', '0'] }, /'mean' must be a list of 3/],
+    ['resize not a string', { size: 8, resize: 2 }, /'resize' must be one of/],
   ];
   for (const [what, json, message] of bad) {
     it(`rejects ${what}`, () =>
       assert.throws(() => parsePreprocess(json, 'p.json'), { code: 'bad-preprocess', message }));
   }
 
+  it('reads every field, and rejects JSON that is not an object', () => {
+    const s = parsePreprocess(
+      {
+        input: 'x',
+        output: 'y',
+        layout: 'NHWC',
+        size: [3, 5],
+        crop_fraction: 0.5,
+        resize: 'lanczos3',
+        mean: [0.1, 0.2, 0.3],
+        std: [2, 3, 4],
+        labels: '/abs/names.txt',
+      },
+      '/specs/p.json',
+    );
+    assert.deepEqual(s, {
+      input: 'x',
+      output: 'y',
+      layout: 'NHWC',
+      size: [3, 5],
+      cropFraction: 0.5,
+      resize: 'lanczos3',
+      mean: [0.1, 0.2, 0.3],
+      std: [2, 3, 4],
+      labels: '/abs/names.txt',
+    });
+    for (const json of [null, [], 224, 'size'])
+      assert.throws(() => parsePreprocess(json, 'p.json'), {
+        code: 'bad-preprocess',
+        message: /expected a JSON object/,
+      });
+  });
+
   it('gives typed errors for a missing or non-JSON file', async () => {
     await assert.rejects(loadPreprocess(join(dir, 'none.json')), { code: 'not-found' });
     await writeFile(join(dir, 'broken.json'), '{ size: 8');
     await assert.rejects(loadPreprocess(join(dir, 'broken.json')), { code: 'bad-preprocess' });
+    await assert.rejects(loadPreprocess(dir), { code: 'bad-preprocess', message: /cannot read/ });
   });
 
   it('crops the centre of the short side with the target aspect ratio', () => {
@@ -101,6 +146,13 @@ describe('preprocessing spec', () => {
       top: 25,
       width: 300,
       height: 150,
+    });
+    // A tiny crop of a tiny image still keeps one pixel.
+    assert.deepEqual(cropBox(3, 1, { size: [8, 8], cropFraction: 0.1 }), {
+      left: 1,
+      top: 0,
+      width: 1,
+      height: 1,
     });
   });
 });
@@ -141,6 +193,59 @@ describe('image decoding', () => {
     );
   });
 
+  it('resizes to a non-square [h, w] in either layout without swapping the axes', async () => {
+    // A 40x20 ramp has a 2:1 target's shape: the crop is the whole image, squeezed to 10x5.
+    const img = await ramp(40, 20);
+    const nchw = await decodeImage(img, spec({ size: [5, 10], mean: [0, 0, 0], std: [1, 1, 1] }));
+    const nhwc = await decodeImage(
+      img,
+      spec({ size: [5, 10], mean: [0, 0, 0], std: [1, 1, 1], layout: 'NHWC' }),
+    );
+    assert.equal(nchw.length, 3 * 5 * 10);
+    const row = Array.from(nchw.subarray(0, 10), (v) => v * 255);
+    for (let x = 1; x < 10; x++) assert.ok(row[x] > row[x - 1], `row rises left to right: ${row}`);
+    assert.ok(row[0] < 4 && row[9] > 35, `row spans the ramp: ${row}`);
+    for (let p = 0; p < 50; p++)
+      for (let c = 0; c < 3; c++) {
+        assert.equal(nhwc[p * 3 + c], nchw[c * 50 + p]);
+        assert.equal(nchw[c * 50 + p], nchw[p % 10], 'rows and channels are equal');
+      }
+  });
+
+  it('crops an EXIF-rotated photo upright', async () => {
+    // Stored 40x20 with value = x, tagged 'rotate 90 clockwise': upright it is 20x40 with value = y.
+    // Its centre 20x20 square spans y = 10..29, so output row r holds 10 + r in every column.
+    const tagged = await sharp(await ramp(40, 20))
+      .withMetadata({ orientation: 6 })
+      .jpeg({ quality: 100 })
+      .toBuffer();
+    const x = await decodeImage(
+      tagged,
+      spec({ size: 20, mean: [0, 0, 0], std: [1, 1, 1], resize: 'nearest' }),
+    );
+    for (let r = 0; r < 20; r++)
+      for (const c of [0, 10, 19]) {
+        const v = x[r * 20 + c] * 255;
+        assert.ok(Math.abs(v - (10 + r)) <= 2, `row ${r} col ${c}: ${v}`);
+      }
+  });
+
+  it('turns greyscale and 16-bit images into three equal 8-bit channels', async () => {
+    const grey = Buffer.alloc(6 * 6, 90);
+    const raw = { raw: { width: 6, height: 6, channels: 1 as const } };
+    const s = spec({ mean: [0, 0, 0], std: [1, 1, 1], layout: 'NHWC' });
+    for (const img of [
+      await sharp(grey, raw).toColourspace('b-w').png().toBuffer(),
+      await sharp(grey, raw).toColourspace('grey16').png().toBuffer(),
+    ]) {
+      const x = await decodeImage(img, s);
+      assert.ok(
+        x.every((v) => Math.round(v * 255) === 90),
+        'every channel of every pixel is 90',
+      );
+    }
+  });
+
   it('flattens alpha on white and applies the EXIF orientation', async () => {
     const clear = await sharp({
       create: { width: 8, height: 8, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
@@ -176,6 +281,8 @@ describe('image decoding', () => {
       code: 'bad-image',
       message: /cut\.jpg/,
     });
+    await assert.rejects(readRgb(join(dir, 'cut.jpg')), { code: 'bad-image' });
+    await assert.rejects(decodeImage(dir, spec()), { code: 'bad-image', message: /cannot read/ });
   });
 });
 
@@ -262,6 +369,85 @@ describe('data sets', () => {
       code: 'bad-dataset',
       message: /no images/,
     });
+    await writeFile(join(root, 'set.json'), '[]');
+    await assert.rejects(openDataset(join(root, 'set.json')), {
+      code: 'bad-dataset',
+      message: /\.csv manifest or a \.txt list/,
+    });
+  });
+
+  it('reads a folder with labels.csv (BOM, quotes, CRLF) and a .txt list with comments', async () => {
+    const d = join(root, 'manifested');
+    await mkdir(join(d, 'imgs'), { recursive: true });
+    for (const f of ['a.png', 'b,c.png'])
+      await writeFile(join(d, 'imgs', f), await solid(4, 4, [9, 9, 9]));
+    await writeFile(
+      join(d, 'labels.csv'),
+      '\uFEFFfile,class,name\r\nimgs/a.png, 5 ,five\r\n\r\n"imgs/b,c.png",0,"say ""zero"""\r\n',
+    );
+    const m = await openDataset(d);
+    assert.equal(m.root, d);
+    assert.deepEqual(
+      m.items.map((i) => [i.file, i.label, i.name]),
+      [
+        [join(d, 'imgs/a.png'), 5, 'five'],
+        [join(d, 'imgs/b,c.png'), 0, 'say "zero"'],
+      ],
+    );
+    assert.deepEqual(
+      [...m.classNames!],
+      [
+        [5, 'five'],
+        [0, 'say "zero"'],
+      ],
+    );
+    await writeFile(
+      join(d, 'list.txt'),
+      '  # heading\r\nimgs/a.png\r\n   \r\n  imgs/b,c.png  \r\n',
+    );
+    const list = await openDataset(join(d, 'list.txt'));
+    assert.deepEqual(list.items, [
+      { file: join(d, 'imgs/a.png') },
+      { file: join(d, 'imgs/b,c.png') },
+    ]);
+  });
+
+  it('accepts only digits as a class and needs a file in every row', async () => {
+    const csv = join(root, 'strict.csv');
+    for (const cls of ['3.0', '1e2', '-1', '0x1f', '']) {
+      await writeFile(csv, `file,class\na.png,${cls}\n`);
+      await assert.rejects(openDataset(csv), {
+        code: 'bad-dataset',
+        message: /strict\.csv line 2: class must be a whole number/,
+      });
+    }
+    await writeFile(csv, 'file,class\na.png,1\n"",2\n');
+    await assert.rejects(openDataset(csv), {
+      code: 'bad-dataset',
+      message: /strict\.csv line 3: no file name/,
+    });
+  });
+
+  it('skips dot-entries, follows symlinks, and refuses a folder mixing images and sub-folders', async () => {
+    const d = join(root, 'tidy');
+    await mkdir(join(d, 'cat'), { recursive: true });
+    await mkdir(join(d, '.ipynb_checkpoints'), { recursive: true });
+    await writeFile(join(d, 'cat', 'a.png'), await solid(4, 4, [1, 1, 1]));
+    await writeFile(join(d, 'cat', '._a.png'), 'macOS resource fork');
+    await symlink(join(root, 'folders', 'dog'), join(d, 'dog'));
+    const set = await openDataset(d);
+    assert.deepEqual(
+      set.items.map((i) => [i.file.slice(d.length), i.label, i.name]),
+      [
+        ['/cat/a.png', 0, 'cat'],
+        ['/dog/c.webp', 1, 'dog'],
+      ],
+    );
+    await writeFile(join(d, 'stray.jpg'), await solid(4, 4, [1, 1, 1], 'jpeg'));
+    await assert.rejects(openDataset(d), {
+      code: 'bad-dataset',
+      message: /both images and sub-folders/,
+    });
   });
 });
 
@@ -304,6 +490,44 @@ describe('batches', () => {
     for await (const b of batches(withBad, s, { batchSize: 2, onError: 'skip' }))
       kept.push(...b.items.map((i) => i.id));
     assert.deepEqual(kept, [0, 1]);
+  });
+
+  it('with prefetch 0 decodes only on demand, and NHWC batches are [n, h, w, 3]', async () => {
+    const files = await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const file = join(dir, `lazy${i}.png`);
+        await writeFile(file, await solid(6, 6, [0, 0, i]));
+        return { file };
+      }),
+    );
+    const s = spec({ size: 4, layout: 'NHWC' });
+    const stream = batches(files, s, { batchSize: 2, prefetch: 0 });
+    assert.deepEqual((await stream.next()).value?.dims, [2, 4, 4, 3]);
+    await new Promise((r) => setTimeout(r, 100));
+    // Nothing was read ahead, so the second batch finds its first file gone.
+    await rm(files[2].file);
+    await assert.rejects(stream.next(), { code: 'not-found' });
+    await assert.rejects(batches(files, s, { batchSize: 0 }).next(), RangeError);
+  });
+
+  it('leaves no unhandled rejection when the consumer stops early', async () => {
+    await writeFile(join(dir, 'junk.png'), 'garbage');
+    await writeFile(join(dir, 'fine.png'), await solid(6, 6, [1, 2, 3]));
+    const items = ['fine', 'junk', 'junk', 'junk'].map((f) => ({ file: join(dir, `${f}.png`) }));
+    const unhandled: unknown[] = [];
+    const note = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', note);
+    try {
+      for await (const b of batches(items, spec({ size: 4 }), { batchSize: 1, prefetch: 3 })) {
+        assert.equal(b.items.length, 1);
+        break;
+      }
+      // The three prefetched batches of junk fail after the loop is gone.
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', note);
+    }
   });
 
   it('decodes the next `prefetch` batches while the consumer holds one, and no more', async () => {

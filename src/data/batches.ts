@@ -1,3 +1,4 @@
+import { isRuleditError } from '../errors.ts';
 import type { DatasetItem } from './dataset.ts';
 import { decodeImage } from './image.ts';
 import type { PreprocessSpec } from './preprocess.ts';
@@ -28,6 +29,11 @@ export async function* batches<T extends { file: string }>(
   options: BatchOptions,
 ): AsyncGenerator<Batch<T>> {
   const { batchSize, prefetch = 2, onError = 'throw' } = options;
+  // The CLI validates --batch; a bad value here is a caller's bug (0 would loop forever).
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}`);
+  if (!Number.isInteger(prefetch) || prefetch < 0)
+    throw new RangeError(`prefetch must be a whole number >= 0, got ${prefetch}`);
   const [h, w] = spec.size;
   const per = 3 * h * w;
   const decode = async (chunk: T[]): Promise<Batch<T>> => {
@@ -36,8 +42,9 @@ export async function* batches<T extends { file: string }>(
     const tensors: Float32Array[] = [];
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') [kept.push(chunk[i]), tensors.push(r.value)];
-      else if (onError === 'skip')
-        process.stderr.write(`skipping ${chunk[i].file}: ${(r.reason as Error).message}\n`);
+      // Only the user's files are skipped ('not-found', 'bad-image'); a bug still surfaces.
+      else if (onError === 'skip' && isRuleditError(r.reason))
+        process.stderr.write(`warning: skipped an image: ${r.reason.message}\n`);
       else throw r.reason;
     });
     const data = new Float32Array(kept.length * per);
@@ -57,9 +64,10 @@ export async function* batches<T extends { file: string }>(
       next += batchSize;
     }
   };
-  fill(1);
-  while (pending.length) {
-    const current = pending.shift()!;
+  for (;;) {
+    fill(1);
+    const current = pending.shift();
+    if (!current) return;
     // While the consumer works on this batch, the next `prefetch` ones decode.
     fill(prefetch);
     const batch = await current;

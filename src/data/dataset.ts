@@ -28,7 +28,10 @@ export async function openDataset(path: string): Promise<Dataset> {
   try {
     info = await stat(root);
   } catch {
-    throw new RuleditError('not-found', `data set not found: ${path}`);
+    throw new RuleditError(
+      'not-found',
+      `data set not found: ${path} (give a folder of images, a .csv manifest or a .txt list)`,
+    );
   }
   let dataset: Dataset;
   if (info.isFile()) {
@@ -41,22 +44,16 @@ export async function openDataset(path: string): Promise<Dataset> {
         `${path}: a data set file must be a .csv manifest or a .txt list of images`,
       );
   } else {
-    const entries = await readdir(root, { withFileTypes: true });
-    if (entries.some((e) => e.isFile() && e.name === 'labels.csv'))
-      dataset = await fromManifest(join(root, 'labels.csv'));
-    else if (entries.some((e) => e.isDirectory()))
-      dataset = await fromClassFolders(
-        root,
-        entries.filter((e) => e.isDirectory()).map((e) => e.name),
+    const { folders, images, manifest } = await listFolder(root);
+    if (manifest) dataset = await fromManifest(join(root, 'labels.csv'));
+    else if (folders.length && images.length)
+      throw new RuleditError(
+        'bad-dataset',
+        `${path} holds both images and sub-folders, so it is neither a folder of images nor one ` +
+          `sub-folder per class: move the images into class sub-folders, or add a labels.csv`,
       );
-    else
-      dataset = {
-        root,
-        items: entries
-          .filter((e) => e.isFile() && isImage(e.name))
-          .map((e) => ({ file: join(root, e.name) }))
-          .sort(byFile),
-      };
+    else if (folders.length) dataset = await fromClassFolders(root, folders);
+    else dataset = { root, items: images.map((f) => ({ file: join(root, f) })) };
   }
   if (!dataset.items.length) {
     throw new RuleditError('bad-dataset', `${path} holds no images (JPEG, PNG or WebP)`);
@@ -64,10 +61,27 @@ export async function openDataset(path: string): Promise<Dataset> {
   return dataset;
 }
 
-const byFile = (a: DatasetItem, b: DatasetItem) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
+/** A folder's sub-folders and image files (sorted, symlinks followed) and whether it has labels.csv. */
+async function listFolder(
+  dir: string,
+): Promise<{ folders: string[]; images: string[]; manifest: boolean }> {
+  const folders: string[] = [];
+  const images: string[] = [];
+  let manifest = false;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    // Dot-entries are tool litter (.DS_Store, macOS '._x.jpg' forks, .ipynb_checkpoints), not data.
+    if (e.name.startsWith('.')) continue;
+    const target = e.isSymbolicLink() ? await stat(join(dir, e.name)).catch(() => undefined) : e;
+    if (target?.isDirectory()) folders.push(e.name);
+    else if (target?.isFile() && e.name === 'labels.csv') manifest = true;
+    else if (target?.isFile() && isImage(e.name)) images.push(e.name);
+  }
+  return { folders: folders.sort(), images: images.sort(), manifest };
+}
 
 async function fromManifest(csv: string): Promise<Dataset> {
-  const lines = (await readFile(csv, 'utf8')).split(/\r?\n/);
+  // A spreadsheet's 'CSV UTF-8' export starts with a byte-order mark that would hide 'file'.
+  const lines = (await readFile(csv, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
   const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
   const [fileCol, classCol, nameCol] = ['file', 'class', 'name'].map((h) => header.indexOf(h));
   if (fileCol < 0 || classCol < 0) {
@@ -84,11 +98,13 @@ async function fromManifest(csv: string): Promise<Dataset> {
     const where = `${csv} line ${i + 2}`;
     const file = cells[fileCol]?.trim();
     if (!file) throw new RuleditError('bad-dataset', `${where}: no file name`);
-    const label = Number(cells[classCol]);
-    if (!Number.isInteger(label) || label < 0 || cells[classCol].trim() === '') {
+    // Digits only: Number() would also take '1e2', '0x1f' and '3.0' as whole numbers.
+    const raw = (cells[classCol] ?? '').trim();
+    const label = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(label)) {
       throw new RuleditError(
         'bad-dataset',
-        `${where}: class must be a whole number >= 0, got '${cells[classCol] ?? ''}'`,
+        `${where}: class must be a whole number >= 0 (the model's output index), got '${raw}'`,
       );
     }
     const name = nameCol >= 0 ? cells[nameCol]?.trim() || undefined : undefined;
@@ -128,7 +144,7 @@ async function fromClassFolders(root: string, folders: string[]): Promise<Datase
   for (const [i, folder] of sorted.entries()) {
     const label = numeric ? Number(folder) : i;
     if (!numeric) classNames.set(label, folder);
-    const files = (await readdir(join(root, folder))).filter(isImage).sort();
+    const { images: files } = await listFolder(join(root, folder));
     for (const f of files)
       items.push({ file: join(root, folder, f), label, ...(numeric ? {} : { name: folder }) });
   }

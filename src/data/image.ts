@@ -60,7 +60,9 @@ export async function modelPixels(
     const { width, height } = meta.autoOrient;
     const pixels = await upright(bytes, meta)
       .extract(cropBox(width, height, spec))
-      .resize(w, h, { kernel: KERNEL[spec.resize], fit: 'fill' })
+      // The pre-resize extract already rules out JPEG shrink-on-load in sharp 0.35; saying so
+      // keeps the pixels independent of the file format should the pipeline ever be reordered.
+      .resize(w, h, { kernel: KERNEL[spec.resize], fit: 'fill', fastShrinkOnLoad: false })
       .raw()
       .toBuffer();
     return { pixels, width, height };
@@ -125,8 +127,11 @@ async function load(source: string | Buffer): Promise<{ bytes: Buffer; where: st
   if (typeof source !== 'string') return { bytes: source, where: 'image' };
   try {
     return { bytes: await readFile(source), where: source };
-  } catch {
-    throw new RuleditError('not-found', `image not found: ${source}`);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+      throw new RuleditError('not-found', `image not found: ${source} (check the path)`);
+    throw new RuleditError('bad-image', `cannot read ${source}: ${(e as Error).message}`);
   }
 }
 
