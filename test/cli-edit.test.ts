@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+
+const bin = resolve(import.meta.dirname, '../bin/ruledit.js');
+
+async function ruledit(
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
+      maxBuffer: 1 << 26,
+      env: { ...process.env, RULEDIT_CACHE: join(dir, 'cache') },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+let dir: string;
+let demo: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ruledit-cli-edit-'));
+  demo = join(dir, 'demo');
+  const made = await ruledit('demo', '--out', demo, '--images', '4');
+  assert.equal(made.code, 0, made.stderr);
+  // A red patch on grey: the mask covers the patch's left half.
+  const px = Buffer.alloc(32 * 32 * 3, 128);
+  const mask = Buffer.alloc(32 * 32, 0);
+  for (let y = 8; y < 24; y++)
+    for (let x = 8; x < 24; x++) {
+      px.set([230, 20, 20], (y * 32 + x) * 3);
+      if (x < 16) mask[y * 32 + x] = 255;
+    }
+  await writeFile(
+    join(dir, 'x.png'),
+    await sharp(px, { raw: { width: 32, height: 32, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
+  await writeFile(
+    join(dir, 'm.png'),
+    await sharp(mask, { raw: { width: 32, height: 32, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
+  await writeFile(
+    join(dir, 'empty.png'),
+    await sharp(Buffer.alloc(32 * 32), { raw: { width: 32, height: 32, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
+  await writeFile(
+    join(dir, 'wide.png'),
+    await sharp(Buffer.alloc(64 * 32, 255), { raw: { width: 64, height: 32, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
+  await writeFile(
+    join(dir, 'big.png'),
+    await sharp(Buffer.alloc(64 * 64 * 3, 90), { raw: { width: 64, height: 64, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
+});
+
+describe('ruledit edit, history, revert', () => {
+  it('edits, records the edit, and reverts it to the original predictions', async () => {
+    const model = join(demo, 'model.onnx');
+    const common = [
+      '--image',
+      join(dir, 'x.png'),
+      '--mask',
+      join(dir, 'm.png'),
+      '--stats-data',
+      join(demo, 'images'),
+    ];
+    const edit = await ruledit(
+      'edit',
+      model,
+      ...common,
+      '--fill',
+      'blue',
+      '--layer',
+      'score',
+      '--out',
+      join(dir, 'edited.onnx'),
+      '--json',
+    );
+    assert.equal(edit.code, 0, edit.stderr);
+    const report = JSON.parse(edit.stdout);
+    assert.equal(report.block, 'score');
+    assert.ok(report.lossAfter < report.lossBefore, `${report.lossBefore} -> ${report.lossAfter}`);
+    assert.match(edit.stderr, /direction: rank 1/);
+    const history = await ruledit('history', join(dir, 'edited.onnx'));
+    assert.match(history.stdout, /0\s+rewrite\s+score\s+1\s+[\d.]+ -> [\d.]+.*in force/);
+    const again = await ruledit(
+      'edit',
+      model,
+      ...common,
+      '--fill',
+      'blue',
+      '--out',
+      join(dir, 'edited.onnx'),
+    );
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists; pass --force/);
+    const revert = await ruledit(
+      'revert',
+      join(dir, 'edited.onnx'),
+      '--out',
+      join(dir, 'reverted.onnx'),
+    );
+    assert.equal(revert.code, 0, revert.stderr);
+    // The edited model carries its preprocessing: predict works without files next to it.
+    const before = await ruledit('predict', model, join(dir, 'x.png'), '--json');
+    const after = await ruledit(
+      'predict',
+      join(dir, 'reverted.onnx'),
+      join(dir, 'x.png'),
+      '--json',
+    );
+    assert.equal(after.code, 0, after.stderr);
+    assert.deepEqual(JSON.parse(after.stdout)[0].top, JSON.parse(before.stdout)[0].top);
+  });
+
+  describe('bad input: a clear error and exit code 2', () => {
+    const cases: [string, () => string[], RegExp][] = [
+      ['an empty mask', () => ['--mask', join(dir, 'empty.png')], /empty\.png is empty/],
+      ['a mask of the wrong size', () => ['--mask', join(dir, 'wide.png')], /wide\.png.*64x32/],
+      [
+        'a modified image of another size',
+        () => ['--mask', join(dir, 'm.png'), '--modified', join(dir, 'big.png')],
+        /same size/,
+      ],
+      [
+        'a block that does not exist',
+        () => ['--mask', join(dir, 'm.png'), '--fill', 'red', '--layer', 'conv99'],
+        /no layer named 'conv99'/,
+      ],
+      [
+        'a rank larger than the masked positions',
+        () => ['--mask', join(dir, 'm.png'), '--fill', 'red', '--layer', 'logits', '--rank', '2'],
+        /rank 2 is larger than the 1 masked positions/,
+      ],
+      [
+        'no replacement given',
+        () => ['--mask', join(dir, 'm.png')],
+        /exactly one of --texture, --fill or --modified/,
+      ],
+      [
+        'no statistics data',
+        () => ['--mask', join(dir, 'm.png'), '--fill', 'red', '--no-stats'],
+        /stats-data|unknown option/,
+      ],
+    ];
+    for (const [what, extra, message] of cases) {
+      it(what, async () => {
+        const args = extra();
+        const base = [
+          'edit',
+          join(demo, 'model.onnx'),
+          '--image',
+          join(dir, 'x.png'),
+          '--out',
+          join(dir, `bad-${what.length}.onnx`),
+        ];
+        const withData = args.includes('--no-stats')
+          ? args.filter((a) => a !== '--no-stats')
+          : [...args, '--stats-data', join(demo, 'images')];
+        const hasReplacement =
+          withData.some((a) => ['--fill', '--modified', '--texture'].includes(a)) ||
+          what === 'no replacement given';
+        const out = await ruledit(
+          ...base,
+          ...withData,
+          ...(hasReplacement ? [] : ['--fill', 'red']),
+        );
+        assert.equal(out.code, 2, `${what}: ${out.stderr}`);
+        assert.match(out.stderr, message);
+        assert.doesNotMatch(out.stderr, /    at /);
+      });
+    }
+  });
+});
