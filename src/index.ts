@@ -27,3 +27,10 @@ export {
 export { evaluate } from './eval/evaluate.ts';
 export { Accuracy, topK, softmax, type AccuracyReport } from './eval/accuracy.ts';
 export { loadLabels } from './data/labels.ts';
+export { loadExemplar, type Exemplar, type Replacement } from './concepts/exemplar.ts';
+export { edit, type EditOptions, type EditResult } from './edit/edit.ts';
+export { rewrite, type RewriteOptions, type RewriteReport } from './edit/rewrite.ts';
+export { keyStatistics, type KeyStats } from './edit/stats.ts';
+export { whitening, type Whitening } from './edit/whiten.ts';
+export { contextDirection, type Direction } from './edit/direction.ts';
+export { revertLast, activeEdits } from './edit/record.ts';

@@ -3,7 +3,7 @@ import { Option } from 'commander';
 import { loadExemplar, type Replacement } from '../concepts/exemplar.ts';
 import { openDataset } from '../data/dataset.ts';
 import { RuleditError } from '../errors.ts';
-import { rewrite } from '../edit/rewrite.ts';
+import { edit } from '../edit/edit.ts';
 import { loadModelAssets, saveWithAssets } from './assets.ts';
 import { intOption, numberOption, positiveIntOption } from './options.ts';
 
@@ -90,7 +90,7 @@ export function registerEdit(program: Command): void {
         ),
       );
       const statsData = opts.statsData ? (await openDataset(opts.statsData)).items : undefined;
-      const { model: edited, report } = await rewrite(model, exemplars, {
+      const { model: edited, report } = await edit(model, exemplars, {
         spec: spec!,
         statsData,
         layer: opts.layer,
