@@ -1,28 +1,12 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
+import { ruledit as run } from './fixtures/cli.ts';
 
-const bin = resolve(import.meta.dirname, '../bin/ruledit.js');
-
-async function ruledit(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
-      maxBuffer: 1 << 26,
-      env: { ...process.env, RULEDIT_CACHE: join(dir, 'cache') },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const ruledit = (...args: string[]) => run(args, { RULEDIT_CACHE: join(dir, 'cache') });
 
 let dir: string;
 let demo: string;

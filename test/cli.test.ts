@@ -1,31 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { colourImage, colourModel, PREPROCESS } from '../src/demo/colours.ts';
 import { serializeModel } from '../src/onnx/model.ts';
+import { ruledit as run } from './fixtures/cli.ts';
 import { mobilenetLike } from './fixtures/nets.ts';
 
-const bin = resolve(import.meta.dirname, '../bin/ruledit.js');
 const shared = resolve(import.meta.dirname, '../../shared');
 
-async function ruledit(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], {
-      maxBuffer: 1 << 26,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const ruledit = (...args: string[]) => run(args);
 
 let dir: string;
 before(async () => {

@@ -5,7 +5,7 @@ import { openDataset } from '../data/dataset.ts';
 import { RuleditError } from '../errors.ts';
 import { edit } from '../edit/edit.ts';
 import { loadModelAssets, saveWithAssets } from './assets.ts';
-import { intOption, numberOption, positiveIntOption } from './options.ts';
+import { numberOption, positiveIntOption, preprocessOption, threadsOption } from './options.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -68,11 +68,8 @@ export function registerEdit(program: Command): void {
       numberOption,
       1e-6,
     )
-    .option(
-      '--preprocess <file>',
-      'preprocessing spec (default: preprocess.json next to the model)',
-    )
-    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .addOption(preprocessOption())
+    .addOption(threadsOption())
     .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the report as JSON', false)
     .action(async (modelPath: string, opts) => {

@@ -3,7 +3,13 @@ import { openDataset } from '../data/dataset.ts';
 import { shortLabel } from '../data/labels.ts';
 import { evaluate } from '../eval/evaluate.ts';
 import { loadModelAssets } from './assets.ts';
-import { intOption, positiveIntOption } from './options.ts';
+import {
+  intOption,
+  labelsOption,
+  positiveIntOption,
+  preprocessOption,
+  threadsOption,
+} from './options.ts';
 import { progress } from './progress.ts';
 import { table } from './table.ts';
 
@@ -18,13 +24,10 @@ export function registerEval(program: Command): void {
       '<dataset>',
       'folder of class folders, folder with labels.csv, or a CSV file (file,class[,name])',
     )
-    .option(
-      '--preprocess <file>',
-      'preprocessing spec (default: preprocess.json next to the model)',
-    )
-    .option('--labels <file>', 'class names, one per line (default: labels.txt next to the model)')
+    .addOption(preprocessOption())
+    .addOption(labelsOption())
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
-    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .addOption(threadsOption())
     .option('--classes <n>', 'rows of the per-class table to print (worst first)', intOption, 10)
     .option(
       '--json',

@@ -3,7 +3,7 @@ import { findBlock, listBlocks } from '../onnx/blocks.ts';
 import { modelInputs } from '../onnx/model.ts';
 import { tensorShapes } from '../runtime/capture.ts';
 import { inputDims, loadModelAssets } from './assets.ts';
-import { positiveIntOption } from './options.ts';
+import { positiveIntOption, preprocessOption } from './options.ts';
 import { table } from './table.ts';
 
 export function registerInspect(program: Command): void {
@@ -16,10 +16,7 @@ export function registerInspect(program: Command): void {
       "input size for the spatial column (default: the model's or preprocess.json's)",
       positiveIntOption,
     )
-    .option(
-      '--preprocess <file>',
-      'preprocessing spec (default: preprocess.json next to the model)',
-    )
+    .addOption(preprocessOption())
     .option('--layer <name>', 'show one block (by name or index) in detail')
     .option('--json', 'print the blocks as JSON', false)
     .action(inspect);

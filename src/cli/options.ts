@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 /** A non-negative integer option value, rejected with a clear message otherwise. */
 export function intOption(value: string): number {
@@ -20,3 +20,19 @@ export function numberOption(value: string): number {
     throw new InvalidArgumentError(`expected a number, got '${value}'`);
   return n;
 }
+
+// Options several commands share, defined once so their wording and defaults agree.
+export const preprocessOption = () =>
+  new Option(
+    '--preprocess <file>',
+    'preprocessing spec (default: preprocess.json next to the model, else the one an edited model carries)',
+  );
+export const labelsOption = () =>
+  new Option(
+    '--labels <file>',
+    'class names, one per line (default: labels.txt next to the model, else the ones an edited model carries)',
+  );
+export const threadsOption = () =>
+  new Option('--threads <n>', 'ONNX Runtime threads (0 = one per core)')
+    .argParser(intOption)
+    .default(0);

@@ -5,7 +5,7 @@ import { shortLabel } from '../data/labels.ts';
 import { softmax, topK } from '../eval/accuracy.ts';
 import { capture } from '../runtime/capture.ts';
 import { loadModelAssets } from './assets.ts';
-import { intOption, positiveIntOption } from './options.ts';
+import { labelsOption, positiveIntOption, preprocessOption, threadsOption } from './options.ts';
 
 export function registerPredict(program: Command): void {
   program
@@ -13,14 +13,11 @@ export function registerPredict(program: Command): void {
     .description('top-K classes of a classifier for each image')
     .argument('<model>', 'ONNX model file')
     .argument('<images...>', 'image files (JPEG, PNG, WebP)')
-    .option(
-      '--preprocess <file>',
-      'preprocessing spec (default: preprocess.json next to the model)',
-    )
-    .option('--labels <file>', 'class names, one per line (default: labels.txt next to the model)')
+    .addOption(preprocessOption())
+    .addOption(labelsOption())
     .option('--top <k>', 'classes to show per image', positiveIntOption, 5)
     .option('--batch <n>', 'images per batch', positiveIntOption, 16)
-    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .addOption(threadsOption())
     .option('--json', 'print predictions as JSON', false)
     .action(async (modelPath: string, images: string[], opts) => {
       const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);

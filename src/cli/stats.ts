@@ -4,7 +4,7 @@ import { keyStatistics } from '../edit/stats.ts';
 import { whitening } from '../edit/whiten.ts';
 import { findBlock, listBlocks } from '../onnx/blocks.ts';
 import { loadModelAssets } from './assets.ts';
-import { intOption, numberOption, positiveIntOption } from './options.ts';
+import { numberOption, positiveIntOption, preprocessOption, threadsOption } from './options.ts';
 import { progress } from './progress.ts';
 
 export function registerStats(program: Command): void {
@@ -23,12 +23,9 @@ export function registerStats(program: Command): void {
       1e-6,
     )
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
-    .option('--threads <n>', 'ONNX Runtime threads (0 = one per core)', intOption, 0)
+    .addOption(threadsOption())
     .option('--refresh', 'recompute even if cached', false)
-    .option(
-      '--preprocess <file>',
-      'preprocessing spec (default: preprocess.json next to the model)',
-    )
+    .addOption(preprocessOption())
     .option('--json', 'print a summary as JSON', false)
     .action(async (modelPath: string, opts) => {
       const { model, spec } = await loadModelAssets(modelPath, opts, true);

@@ -160,6 +160,10 @@ export async function rewrite(
   say(
     `direction: rank ${rank}, ${direction.positions} masked key positions, ${(100 * direction.keyNormFraction).toFixed(1)}% of the exemplar keys' norm along d`,
   );
+  if (white.repaired)
+    say(
+      'warning: the key statistics were not positive definite; their non-positive eigenvalues were clamped',
+    );
   if (direction.keyNormFraction < 0.05) {
     say(
       `warning: the exemplar keys barely lie along d (${(100 * direction.keyNormFraction).toFixed(2)}%): the statistics are near-singular (${white.clamped} eigenvalues clamped); the edit may change little. Try --whitening-floor 1e-3.`,
@@ -210,8 +214,13 @@ export async function rewrite(
   // 5. Solve.
   let theta: Float64Array;
   let lastStepLoss: number | undefined;
+  const solveStart = performance.now();
   if (subspace) {
-    theta = solveSubspace(objective, { penalty: options.penalty ?? DEFAULT_PENALTY }).theta;
+    const solved = solveSubspace(objective, { penalty: options.penalty ?? DEFAULT_PENALTY });
+    theta = solved.theta;
+    say(
+      `solved ${cout} channels x ${objective.features} coefficients exactly (${solved.sweeps} sweeps) in ${((performance.now() - solveStart) / 1000).toFixed(2)} s: loss ${lossBefore.toFixed(4)} -> ${loss(objective, theta).toFixed(4)}`,
+    );
   } else {
     const steps = options.steps ?? 20000;
     const adam = solveAdam(objective, {
@@ -222,7 +231,10 @@ export async function rewrite(
       rank,
       dim: cin,
       reportEvery: Math.max(1, Math.floor(steps / 20)),
-      onStep: (step, l) => say(`step ${step}/${steps}: loss ${l.toFixed(5)}`),
+      onStep: (step, l) => {
+        const rate = step / ((performance.now() - solveStart) / 1000);
+        say(`step ${step}/${steps}: loss ${l.toFixed(5)} (${rate.toFixed(0)} steps/s)`);
+      },
     });
     theta = adam.theta;
     lastStepLoss = adam.lastStepLoss;
