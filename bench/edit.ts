@@ -90,3 +90,17 @@ console.log(
 console.log(
   `time ratio published / ours: ${(p.seconds / ours.report.seconds).toFixed(1)}x (target >= 50x)`,
 );
+
+// What each edit does downstream: vehicles on snow (snow-dev) and the ImageNet sample.
+const snow = await openDataset(join(shared, 'data/snow-dev'));
+for (const [name, m] of [
+  ['original', model],
+  ['ours', ours.model],
+  ['published', published.model],
+] as const) {
+  const a = await evaluate(m, snow, spec);
+  const b = await evaluate(m, reference, spec);
+  console.log(
+    `${name.padEnd(9)} snow-dev top-1 ${a.top1.toFixed(1)}%, imagenet-sample top-1 ${b.top1.toFixed(1)}%`,
+  );
+}
