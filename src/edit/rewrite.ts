@@ -287,15 +287,13 @@ export async function rewrite(
     block.value
   ];
   await Promise.all([runner.release(), check.release()]);
-  let total = 0;
-  examples.forEach((ex, e) => {
-    const v = perExemplar(after, e);
-    for (let o = 0; o < cout; o++)
-      for (let p = 0; p < valuePositions; p++)
-        total +=
-          ex.weight[p] * Math.abs(v[o * valuePositions + p] - ex.target[o * valuePositions + p]);
-  });
-  const lossAfter = total / (n * valuePositions * cout);
+  // The saved value is already activated, and clipping an activated value changes nothing, so
+  // the objective with the new values as base and no change scores the saved weights.
+  const saved = examples.map((ex, e) => ({
+    ...ex,
+    base: Float64Array.from(perExemplar(after, e)),
+  }));
+  const lossAfter = loss({ ...objective, examples: saved }, new Float64Array(theta.length));
   const edited = applyWeightChange(model, block.name, weight, {
     ...fields,
     loss: {
