@@ -1,0 +1,360 @@
+import type * as TF from '@tensorflow/tfjs-core';
+import { RuleditError } from '../errors.ts';
+import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { DataType, type NodeProto } from '../onnx/proto.ts';
+import { dimsOf, tensorToFloat32 } from '../onnx/tensor.ts';
+import { tailFrom } from './subgraph.ts';
+
+type Tf = typeof TF;
+
+/** A value in flight. 4-D activations run channels-last (TF.js's native layout); `nhwc` says so. */
+interface Value {
+  t: TF.Tensor;
+  nhwc: boolean;
+}
+
+/** The network from one tensor to the logits as a differentiable TF.js function. */
+export interface Tail {
+  /** Tensors to feed (NCHW float, as ONNX Runtime gives them): the start first. */
+  inputs: string[];
+  /** Every float constant the tail reads, in ONNX layout, by initializer name. */
+  params: Map<string, TF.Tensor>;
+  /** The params that are tf.Variables (trainable). */
+  trainable: Map<string, TF.Variable>;
+  /** Logits [N, classes] for the feeds. Call inside tf.tidy / a gradient function. */
+  apply(feeds: Record<string, TF.Tensor>): TF.Tensor;
+  dispose(): void;
+}
+
+const SUPPORTED = new Set([
+  'Conv',
+  'BatchNormalization',
+  'Relu',
+  'Clip',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Flatten',
+  'Reshape',
+  'Transpose',
+  'Gemm',
+  'MatMul',
+  'Concat',
+  'Identity',
+  'Dropout',
+]);
+
+/**
+ * Import the tail of an ONNX classifier from `start` to its logits. Initializers named in `train`
+ * become tf.Variables; every other constant is a plain tensor. An op outside the supported set is
+ * a clear error naming it.
+ */
+export function importTail(tf: Tf, model: OnnxModel, start: string, train: string[] = []): Tail {
+  const graph = model.proto.graph!;
+  const view = new GraphView(graph);
+  const sub = tailFrom(graph, start);
+  for (const node of sub.nodes) {
+    if (!SUPPORTED.has(node.opType ?? '')) {
+      throw new RuleditError(
+        'unsupported-op',
+        `cannot differentiate through op '${node.opType}' (node '${node.name}'): ruledit's gradient engine supports ${[...SUPPORTED].join(', ')}`,
+      );
+    }
+  }
+  const params = new Map<string, TF.Tensor>();
+  const trainable = new Map<string, TF.Variable>();
+  const trainSet = new Set(train);
+  // Float constants become tensors once; names resolve through Identity to their initializer.
+  const constant = (name: string): TF.Tensor | undefined => {
+    const source = view.source(name);
+    if (params.has(source)) return params.get(source);
+    const t = view.constant(name);
+    if (!t || (t.dataType ?? 1) !== DataType.FLOAT) return undefined;
+    const tensor = tf.tensor(tensorToFloat32(t), dimsOf(t));
+    if (trainSet.has(source)) {
+      const v = tf.variable(tensor, true, `ruledit/${source}`);
+      tensor.dispose();
+      trainable.set(source, v);
+      params.set(source, v);
+      return v;
+    }
+    params.set(source, tensor);
+    return tensor;
+  };
+  for (const node of sub.nodes) for (const i of node.input ?? []) if (i) constant(i);
+  for (const name of trainSet) {
+    if (!trainable.has(name))
+      throw new RuleditError(
+        'no-tensor',
+        `'${name}' is not a float weight of the tail from '${start}'`,
+      );
+  }
+
+  const apply = (feeds: Record<string, TF.Tensor>): TF.Tensor => {
+    const values = new Map<string, Value>();
+    for (const name of sub.inputs) {
+      const t = feeds[name];
+      if (!t) throw new Error(`tail input '${name}' was not fed`);
+      values.set(
+        name,
+        t.rank === 4 ? { t: tf.transpose(t, [0, 2, 3, 1]), nhwc: true } : { t, nhwc: false },
+      );
+    }
+    const get = (name: string): Value => {
+      const v = values.get(name);
+      if (v) return v;
+      const c = constant(name);
+      if (!c) throw new Error(`internal: no value for '${name}'`);
+      return { t: c, nhwc: false };
+    };
+    for (const node of sub.nodes) {
+      const out = run(tf, node, view, get);
+      values.set(node.output![0], out);
+    }
+    return nchw(tf, get(sub.output));
+  };
+
+  return {
+    inputs: sub.inputs,
+    params,
+    trainable,
+    apply,
+    dispose: () => params.forEach((t) => t.dispose()),
+  };
+}
+
+/** The ONNX (channels-first) view of a value. */
+function nchw(tf: Tf, v: Value): TF.Tensor {
+  return v.nhwc ? tf.transpose(v.t, [0, 3, 1, 2]) : v.t;
+}
+
+/** Bring a channels-first operand (a constant like [C,1,1]) to broadcast against a NHWC value. */
+function alignTo(tf: Tf, other: Value): TF.Tensor {
+  if (other.nhwc) return other.t;
+  let t = other.t;
+  if (t.rank > 4 || t.rank === 0) return t;
+  while (t.rank < 4) t = tf.expandDims(t, 0);
+  return tf.transpose(t, [0, 2, 3, 1]);
+}
+
+function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Value): Value {
+  const ins = node.input ?? [];
+  const x = get(ins[0]);
+  const op = node.opType!;
+  switch (op) {
+    case 'Identity':
+    case 'Dropout':
+      return x;
+    case 'Relu':
+      return { t: tf.relu(x.t), nhwc: x.nhwc };
+    case 'Clip': {
+      const lo = attribute(node, 'min')
+        ? floatAttr(node, 'min', -Infinity)
+        : (view.constantNumbers(ins[1])?.[0] ?? -Infinity);
+      const hi = attribute(node, 'max')
+        ? floatAttr(node, 'max', Infinity)
+        : (view.constantNumbers(ins[2])?.[0] ?? Infinity);
+      return { t: tf.clipByValue(x.t, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38)), nhwc: x.nhwc };
+    }
+    case 'Add':
+    case 'Sub':
+    case 'Mul':
+    case 'Div': {
+      const y = get(ins[1]);
+      const f = { Add: tf.add, Sub: tf.sub, Mul: tf.mul, Div: tf.div }[op];
+      if (x.nhwc || y.nhwc) return { t: f(alignTo(tf, x), alignTo(tf, y)), nhwc: true };
+      return { t: f(x.t, y.t), nhwc: false };
+    }
+    case 'BatchNormalization': {
+      const [scale, bias, mean, variance] = ins.slice(1).map((n) => get(n).t);
+      const eps = floatAttr(node, 'epsilon', 1e-5);
+      // Channels are last in NHWC and in [N, C]: the vectors broadcast as they are.
+      if (!x.nhwc && x.t.rank !== 2)
+        throw new RuleditError(
+          'unsupported-op',
+          `BatchNormalization on a rank-${x.t.rank} tensor (node '${node.name}')`,
+        );
+      const t = tf.add(
+        tf.mul(tf.div(tf.sub(x.t, mean), tf.sqrt(tf.add(variance, eps))), scale),
+        bias,
+      );
+      return { t, nhwc: x.nhwc };
+    }
+    case 'Conv':
+      return {
+        t: conv(tf, node, x, get(ins[1]).t, ins[2] ? get(ins[2]).t : undefined),
+        nhwc: true,
+      };
+    case 'MaxPool':
+    case 'AveragePool':
+      return { t: pool(tf, node, x), nhwc: true };
+    case 'GlobalAveragePool':
+      return { t: tf.mean(x.t, [1, 2], true), nhwc: true };
+    case 'Flatten': {
+      const t = nchw(tf, x);
+      const axis = intAttr(node, 'axis', 1);
+      const lead = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+      return { t: tf.reshape(t, [lead, -1]), nhwc: false };
+    }
+    case 'Reshape': {
+      const t = nchw(tf, x);
+      const shape = view.constantNumbers(ins[1]);
+      if (!shape)
+        throw new RuleditError(
+          'unsupported-op',
+          `Reshape with a computed shape (node '${node.name}')`,
+        );
+      return {
+        t: tf.reshape(
+          t,
+          shape.map((d, i) => (d === 0 ? t.shape[i] : d)),
+        ),
+        nhwc: false,
+      };
+    }
+    case 'Transpose': {
+      const t = nchw(tf, x);
+      return { t: tf.transpose(t, intsAttr(node, 'perm')), nhwc: false };
+    }
+    case 'Concat': {
+      const parts = ins.map(get);
+      const axis = intAttr(node, 'axis', 1);
+      const rank = nchw(tf, parts[0]).rank;
+      if (parts.every((p) => p.nhwc) && (axis === 1 || axis === 1 - rank))
+        return {
+          t: tf.concat(
+            parts.map((p) => p.t),
+            3,
+          ),
+          nhwc: true,
+        };
+      return {
+        t: tf.concat(
+          parts.map((p) => nchw(tf, p)),
+          axis,
+        ),
+        nhwc: false,
+      };
+    }
+    case 'Gemm': {
+      let a = nchw(tf, x);
+      let b = get(ins[1]).t;
+      if (intAttr(node, 'transA', 0)) a = tf.transpose(a);
+      // Materialize the transpose: matMul with transposeB runs ~15x slower on wasm.
+      if (intAttr(node, 'transB', 0)) b = tf.transpose(b);
+      let y = tf.mul(tf.matMul(a, b), floatAttr(node, 'alpha', 1));
+      if (ins[2]) y = tf.add(y, tf.mul(get(ins[2]).t, floatAttr(node, 'beta', 1)));
+      return { t: y, nhwc: false };
+    }
+    case 'MatMul':
+      return { t: tf.matMul(nchw(tf, x), nchw(tf, get(ins[1]))), nhwc: false };
+  }
+  throw new RuleditError(
+    'unsupported-op',
+    `cannot differentiate through op '${op}' (node '${node.name}')`,
+  );
+}
+
+type Pad =
+  | 'valid'
+  | 'same'
+  | number
+  | [[number, number], [number, number], [number, number], [number, number]];
+
+/** ONNX pads/auto_pad as a TF.js padding argument (explicit per-side pads for NHWC). */
+function padding(node: NodeProto): Pad {
+  const autoPad = new TextDecoder().decode(attribute(node, 'auto_pad')?.s ?? new Uint8Array());
+  if (autoPad === 'SAME_UPPER') return 'same';
+  if (autoPad === 'VALID') return 'valid';
+  if (autoPad === 'SAME_LOWER')
+    throw new RuleditError('unsupported-op', `auto_pad SAME_LOWER (node '${node.name}')`);
+  const [pt = 0, pl = 0, pb = 0, pr = 0] = intsAttr(node, 'pads') ?? [];
+  if (pt + pl + pb + pr === 0) return 'valid';
+  return [
+    [0, 0],
+    [pt, pb],
+    [pl, pr],
+    [0, 0],
+  ];
+}
+
+function conv(tf: Tf, node: NodeProto, x: Value, w: TF.Tensor, bias?: TF.Tensor): TF.Tensor {
+  const input = x.nhwc ? x.t : tf.transpose(x.t, [0, 2, 3, 1]);
+  const group = intAttr(node, 'group', 1);
+  const strides = (intsAttr(node, 'strides') ?? [1, 1]) as [number, number];
+  const dilations = (intsAttr(node, 'dilations') ?? [1, 1]) as [number, number];
+  const pad = padding(node);
+  const [out, perGroup] = w.shape;
+  const channels = input.shape[3]!;
+  let y: TF.Tensor;
+  if (group === 1) {
+    y = tf.conv2d(
+      input as TF.Tensor4D,
+      tf.transpose(w, [2, 3, 1, 0]) as TF.Tensor4D,
+      strides,
+      pad,
+      'NHWC',
+      dilations,
+    );
+  } else if (group === channels && perGroup === 1 && out === channels) {
+    y = tf.depthwiseConv2d(
+      input as TF.Tensor4D,
+      tf.transpose(w, [2, 3, 0, 1]) as TF.Tensor4D,
+      strides,
+      pad,
+      'NHWC',
+      dilations,
+    );
+  } else {
+    const xs = tf.split(input, group, 3);
+    const ws = tf.split(w, group, 0);
+    y = tf.concat(
+      xs.map((xi, g) =>
+        tf.conv2d(
+          xi as TF.Tensor4D,
+          tf.transpose(ws[g], [2, 3, 1, 0]) as TF.Tensor4D,
+          strides,
+          pad,
+          'NHWC',
+          dilations,
+        ),
+      ),
+      3,
+    );
+  }
+  return bias ? tf.add(y, bias) : y;
+}
+
+function pool(tf: Tf, node: NodeProto, x: Value): TF.Tensor {
+  const input = (x.nhwc ? x.t : tf.transpose(x.t, [0, 2, 3, 1])) as TF.Tensor4D;
+  const kernel = intsAttr(node, 'kernel_shape') as [number, number];
+  const strides = (intsAttr(node, 'strides') ?? [1, 1]) as [number, number];
+  const pad = padding(node);
+  const max = node.opType === 'MaxPool';
+  if (Array.isArray(pad)) {
+    // TF.js pools take 'same'/'valid' or one number; pad by hand, with -inf so max ignores it.
+    if (!max && intAttr(node, 'count_include_pad', 0) === 0) {
+      throw new RuleditError(
+        'unsupported-op',
+        `AveragePool with explicit pads that exclude the padding (node '${node.name}')`,
+      );
+    }
+    const padded = tf.pad(input, pad, max ? -3.4e38 : 0);
+    return max
+      ? tf.maxPool(padded, kernel, strides, 'valid')
+      : tf.avgPool(padded, kernel, strides, 'valid');
+  }
+  return max ? tf.maxPool(input, kernel, strides, pad) : tf.avgPool(input, kernel, strides, pad);
+}
+
+/** ONNX layout of a trained parameter, read back for patching. */
+export function paramData(tail: Tail, name: string): Float32Array {
+  const t = tail.params.get(name);
+  if (!t) throw new Error(`no parameter '${name}'`);
+  return Float32Array.from(t.dataSync());
+}
