@@ -4,17 +4,17 @@ import { RuleditError } from '../errors.ts';
 import { findBlock, listBlocks } from '../onnx/blocks.ts';
 import { appendHistory, readHistory, type EditRecord } from '../onnx/history.ts';
 import type { OnnxModel } from '../onnx/model.ts';
-import { patchBlock, readWeight } from '../onnx/weights.ts';
+import { patchTensors, readTensor, transpose2d } from '../onnx/weights.ts';
 import { VERSION } from '../version.ts';
 
-/** What every weight-changing method stores so the change can be audited and reverted exactly. */
-export interface WeightChange {
-  block: string;
-  /** sha256 of the block's float32 weight bytes before and after. */
-  weightBefore: string;
-  weightAfter: string;
-  /** The exact pre-edit weight: raw float32 bytes, deflated, base64. */
-  previousWeight: string;
+/** One tensor an edit changed, with what revert needs to restore it exactly. */
+export interface TensorChange {
+  tensor: string;
+  /** sha256 of the float32 bytes before and after. */
+  before: string;
+  after: string;
+  /** The exact previous bytes, deflated, base64. */
+  previous: string;
 }
 
 export const sha256 = (a: Float32Array) =>
@@ -22,7 +22,37 @@ export const sha256 = (a: Float32Array) =>
     .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
     .digest('hex');
 
-/** Patch a block's weight and append the record (with what revert needs) to the history. */
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * Replace tensors (stored layout, by the name a node reads) and append the record, with every
+ * changed tensor's previous bytes, to the history.
+ */
+export function applyChanges(
+  model: OnnxModel,
+  changes: Map<string, Float32Array>,
+  fields: Record<string, unknown> & { method: string; block: string },
+): { model: OnnxModel; record: EditRecord } {
+  const tensors: TensorChange[] = [...changes].map(([tensor, data]) => {
+    const previous = readTensor(model, tensor);
+    return {
+      tensor,
+      before: sha256(previous),
+      after: sha256(data),
+      previous: deflateRawSync(bytesOf(previous)).toString('base64'),
+    };
+  });
+  const patched = patchTensors(model, changes, `'${fields.block}'`);
+  const record: EditRecord = {
+    time: new Date().toISOString(),
+    ruleditVersion: VERSION,
+    ...fields,
+    tensors,
+  };
+  return { model: appendHistory(patched, record), record };
+}
+
+/** Change one block's weight, given in the canonical [out, in, kh, kw] layout. */
 export function applyWeightChange(
   model: OnnxModel,
   blockName: string,
@@ -30,23 +60,9 @@ export function applyWeightChange(
   fields: Record<string, unknown> & { method: string },
 ): { model: OnnxModel; record: EditRecord } {
   const block = findBlock(listBlocks(model.proto.graph!), blockName);
-  const before = readWeight(model, block);
-  const patched = patchBlock(model, block, { weight });
-  const change: WeightChange = {
-    block: block.name,
-    weightBefore: sha256(before),
-    weightAfter: sha256(weight),
-    previousWeight: deflateRawSync(
-      new Uint8Array(before.buffer, before.byteOffset, before.byteLength),
-    ).toString('base64'),
-  };
-  const record: EditRecord = {
-    time: new Date().toISOString(),
-    ruleditVersion: VERSION,
-    ...fields,
-    ...change,
-  };
-  return { model: appendHistory(patched, record), record };
+  const [out, inp] = block.weightShape;
+  const stored = block.storage === 'in-out' ? transpose2d(weight, out, inp) : weight;
+  return applyChanges(model, new Map([[block.weight, stored]]), { ...fields, block: block.name });
 }
 
 /** Indices (in the history) of the edits still in force: not undone by a later revert. */
@@ -55,13 +71,13 @@ export function activeEdits(history: EditRecord[]): number[] {
     history.filter((r) => r.method === 'revert').map((r) => r.reverts as number),
   );
   return history.flatMap((r, i) =>
-    r.method !== 'revert' && r.previousWeight && !reverted.has(i) ? [i] : [],
+    r.method !== 'revert' && Array.isArray(r.tensors) && !reverted.has(i) ? [i] : [],
   );
 }
 
 /**
- * Undo the most recent edit still in force: its block gets back the exact weight bytes it had
- * before, and a 'revert' record is appended. Edits revert in reverse order, one per call.
+ * Undo the most recent edit still in force: every tensor it changed gets back its exact previous
+ * bytes, and a 'revert' record is appended. Edits revert in reverse order, one per call.
  */
 export function revertLast(model: OnnxModel): {
   model: OnnxModel;
@@ -76,22 +92,27 @@ export function revertLast(model: OnnxModel): {
       'the model has no edit to revert (see ruledit history MODEL)',
     );
   const index = active[active.length - 1];
-  const record = history[index] as EditRecord & WeightChange;
-  const block = findBlock(listBlocks(model.proto.graph!), record.block);
-  const current = readWeight(model, block);
-  if (sha256(current) !== record.weightAfter) {
-    throw new RuleditError(
-      'changed-since',
-      `the weight of '${record.block}' changed after edit #${index} outside ruledit; refusing to revert it`,
+  const record = history[index];
+  const restore = new Map<string, Float32Array>();
+  for (const change of record.tensors as TensorChange[]) {
+    if (sha256(readTensor(model, change.tensor)) !== change.after) {
+      throw new RuleditError(
+        'changed-since',
+        `'${change.tensor}' changed after edit #${index} outside ruledit; refusing to revert it`,
+      );
+    }
+    const bytes = inflateRawSync(Buffer.from(change.previous, 'base64'));
+    const previous = new Float32Array(
+      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
     );
+    if (sha256(previous) !== change.before)
+      throw new RuleditError(
+        'bad-history',
+        `edit #${index}'s stored copy of '${change.tensor}' is damaged`,
+      );
+    restore.set(change.tensor, previous);
   }
-  const bytes = inflateRawSync(Buffer.from(record.previousWeight, 'base64'));
-  const previous = new Float32Array(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
-  );
-  if (sha256(previous) !== record.weightBefore)
-    throw new RuleditError('bad-history', `edit #${index}'s stored weight is damaged`);
-  const patched = patchBlock(model, block, { weight: previous });
+  const patched = patchTensors(model, restore, `the revert of edit #${index}`);
   const revert: EditRecord = {
     method: 'revert',
     time: new Date().toISOString(),

@@ -3,12 +3,12 @@ import type { Block } from './blocks.ts';
 import { GraphView } from './graph.ts';
 import type { OnnxModel } from './model.ts';
 import { modelFromProto } from './model.ts';
-import type { GraphProto, NodeProto, TensorProto } from './proto.ts';
+import type { GraphProto, NodeProto } from './proto.ts';
 import { floatTensor, tensorToFloat32 } from './tensor.ts';
 
 /** A block's weight in canonical layout: [out, in, kh, kw] or [out, in]. */
 export function readWeight(model: OnnxModel, block: Block): Float32Array {
-  const stored = tensorToFloat32(storedTensor(model.proto.graph!, block.weight, block));
+  const stored = readTensor(model, block.weight);
   return block.storage === 'in-out'
     ? transpose2d(stored, block.weightShape[1], block.weightShape[0])
     : stored;
@@ -17,7 +17,7 @@ export function readWeight(model: OnnxModel, block: Block): Float32Array {
 /** A block's bias (length out), zeros when the block has none. */
 export function readBias(model: OnnxModel, block: Block): Float32Array {
   if (!block.bias) return new Float32Array(block.weightShape[0]);
-  return tensorToFloat32(storedTensor(model.proto.graph!, block.bias, block));
+  return readTensor(model, block.bias);
 }
 
 export interface WeightPatch {
@@ -37,93 +37,99 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
       `layer '${block.name}' is not editable: ${block.reason}`,
     );
   }
-  checkFinite(patch.weight, `new weight of '${block.name}'`);
-  const graph = model.proto.graph!;
-  const view = new GraphView(graph);
   const [out, inp] = block.weightShape;
   const stored = block.storage === 'in-out' ? transpose2d(patch.weight, out, inp) : patch.weight;
   const replacements = new Map<string, Float32Array>([[block.weight, stored]]);
-  let nodes = graph.node ?? [];
-  let extraInits: TensorProto[] = [];
-
+  let base = model;
   if (patch.bias) {
-    checkFinite(patch.bias, `new bias of '${block.name}'`);
     if (patch.bias.length !== out) {
       throw new RuleditError(
         'bad-shape',
         `bias of '${block.name}' needs ${out} values, got ${patch.bias.length}`,
       );
     }
-    if (block.bias) {
-      replacements.set(block.bias, patch.bias);
-    } else if (block.op === 'MatMul') {
-      throw new RuleditError('unsupported', `layer '${block.name}' (MatMul) has no bias to patch`);
-    } else {
-      // Conv and Gemm take an optional third input: add one, named so it cannot collide.
-      const names = new Set((graph.initializer ?? []).map((t) => t.name));
-      let name = `${block.name}.ruledit_bias`;
-      for (let i = 1; names.has(name); i++) name = `${block.name}.ruledit_bias${i}`;
-      extraInits = [floatTensor(name, [out], patch.bias)];
-      const linear = nodes.find((n) => n.output?.[0] === block.linearOutput)!;
-      nodes = nodes.map((n) =>
-        n === linear ? { ...n, input: [...n.input!.slice(0, 2), name] } : n,
-      );
-    }
+    if (block.bias) replacements.set(block.bias, patch.bias);
+    else base = withBias(model, block, patch.bias);
   }
+  return patchTensors(base, replacements, `'${block.name}'`);
+}
 
+/** Conv and Gemm take an optional third input: add one, named so it cannot collide. */
+function withBias(model: OnnxModel, block: Block, bias: Float32Array): OnnxModel {
+  if (block.op === 'MatMul')
+    throw new RuleditError('unsupported', `layer '${block.name}' (MatMul) has no bias to patch`);
+  checkFinite(bias, `new bias of '${block.name}'`);
+  const graph = model.proto.graph!;
+  const names = new Set((graph.initializer ?? []).map((t) => t.name));
+  let name = `${block.name}.ruledit_bias`;
+  for (let i = 1; names.has(name); i++) name = `${block.name}.ruledit_bias${i}`;
+  const node = graph.node!.map((n) =>
+    n.output?.[0] === block.linearOutput ? { ...n, input: [...n.input!.slice(0, 2), name] } : n,
+  );
+  const initializer = [...(graph.initializer ?? []), floatTensor(name, [bias.length], bias)];
+  return {
+    ...modelFromProto({ ...model.proto, graph: { ...graph, node, initializer } }),
+    path: model.path,
+  };
+}
+
+/**
+ * Replace the data of float constants (initializers or Constant nodes, by the tensor name a node
+ * reads, through Identity), keeping their shapes. A constant read by several nodes is refused:
+ * changing it would change more than `what`.
+ */
+export function patchTensors(
+  model: OnnxModel,
+  replacements: Map<string, Float32Array>,
+  what: string,
+): OnnxModel {
+  const graph = model.proto.graph!;
+  const view = new GraphView(graph);
   const initializers = [...(graph.initializer ?? [])];
+  let nodes = graph.node ?? [];
   for (const [tensorName, data] of replacements) {
+    checkFinite(data, `new value of '${tensorName}' (${what})`);
     const holder = view.constantHolder(tensorName);
     const users = view.consumers(tensorName).length;
     if (!holder)
-      throw new RuleditError('unsupported', `'${tensorName}' of '${block.name}' is not a constant`);
+      throw new RuleditError('unsupported', `'${tensorName}' of ${what} is not a constant`);
     if (users > 1) {
       throw new RuleditError(
         'unsupported',
-        `'${tensorName}' is shared by ${users} nodes; editing it would change more than '${block.name}'`,
+        `'${tensorName}' is shared by ${users} nodes; editing it would change more than ${what}`,
       );
     }
+    const old =
+      'initializer' in holder
+        ? holder.initializer
+        : holder.node.attribute!.find((a) => a.name === 'value')!.t!;
+    if ((old.dataType ?? 1) !== 1) {
+      throw new RuleditError(
+        'unsupported',
+        `'${tensorName}' is stored as data type ${old.dataType}; only float32 tensors can be patched`,
+      );
+    }
+    const replaced = floatTensor(old.name ?? '', old.dims as number[], data);
     if ('initializer' in holder) {
-      const old = holder.initializer;
-      const i = initializers.indexOf(old);
-      initializers[i] = floatTensor(old.name!, old.dims as number[], data);
-      expectFloat(old, block);
+      initializers[initializers.indexOf(old)] = replaced;
     } else {
       const node = holder.node;
-      const old = node.attribute!.find((a) => a.name === 'value')!.t!;
-      expectFloat(old, block);
-      const replaced: NodeProto = {
+      const changed: NodeProto = {
         ...node,
-        attribute: node.attribute!.map((a) =>
-          a.name === 'value'
-            ? { ...a, t: floatTensor(old.name ?? '', old.dims as number[], data) }
-            : a,
-        ),
+        attribute: node.attribute!.map((a) => (a.name === 'value' ? { ...a, t: replaced } : a)),
       };
-      nodes = nodes.map((n) => (n === node ? replaced : n));
+      nodes = nodes.map((n) => (n === node ? changed : n));
     }
   }
-  const newGraph: GraphProto = {
-    ...graph,
-    node: nodes,
-    initializer: [...initializers, ...extraInits],
-  };
+  const newGraph: GraphProto = { ...graph, node: nodes, initializer: initializers };
   return { ...modelFromProto({ ...model.proto, graph: newGraph }), path: model.path };
 }
 
-function storedTensor(graph: GraphProto, name: string, block: Block): TensorProto {
-  const t = new GraphView(graph).constant(name);
-  if (!t) throw new RuleditError('unsupported', `'${name}' of '${block.name}' is not a constant`);
-  return t;
-}
-
-function expectFloat(t: TensorProto, block: Block): void {
-  if ((t.dataType ?? 1) !== 1) {
-    throw new RuleditError(
-      'unsupported',
-      `weights of '${block.name}' are stored as data type ${t.dataType}; only float32 weights can be patched`,
-    );
-  }
+/** The stored data of a float constant, by the tensor name a node reads. */
+export function readTensor(model: OnnxModel, name: string): Float32Array {
+  const t = new GraphView(model.proto.graph!).constant(name);
+  if (!t) throw new RuleditError('unsupported', `'${name}' is not a constant`);
+  return tensorToFloat32(t);
 }
 
 function checkFinite(a: Float32Array, what: string): void {
