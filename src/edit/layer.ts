@@ -1,5 +1,8 @@
 import type { Block } from '../onnx/blocks.ts';
-import { findBlock } from '../onnx/blocks.ts';
+import { findBlock, listBlocks } from '../onnx/blocks.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { tensorShapes } from '../runtime/capture.ts';
 import { RuleditError } from '../errors.ts';
 
 /**
@@ -21,10 +24,20 @@ export function autoLayer(blocks: Block[], valueSpatial: (b: Block) => number[])
   return last;
 }
 
-export function resolveLayer(
-  blocks: Block[],
+/** The block a method should edit: by name/index, or the `auto` rule (needs the value shapes). */
+export async function pickBlock(
+  model: OnnxModel,
+  spec: PreprocessSpec,
   layer: string | undefined,
-  valueSpatial: (b: Block) => number[],
-): Block {
-  return !layer || layer === 'auto' ? autoLayer(blocks, valueSpatial) : findBlock(blocks, layer);
+): Promise<Block> {
+  const blocks = listBlocks(model.proto.graph!);
+  if (layer && layer !== 'auto') return findBlock(blocks, layer);
+  const [h, w] = spec.size;
+  const dims = spec.layout === 'NCHW' ? [1, 3, h, w] : [1, h, w, 3];
+  const shapes = await tensorShapes(
+    model,
+    blocks.map((b) => b.value),
+    dims,
+  );
+  return autoLayer(blocks, (b) => shapes[b.value].slice(2));
 }

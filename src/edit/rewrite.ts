@@ -3,16 +3,15 @@ import { areaResize } from '../data/mask.ts';
 import type { DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
-import { type Block, listBlocks } from '../onnx/blocks.ts';
+import type { Block } from '../onnx/blocks.ts';
 import { GraphView } from '../onnx/graph.ts';
 import type { EditRecord } from '../onnx/history.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { tensorToFloat32 } from '../onnx/tensor.ts';
 import { patchBlock, readWeight } from '../onnx/weights.ts';
-import { tensorShapes } from '../runtime/capture.ts';
 import { Runner, type Tapped } from '../runtime/session.ts';
 import { contextDirection } from './direction.ts';
-import { resolveLayer } from './layer.ts';
+import { pickBlock } from './layer.ts';
 import { loss, type Example, type Objective } from './objective.ts';
 import { applyWeightChange } from './record.ts';
 import { solveAdam } from './solve-adam.ts';
@@ -93,13 +92,7 @@ export async function rewrite(
     }
   }
 
-  const blocks = listBlocks(model.proto.graph!);
-  const shapes = await tensorShapes(
-    model,
-    blocks.map((b) => b.value),
-    inputDims(1),
-  );
-  const block = resolveLayer(blocks, options.layer, (b) => shapes[b.value].slice(2));
+  const block = await pickBlock(model, spec, options.layer);
   say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
 
   // 1. Statistics and whitening.

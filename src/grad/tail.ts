@@ -1,4 +1,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
+// tfjs-core's CommonJS build registers no gradients; the official union package does (into the
+// registry all copies share).
+import '@tensorflow/tfjs';
 import { RuleditError } from '../errors.ts';
 import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.ts';
 import type { OnnxModel } from '../onnx/model.ts';
@@ -54,10 +57,16 @@ const SUPPORTED = new Set([
  * become tf.Variables; every other constant is a plain tensor. An op outside the supported set is
  * a clear error naming it.
  */
-export function importTail(tf: Tf, model: OnnxModel, start: string, train: string[] = []): Tail {
+export function importTail(
+  tf: Tf,
+  model: OnnxModel,
+  start: string,
+  train: string[] | 'all' = [],
+): Tail {
   const graph = model.proto.graph!;
   const view = new GraphView(graph);
   const sub = tailFrom(graph, start);
+  if (train === 'all') train = parametersOf(view, sub.nodes);
   for (const node of sub.nodes) {
     if (!SUPPORTED.has(node.opType ?? '')) {
       throw new RuleditError(
@@ -126,6 +135,30 @@ export function importTail(tf: Tf, model: OnnxModel, start: string, train: strin
     apply,
     dispose: () => params.forEach((t) => t.dispose()),
   };
+}
+
+/**
+ * The learnable parameters among a tail's constants: weights, biases and BatchNormalization
+ * parameters of the layers, read by that node alone (not Clip bounds, shapes or shared values).
+ */
+export function parametersOf(view: GraphView, nodes: NodeProto[]): string[] {
+  const names = new Set<string>();
+  for (const node of nodes) {
+    const op = node.opType ?? '';
+    const ins = node.input ?? [];
+    const candidates =
+      op === 'Conv' || op === 'Gemm' || op === 'MatMul' || op === 'BatchNormalization'
+        ? ins.slice(1)
+        : op === 'Add'
+          ? ins
+          : [];
+    for (const name of candidates) {
+      const t = name && view.constant(name);
+      if (t && (t.dataType ?? 1) === DataType.FLOAT && view.consumers(name).length === 1)
+        names.add(view.source(name));
+    }
+  }
+  return [...names];
 }
 
 /** The ONNX (channels-first) view of a value. */
