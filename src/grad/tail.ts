@@ -1,7 +1,4 @@
 import type * as TF from '@tensorflow/tfjs-core';
-// tfjs-core's CommonJS build registers no gradients; the official union package does (into the
-// registry all copies share).
-import '@tensorflow/tfjs';
 import { RuleditError } from '../errors.ts';
 import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.ts';
 import type { OnnxModel } from '../onnx/model.ts';
@@ -17,7 +14,7 @@ interface Value {
   nhwc: boolean;
 }
 
-/** The network from one tensor to the logits as a differentiable TF.js function. */
+/** The network from one tensor to the logits as a differentiable TF.js function (get `tf` from gradEngine()). */
 export interface Tail {
   /** Tensors to feed (NCHW float, as ONNX Runtime gives them): the start first. */
   inputs: string[];
@@ -86,7 +83,8 @@ export function importTail(
     if (!t || (t.dataType ?? 1) !== DataType.FLOAT) return undefined;
     const tensor = tf.tensor(tensorToFloat32(t), dimsOf(t));
     if (trainSet.has(source)) {
-      const v = tf.variable(tensor, true, `ruledit/${source}`);
+      // Unnamed: TF.js names must be unique process-wide, and tails come and go.
+      const v = tf.variable(tensor, true);
       tensor.dispose();
       trainable.set(source, v);
       params.set(source, v);

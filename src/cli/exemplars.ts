@@ -1,0 +1,85 @@
+import type { Command } from 'commander';
+import { loadExemplar, type Exemplar, type Replacement } from '../concepts/exemplar.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { RuleditError } from '../errors.ts';
+import { preprocessOption, threadsOption } from './options.ts';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+export interface ExemplarFlags {
+  image: string[];
+  mask: string[];
+  texture?: string;
+  tile: boolean;
+  fill?: string;
+  modified?: string[];
+  out: string;
+  layer: string;
+  preprocess?: string;
+  threads: number;
+  force: boolean;
+  json: boolean;
+}
+
+/** A command over one model and exemplars (edit, finetune): the options they all take. */
+export function exemplarCommand(program: Command, name: string, description: string): Command {
+  return program
+    .command(name)
+    .description(description)
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--image <file>', 'exemplar image (repeat for several exemplars)', collect)
+    .requiredOption(
+      '--mask <file>',
+      'mask of the concept in the image, 255 = concept (one per --image)',
+      collect,
+    )
+    .option('--texture <file>', 'replace the masked region by this texture')
+    .option('--tile', 'tile the texture instead of stretching it over the image', false)
+    .option('--fill <colour>', 'replace the masked region by a colour (name or #rrggbb)')
+    .option(
+      '--modified <file>',
+      'a transformed copy of the image made by you (one per --image)',
+      collect,
+    )
+    .requiredOption('--out <file>', 'where to write the edited model')
+    .option(
+      '--layer <name>',
+      "block name or index, or 'auto' (the last conv with a spatial output)",
+      'auto',
+    )
+    .addOption(preprocessOption())
+    .addOption(threadsOption())
+    .option('--force', 'replace --out if it exists', false)
+    .option('--json', 'print the report as JSON', false);
+}
+
+export async function loadExemplars(
+  opts: ExemplarFlags,
+  spec: PreprocessSpec,
+): Promise<Exemplar[]> {
+  const replacement = replacementsOf(opts);
+  if (opts.mask.length !== opts.image.length) {
+    throw new RuleditError(
+      'bad-exemplar',
+      `${opts.image.length} --image but ${opts.mask.length} --mask: give one mask per image`,
+    );
+  }
+  return Promise.all(
+    opts.image.map((image, i) => loadExemplar(image, opts.mask[i], replacement(i), spec)),
+  );
+}
+
+function replacementsOf(opts: ExemplarFlags): (i: number) => Replacement {
+  const given = [opts.texture, opts.fill, opts.modified].filter((x) => x !== undefined).length;
+  if (given !== 1)
+    throw new RuleditError('bad-exemplar', 'give exactly one of --texture, --fill or --modified');
+  if (opts.texture) return () => ({ texture: opts.texture!, mode: opts.tile ? 'tile' : 'stretch' });
+  if (opts.fill) return () => ({ fill: opts.fill! });
+  if (opts.modified!.length !== opts.image.length) {
+    throw new RuleditError(
+      'bad-exemplar',
+      `${opts.image.length} --image but ${opts.modified!.length} --modified: give one per image`,
+    );
+  }
+  return (i) => ({ modified: opts.modified![i] });
+}

@@ -1,0 +1,183 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import type { Exemplar } from '../src/concepts/exemplar.ts';
+import { parsePreprocess } from '../src/data/preprocess.ts';
+import { edit } from '../src/edit/edit.ts';
+import { revertLast } from '../src/edit/record.ts';
+import { gradEngine } from '../src/grad/engine.ts';
+import { importTail } from '../src/grad/tail.ts';
+import { listBlocks } from '../src/onnx/blocks.ts';
+import { GraphBuilder } from '../src/onnx/build.ts';
+import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
+import { readTensor } from '../src/onnx/weights.ts';
+import { Runner } from '../src/runtime/session.ts';
+import { normals } from '../src/util/random.ts';
+import { mobilenetLike, resnetLike, vggLike } from './fixtures/nets.ts';
+
+const shared = resolve(import.meta.dirname, '../../shared');
+
+/** max |a - b| / max |b|. */
+const relative = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++)
+    [num, den] = [Math.max(num, Math.abs(a[i] - b[i])), Math.max(den, Math.abs(b[i]))];
+  return num / den;
+};
+
+/** The tail from `start` run by TF.js next to ONNX Runtime on the same input. */
+async function compareTail(model: OnnxModel, start: string, size: number): Promise<number> {
+  const { tf } = await gradEngine();
+  const tail = importTail(tf, model, start);
+  const input = model.proto.graph!.input![0].name!;
+  const x = normals(2 * 3 * size * size, 4);
+  const out = await (
+    await Runner.create(model, { taps: tail.inputs.filter((t) => t !== input) })
+  ).run(x, [2, 3, size, size]);
+  const logits = tf.tidy(() => {
+    const feeds = Object.fromEntries(
+      tail.inputs.map((t) => [
+        t,
+        t === input
+          ? tf.tensor(x, [2, 3, size, size])
+          : tf.tensor(out.taps[t].data, out.taps[t].dims),
+      ]),
+    );
+    return tail.apply(feeds).dataSync();
+  });
+  tail.dispose();
+  return relative(logits, out.logits.data);
+}
+
+describe('ONNX tail in TF.js', () => {
+  for (const [name, make, size] of [
+    ['vgg-like', vggLike, 16],
+    ['resnet-like', resnetLike, 12],
+    ['mobilenet-like', mobilenetLike, 10],
+  ] as const) {
+    it(`${name}: the tail from every block's key matches ONNX Runtime (<= 1e-4 relative)`, async () => {
+      const model = make();
+      for (const block of listBlocks(model.proto.graph!)) {
+        const err = await compareTail(model, block.key, size);
+        assert.ok(err <= 1e-4, `${block.name}: ${err}`);
+      }
+    });
+  }
+
+  it(
+    'the real MobileNetV2 tail from three depths matches ONNX Runtime',
+    { skip: !existsSync(shared) && '../shared absent' },
+    async () => {
+      const model = await loadModel(join(shared, 'models/mobilenetv2-imagenet/model.onnx'));
+      for (const start of ['conv60', 'add46', 'conv23']) {
+        const err = await compareTail(model, start, 224);
+        assert.ok(err <= 1e-4, `${start}: ${err}`);
+      }
+    },
+  );
+
+  it('gradients through the tail match central finite differences', async () => {
+    const { tf } = await gradEngine();
+    const model = resnetLike();
+    const tail = importTail(tf, model, 'stem.relu', ['res.b.w', 'fc.w']);
+    const feeds = { 'stem.relu': tf.tensor(normals(2 * 8 * 144, 6).map(Math.abs), [2, 8, 12, 12]) };
+    const mix = tf.tensor(normals(12, 7), [2, 6]);
+    const lossOf = () =>
+      tf.sum(tf.mul(tail.apply(feeds), mix)) as import('@tensorflow/tfjs-core').Scalar;
+    const { grads } = tf.variableGrads(lossOf);
+    for (const name of ['res.b.w', 'fc.w']) {
+      const v = tail.trainable.get(name)!;
+      const g = grads[v.name].dataSync();
+      const base = v.dataSync().slice();
+      for (const i of [0, 7, 33, base.length - 1]) {
+        const h = 1e-3;
+        const at = (d: number) => {
+          const w = base.slice();
+          w[i] += d;
+          v.assign(tf.tensor(w, v.shape));
+          return tf.tidy(() => lossOf().dataSync()[0]);
+        };
+        const fd = (at(h) - at(-h)) / (2 * h);
+        v.assign(tf.tensor(base, v.shape));
+        assert.ok(
+          Math.abs(fd - g[i]) <= 1e-3 * Math.max(1, Math.abs(fd)) + 2e-3,
+          `${name}[${i}]: ${g[i]} vs ${fd}`,
+        );
+      }
+    }
+    tf.dispose(Object.values(grads));
+    tail.dispose();
+  });
+
+  it('names an unsupported op', async () => {
+    const { tf } = await gradEngine();
+    const g = new GraphBuilder(13);
+    g.input('x', ['N', 3, 4, 4]);
+    const y = g.node('Conv', ['x', g.init('w', [2, 3, 1, 1], normals(6, 1))], {}, 'conv');
+    g.node('Softmax', [g.node('Flatten', [y], {}, 'flat')], {}, 'probs');
+    g.output('probs');
+    assert.throws(() => importTail(tf, g.build(), 'x'), {
+      code: 'unsupported-op',
+      message: /'Softmax' \(node 'probs'\)/,
+    });
+  });
+});
+
+describe('fine-tuning baselines', () => {
+  const spec = parsePreprocess({ size: 12, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'test');
+  const exemplar = (seed: number): Exemplar => {
+    const x = normals(3 * 144, seed);
+    return {
+      original: x,
+      transformed: x.map((v, i) => (i % 144 < 40 ? 1 : v)),
+      mask: new Float32Array(144).fill(1),
+      size: [12, 12],
+      hashes: { image: String(seed), mask: 'm', replacement: 'r' },
+    };
+  };
+
+  it('local changes only the block weight; global changes every parameter after it; both revert exactly', async () => {
+    const model = resnetLike();
+    const before = new Map(
+      model.proto.graph!.initializer!.map((t) => [t.name!, readTensor(model, t.name!)]),
+    );
+    for (const [method, expected] of [
+      ['finetune-local', ['res.b.w']],
+      ['finetune-global', ['res.b.w', 'res.b.b', 'down.w', 'down.b', 'fc.w', 'fc.b']],
+    ] as const) {
+      const out = await edit(model, [exemplar(1), exemplar(2)], {
+        method,
+        spec,
+        label: 3,
+        layer: 'res.b',
+        steps: 30,
+        lr: 0.05,
+      });
+      assert.ok(
+        out.report.lossAfter < out.report.lossBefore,
+        `${method}: ${out.report.lossBefore} -> ${out.report.lossAfter}`,
+      );
+      const changed = [...before]
+        .filter(([name, data]) => relative(readTensor(out.model, name), data) > 0)
+        .map(([n]) => n);
+      assert.deepEqual(changed.sort(), [...expected].sort(), method);
+      const reverted = revertLast(out.model).model;
+      for (const [name, data] of before)
+        assert.deepEqual(readTensor(reverted, name), data, `${method}: ${name} after revert`);
+    }
+  });
+
+  it('rejects a label outside the classes', async () => {
+    await assert.rejects(
+      edit(resnetLike(), [exemplar(1)], {
+        method: 'finetune-local',
+        spec,
+        label: 6,
+        layer: 'res.b',
+      }),
+      { code: 'bad-label' },
+    );
+  });
+});
