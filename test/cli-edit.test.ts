@@ -115,6 +115,50 @@ describe('ruledit edit, history, revert', () => {
     assert.deepEqual(JSON.parse(after.stdout)[0].top, JSON.parse(before.stdout)[0].top);
   });
 
+  it('finetune trains toward a label, records it, and rejects a label outside the classes', async () => {
+    const model = join(demo, 'model.onnx');
+    const common = [
+      '--image',
+      join(dir, 'x.png'),
+      '--mask',
+      join(dir, 'm.png'),
+      '--fill',
+      'blue',
+      '--layer',
+      'score',
+    ];
+    const out = await ruledit(
+      'finetune',
+      model,
+      ...common,
+      '--label',
+      '2',
+      '--steps',
+      '20',
+      '--lr',
+      '0.01',
+      '--out',
+      join(dir, 'ft.onnx'),
+      '--json',
+    );
+    assert.equal(out.code, 0, out.stderr);
+    const report = JSON.parse(out.stdout);
+    assert.equal(report.scope, 'local');
+    assert.ok(report.lossAfter < report.lossBefore, `${report.lossBefore} -> ${report.lossAfter}`);
+    assert.match((await ruledit('history', join(dir, 'ft.onnx'))).stdout, /finetune-local\s+score/);
+    const bad = await ruledit(
+      'finetune',
+      model,
+      ...common,
+      '--label',
+      '99',
+      '--out',
+      join(dir, 'ft2.onnx'),
+    );
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /label must be a class index between 0 and 5/);
+  });
+
   describe('bad input: a clear error and exit code 2', () => {
     const cases: [string, () => string[], RegExp][] = [
       ['an empty mask', () => ['--mask', join(dir, 'empty.png')], /empty\.png is empty/],
