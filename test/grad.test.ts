@@ -4,20 +4,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gradEngine } from '../src/grad/engine.ts';
 import { registerGradShims } from '../src/grad/shims.ts';
 import { isRuleditError } from '../src/errors.ts';
+import { rng } from '../src/util/random.ts';
 
 type Shape = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomData(shape: number[], seed: number, scale = 1): Float32Array {
   const next = rng(seed);

@@ -119,3 +119,22 @@ export function fullCorrelationPad(
   const before = effectiveKernel - 1 - padBefore;
   return [before, inLen - spread + padBefore];
 }
+
+/**
+ * An input gradient is a stride-1 correlation: the output gradient spread onto the stride grid and
+ * padded so that a 'valid' correlation with the flipped filter gives exactly the input's size.
+ */
+export function spreadForInputGrad(dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo): tf.Tensor4D {
+  const spread = zeroInterleave(dy, [info.strideHeight, info.strideWidth]);
+  return padOrCrop(
+    spread,
+    1,
+    fullCorrelationPad(
+      info.inHeight,
+      spread.shape[1],
+      info.padInfo.top,
+      info.effectiveFilterHeight,
+    ),
+    fullCorrelationPad(info.inWidth, spread.shape[2], info.padInfo.left, info.effectiveFilterWidth),
+  ) as tf.Tensor4D;
+}

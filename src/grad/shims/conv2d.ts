@@ -2,12 +2,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
 import {
   asTensor,
-  fullCorrelationPad,
+  spreadForInputGrad,
   padOrCrop,
   pair,
   requireNHWC,
   window,
-  zeroInterleave,
   type Pad,
   type Pair,
 } from './common.ts';
@@ -111,24 +110,7 @@ export const conv2DBackpropInputShim: KernelFunc = ({ inputs, attrs }) => {
     'channelsLast',
   );
   return tf.tidy(() => {
-    const stride: [number, number] = [info.strideHeight, info.strideWidth];
-    const spread = zeroInterleave(dy, stride);
-    const padded = padOrCrop(
-      spread,
-      1,
-      fullCorrelationPad(
-        info.inHeight,
-        spread.shape[1],
-        info.padInfo.top,
-        info.effectiveFilterHeight,
-      ),
-      fullCorrelationPad(
-        info.inWidth,
-        spread.shape[2],
-        info.padInfo.left,
-        info.effectiveFilterWidth,
-      ),
-    ) as tf.Tensor4D;
+    const padded = spreadForInputGrad(dy, info);
     const flipped = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
     return tf.conv2d(padded, flipped, 1, 'valid');
   });

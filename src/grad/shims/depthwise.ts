@@ -3,11 +3,10 @@ import type { KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
 import { RuleditError } from '../../errors.ts';
 import {
   asTensor,
-  fullCorrelationPad,
+  spreadForInputGrad,
   padOrCrop,
   pair,
   window,
-  zeroInterleave,
   type Pad,
   type Pair,
 } from './common.ts';
@@ -125,23 +124,7 @@ export const depthwiseBackpropInput: KernelFunc = ({ inputs, attrs }) => {
     true,
   );
   return tf.tidy(() => {
-    const spread = zeroInterleave(dy, [info.strideHeight, info.strideWidth]);
-    const padded = padOrCrop(
-      spread,
-      1,
-      fullCorrelationPad(
-        info.inHeight,
-        spread.shape[1],
-        info.padInfo.top,
-        info.effectiveFilterHeight,
-      ),
-      fullCorrelationPad(
-        info.inWidth,
-        spread.shape[2],
-        info.padInfo.left,
-        info.effectiveFilterWidth,
-      ),
-    ) as tf.Tensor4D;
+    const padded = spreadForInputGrad(dy, info);
     const flipped = tf.reverse(filter, [0, 1]) as tf.Tensor4D;
     return tf.depthwiseConv2d(padded, flipped, 1, 'valid', 'NHWC', dilations);
   });
