@@ -2,46 +2,25 @@
 // 1x1 conv (320 -> 1280, ReLU6): the published schedule (Adam lr 1e-4, 20,000 steps, projection
 // every 10) against our solver, and the statistics pass against a plain eval, in the same run.
 // Usage: npx tsx bench/edit.ts [--steps N] [--layer NAME] [--rounds R]
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { loadExemplar } from '../src/concepts/exemplar.ts';
+import { join } from 'node:path';
 import { openDataset } from '../src/data/dataset.ts';
-import { loadPreprocess } from '../src/data/preprocess.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import { keyStatistics } from '../src/edit/stats.ts';
 import { evaluate } from '../src/eval/evaluate.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
-import { loadModel } from '../src/onnx/model.ts';
+import { flag, shared, snowProblem } from './snow-problem.ts';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const steps = Number(arg('--steps', '20000'));
-const layer = arg('--layer', 'conv61');
-const shared = resolve(import.meta.dirname, '../../shared');
-if (!existsSync(shared)) {
-  console.error('bench/edit: ../shared is absent');
-  process.exit(2);
-}
-const model = await loadModel(join(shared, 'models/mobilenetv2-imagenet/model.onnx'));
-const spec = await loadPreprocess(join(shared, 'models/mobilenetv2-imagenet/preprocess.json'));
+const steps = Number(flag('--steps', '20000'));
+const layer = flag('--layer', 'conv61');
+const { model, spec, exemplar } = await snowProblem('bench/edit');
 const reference = await openDataset(join(shared, 'data/imagenet-sample'));
-const ex = join(shared, 'data/exemplars');
-const exemplar = await loadExemplar(
-  join(ex, 'street-road/image.png'),
-  join(ex, 'street-road/road_mask.png'),
-  { texture: join(ex, 'snow_texture.jpg') },
-  spec,
-);
 const block = findBlock(listBlocks(model.proto.graph!), layer);
 
 // Statistics pass (fresh cache each round) vs a plain eval over the same 1000 images, interleaved
 // and compared by medians: timings on 2 shared cores are noisy.
-const rounds = Number(arg('--rounds', '3'));
+const rounds = Number(flag('--rounds', '3'));
 const [evalTimes, statsTimes]: number[][] = [[], []];
 let stats;
 for (let r = 0; r < rounds; r++) {

@@ -2,39 +2,17 @@
 // the tail from the last 1280-channel block (conv61) and from a 96 -> 576 block (conv43), on the
 // wasm backend with ruledit's kernel shims and on the TF.js CPU backend, in the same run.
 // Usage: npx tsx bench/finetune.ts [--steps N] [--cpu-steps N]
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import type * as TF from '@tensorflow/tfjs-core';
-import { loadExemplar } from '../src/concepts/exemplar.ts';
-import { loadPreprocess } from '../src/data/preprocess.ts';
 import { gradEngine } from '../src/grad/engine.ts';
 import { importTail } from '../src/grad/tail.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
 import { GraphView } from '../src/onnx/graph.ts';
-import { loadModel } from '../src/onnx/model.ts';
 import { Runner } from '../src/runtime/session.ts';
+import { flag, snowProblem } from './snow-problem.ts';
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const steps = arg('--steps', 10);
-const cpuSteps = arg('--cpu-steps', 3);
-const shared = resolve(import.meta.dirname, '../../shared');
-if (!existsSync(shared)) {
-  console.error('bench/finetune: ../shared is absent');
-  process.exit(2);
-}
-const model = await loadModel(join(shared, 'models/mobilenetv2-imagenet/model.onnx'));
-const spec = await loadPreprocess(join(shared, 'models/mobilenetv2-imagenet/preprocess.json'));
-const ex = join(shared, 'data/exemplars');
-const exemplar = await loadExemplar(
-  join(ex, 'street-road/image.png'),
-  join(ex, 'street-road/road_mask.png'),
-  { texture: join(ex, 'snow_texture.jpg') },
-  spec,
-);
+const steps = Number(flag('--steps', '10'));
+const cpuSteps = Number(flag('--cpu-steps', '3'));
+const { model, exemplar } = await snowProblem('bench/finetune');
 const view = new GraphView(model.proto.graph!);
 const blocks = listBlocks(model.proto.graph!);
 
