@@ -34,3 +34,6 @@ export { keyStatistics, type KeyStats } from './edit/stats.ts';
 export { whitening, type Whitening } from './edit/whiten.ts';
 export { contextDirection, type Direction } from './edit/direction.ts';
 export { revertLast, activeEdits } from './edit/record.ts';
+export { finetune, type FinetuneOptions, type FinetuneReport } from './edit/finetune.ts';
+export { gradEngine, type GradBackend, type GradEngine } from './grad/engine.ts';
+export { importTail, type Tail } from './grad/tail.ts';

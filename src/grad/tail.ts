@@ -139,7 +139,7 @@ export function importTail(
  * The learnable parameters among a tail's constants: weights, biases and BatchNormalization
  * parameters of the layers, read by that node alone (not Clip bounds, shapes or shared values).
  */
-export function parametersOf(view: GraphView, nodes: NodeProto[]): string[] {
+function parametersOf(view: GraphView, nodes: NodeProto[]): string[] {
   const names = new Set<string>();
   for (const node of nodes) {
     const op = node.opType ?? '';
@@ -381,11 +381,4 @@ function pool(tf: Tf, node: NodeProto, x: Value): TF.Tensor {
       : tf.avgPool(padded, kernel, strides, 'valid');
   }
   return max ? tf.maxPool(input, kernel, strides, pad) : tf.avgPool(input, kernel, strides, pad);
-}
-
-/** ONNX layout of a trained parameter, read back for patching. */
-export function paramData(tail: Tail, name: string): Float32Array {
-  const t = tail.params.get(name);
-  if (!t) throw new Error(`no parameter '${name}'`);
-  return Float32Array.from(t.dataSync());
 }
