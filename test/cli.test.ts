@@ -11,7 +11,7 @@ import { mobilenetLike } from './fixtures/nets.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared');
 
-const ruledit = (...args: string[]) => run(args);
+const ruledit = (...args: string[]) => run(args, { RULEDIT_CACHE: join(tmpdir(), 'ruledit-test-cache') });
 
 let dir: string;
 before(async () => {
@@ -66,6 +66,11 @@ describe('ruledit CLI', () => {
     const demoDir = join(dir, 'demo');
     const demo = await ruledit('demo', '--out', demoDir, '--images', '5');
     assert.equal(demo.code, 0, demo.stderr);
+    // The demo's edit moves the blue class to red and leaves every other class alone.
+    assert.match(demo.stdout, /blue\s+100\.0% -> 0\.0% \(5 now called red\)/);
+    for (const colour of ['red', 'green', 'yellow', 'cyan', 'magenta']) {
+      assert.match(demo.stdout, new RegExp(`${colour}\\s+100\\.0% -> 100\\.0%\\n`));
+    }
     const ev = await ruledit(
       'eval',
       join(demoDir, 'model.onnx'),

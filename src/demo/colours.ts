@@ -99,3 +99,19 @@ export async function colourImage(cls: number, seed: number): Promise<Buffer> {
     .png()
     .toBuffer();
 }
+
+/** The demo's exemplar: a red square on grey, and its mask (the square). */
+export async function redSquareExemplar(): Promise<{ image: Buffer; mask: Buffer }> {
+  const px = Buffer.alloc(SIZE * SIZE * 3, 128);
+  const mask = Buffer.alloc(SIZE * SIZE, 0);
+  for (let y = 8; y < 24; y++)
+    for (let x = 8; x < 24; x++) {
+      px.set([230, 20, 20], (y * SIZE + x) * 3);
+      mask[y * SIZE + x] = 255;
+    }
+  const raw = (data: Buffer, channels: 1 | 3) =>
+    sharp(data, { raw: { width: SIZE, height: SIZE, channels } })
+      .png()
+      .toBuffer();
+  return { image: await raw(px, 3), mask: await raw(mask, 1) };
+}
