@@ -37,3 +37,12 @@ export { revertLast, activeEdits } from './edit/record.ts';
 export { finetune, type FinetuneOptions, type FinetuneReport } from './edit/finetune.ts';
 export { gradEngine, type GradBackend, type GradEngine } from './grad/engine.ts';
 export { importTail, type Tail } from './grad/tail.ts';
+export {
+  errorsCorrected,
+  fourWay,
+  cleanAccuracyDrop,
+  selectSetting,
+  type CaseImage,
+  type ErrorsCorrected,
+  type Candidate,
+} from './eval/protocol.ts';
