@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadExemplar } from '../src/concepts/exemplar.ts';
-import { compose, fillTexture, parseColour, textureImage } from '../src/concepts/transform.ts';
+import { compose, fillTexture, parseColour, shadeTexture, textureImage } from '../src/concepts/transform.ts';
 import { decodeImage } from '../src/data/image.ts';
 import { areaResize, loadMask } from '../src/data/mask.ts';
 import { loadPreprocess, parsePreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
@@ -320,4 +320,30 @@ describe('loadExemplar', () => {
       assert.ok(changed > 0.5 * 3 * mm * hw, `only ${changed} values changed`);
     },
   );
+});
+
+describe('shaded texture transfer', () => {
+  it('keeps the texture on an evenly lit region and follows the shading of a ramp', () => {
+    const n = 4;
+    const texture = new Float32Array(n * 3).fill(100);
+    const mask = new Float32Array(n).fill(1);
+    const even = new Float32Array(n * 3).fill(80);
+    assert.deepEqual(shadeTexture(even, texture, mask), texture);
+    // Grey levels 40, 80, 120, 160 (mean 100): the texture scales by 0.4, 0.8, 1.2, 1.6.
+    const ramp = Float32Array.from({ length: n * 3 }, (_, i) => 40 * (Math.floor(i / 3) + 1));
+    const shaded = shadeTexture(ramp, texture, mask);
+    assert.deepEqual(
+      Array.from(
+        shaded.filter((_, i) => i % 3 === 0),
+        (v) => Math.round(v),
+      ),
+      [40, 80, 120, 160],
+    );
+    // Only the masked region sets the mean; values stay within 8-bit range.
+    const half = Float32Array.from([1, 1, 0, 0]);
+    const bright = Float32Array.from({ length: n * 3 }, (_, i) => (i < 6 ? 50 : 250));
+    const out = shadeTexture(bright, new Float32Array(n * 3).fill(200), half);
+    assert.equal(Math.round(out[0]), 200);
+    assert.equal(out[9], 255);
+  });
 });

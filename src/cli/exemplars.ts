@@ -11,6 +11,7 @@ export interface ExemplarFlags {
   mask: string[];
   texture?: string;
   tile: boolean;
+  keepShading: boolean;
   fill?: string;
   modified?: string[];
   out: string;
@@ -35,6 +36,11 @@ export function exemplarCommand(program: Command, name: string, description: str
     )
     .option('--texture <file>', 'replace the masked region by this texture')
     .option('--tile', 'tile the texture instead of stretching it over the image', false)
+    .option(
+      '--keep-shading',
+      "scale the texture by the region's own shading (model-free texture transfer)",
+      false,
+    )
     .option('--fill <colour>', 'replace the masked region by a colour (name or #rrggbb)')
     .option(
       '--modified <file>',
@@ -73,7 +79,13 @@ function replacementsOf(opts: ExemplarFlags): (i: number) => Replacement {
   const given = [opts.texture, opts.fill, opts.modified].filter((x) => x !== undefined).length;
   if (given !== 1)
     throw new RuleditError('bad-exemplar', 'give exactly one of --texture, --fill or --modified');
-  if (opts.texture) return () => ({ texture: opts.texture!, mode: opts.tile ? 'tile' : 'stretch' });
+  if (opts.texture) {
+    return () => ({
+      texture: opts.texture!,
+      mode: opts.tile ? 'tile' : 'stretch',
+      keepShading: opts.keepShading,
+    });
+  }
   if (opts.fill) return () => ({ fill: opts.fill! });
   if (opts.modified!.length !== opts.image.length) {
     throw new RuleditError(

@@ -4,7 +4,7 @@ import { loadMask } from '../data/mask.ts';
 import { modelPixels, normalizePixels } from '../data/image.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
-import { compose, fillTexture, parseColour, textureImage } from './transform.ts';
+import { compose, fillTexture, parseColour, shadeTexture, textureImage } from './transform.ts';
 
 /** One exemplar for the rewrite: x and x' as normalized model inputs, and the concept mask. */
 export interface Exemplar {
@@ -21,7 +21,9 @@ export interface Exemplar {
 }
 
 export type Replacement =
-  { texture: string; mode?: 'stretch' | 'tile' } | { fill: string } | { modified: string };
+  | { texture: string; mode?: 'stretch' | 'tile'; keepShading?: boolean }
+  | { fill: string }
+  | { modified: string };
 
 export async function loadExemplar(
   image: string,
@@ -42,7 +44,8 @@ export async function loadExemplar(
     replacementHash = sha256(Buffer.from(replacement.fill, 'utf8'));
   } else if ('texture' in replacement) {
     const bytes = await readBytes(replacement.texture, 'texture image');
-    const t = await textureImage(bytes, w, h, replacement.mode ?? 'stretch');
+    const texture = await textureImage(bytes, w, h, replacement.mode ?? 'stretch');
+    const t = replacement.keepShading ? shadeTexture(x, texture, m) : texture;
     transformed = compose(x, t, m);
     replacementHash = sha256(bytes);
   } else if ('modified' in replacement) {

@@ -114,3 +114,28 @@ export function compose(x: Float32Array, t: Float32Array, m: Float32Array): Floa
   }
   return out;
 }
+
+/**
+ * Model-free texture transfer that keeps the region's shading: each pixel of the texture is scaled
+ * by the image's luminance there relative to the region's mean luminance (mask-weighted), so
+ * shadows and highlights of the original surface show through the new material.
+ */
+export function shadeTexture(x: Float32Array, t: Float32Array, m: Float32Array): Float32Array {
+  if (x.length !== t.length || x.length !== m.length * 3) {
+    throw new Error(
+      `shadeTexture: sizes differ (image ${x.length}, texture ${t.length}, mask ${m.length} x 3)`,
+    );
+  }
+  const luminance = (p: number) => 0.299 * x[p * 3] + 0.587 * x[p * 3 + 1] + 0.114 * x[p * 3 + 2];
+  let sum = 0;
+  let weight = 0;
+  for (let p = 0; p < m.length; p++) [sum, weight] = [sum + m[p] * luminance(p), weight + m[p]];
+  const mean = weight > 0 ? sum / weight : 0;
+  const out = new Float32Array(t.length);
+  for (let p = 0; p < m.length; p++) {
+    // A black region has no shading to keep: the texture goes in as it is.
+    const gain = mean > 0 ? luminance(p) / mean : 1;
+    for (let c = 0; c < 3; c++) out[p * 3 + c] = Math.min(255, t[p * 3 + c] * gain);
+  }
+  return out;
+}
