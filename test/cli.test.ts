@@ -11,7 +11,8 @@ import { mobilenetLike } from './fixtures/nets.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared');
 
-const ruledit = (...args: string[]) => run(args, { RULEDIT_CACHE: join(tmpdir(), 'ruledit-test-cache') });
+const ruledit = (...args: string[]) =>
+  run(args, { RULEDIT_CACHE: join(tmpdir(), 'ruledit-test-cache') });
 
 let dir: string;
 before(async () => {

@@ -6,7 +6,13 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { loadExemplar } from '../src/concepts/exemplar.ts';
-import { compose, fillTexture, parseColour, shadeTexture, textureImage } from '../src/concepts/transform.ts';
+import {
+  compose,
+  fillTexture,
+  parseColour,
+  shadeTexture,
+  textureImage,
+} from '../src/concepts/transform.ts';
 import { decodeImage } from '../src/data/image.ts';
 import { areaResize, loadMask } from '../src/data/mask.ts';
 import { loadPreprocess, parsePreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
