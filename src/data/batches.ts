@@ -1,7 +1,7 @@
 import { isRuleditError } from '../errors.ts';
 import type { DatasetItem } from './dataset.ts';
 import { decodeImage } from './image.ts';
-import type { PreprocessSpec } from './preprocess.ts';
+import { batchDims, type PreprocessSpec } from './preprocess.ts';
 
 /** A batch of preprocessed images; `items` says which images they are. */
 export interface Batch<T = DatasetItem> {
@@ -34,8 +34,6 @@ export async function* batches<T extends { file: string }>(
     throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}`);
   if (!Number.isInteger(prefetch) || prefetch < 0)
     throw new RangeError(`prefetch must be a whole number >= 0, got ${prefetch}`);
-  const [h, w] = spec.size;
-  const per = 3 * h * w;
   const decode = async (chunk: T[]): Promise<Batch<T>> => {
     const results = await Promise.allSettled(chunk.map((item) => decodeImage(item.file, spec)));
     const kept: T[] = [];
@@ -47,10 +45,7 @@ export async function* batches<T extends { file: string }>(
         process.stderr.write(`warning: skipped an image: ${r.reason.message}\n`);
       else throw r.reason;
     });
-    const data = new Float32Array(kept.length * per);
-    tensors.forEach((t, i) => data.set(t, i * per));
-    const dims = spec.layout === 'NCHW' ? [kept.length, 3, h, w] : [kept.length, h, w, 3];
-    return { items: kept, data, dims };
+    return { items: kept, ...stackImages(tensors, spec) };
   };
 
   const pending: Promise<Batch<T>>[] = [];
@@ -73,4 +68,15 @@ export async function* batches<T extends { file: string }>(
     const batch = await current;
     if (batch.items.length) yield batch;
   }
+}
+
+/** Preprocessed images (3*h*w floats each) as one batch tensor in the spec's layout. */
+export function stackImages(
+  images: Float32Array[],
+  spec: PreprocessSpec,
+): { data: Float32Array; dims: number[] } {
+  const per = 3 * spec.size[0] * spec.size[1];
+  const data = new Float32Array(images.length * per);
+  images.forEach((x, i) => data.set(x, i * per));
+  return { data, dims: batchDims(spec, images.length) };
 }

@@ -118,6 +118,12 @@ export function parsePreprocess(json: unknown, where: string): PreprocessSpec {
   };
 }
 
+/** The input shape of a batch of n images: [n, 3, h, w] (NCHW) or [n, h, w, 3] (NHWC). */
+export function batchDims(spec: Pick<PreprocessSpec, 'layout' | 'size'>, n: number): number[] {
+  const [h, w] = spec.size;
+  return spec.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3];
+}
+
 /** The spec in preprocess.json form (labels left out: a path means nothing elsewhere). */
 export function specToJson(spec: PreprocessSpec): Record<string, unknown> {
   const { input, output, layout, size, cropFraction, resize, mean, std } = spec;

@@ -1,4 +1,5 @@
 import type { Exemplar } from '../concepts/exemplar.ts';
+import { stackImages } from '../data/batches.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
 import { gradEngine, type GradBackend } from '../grad/engine.ts';
@@ -76,11 +77,11 @@ export async function finetune(
   );
 
   // The tail's inputs on the transformed exemplars: constants for the whole training.
-  const [h, w] = spec.size;
   const n = exemplars.length;
-  const dims = spec.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3];
-  const data = new Float32Array(n * 3 * h * w);
-  exemplars.forEach((e, i) => data.set(e.transformed, i * e.transformed.length));
+  const { data, dims } = stackImages(
+    exemplars.map((e) => e.transformed),
+    spec,
+  );
   const imageInput = modelInputs(model.proto)[0].name;
   const taps = tail.inputs.filter((t) => t !== imageInput);
   const runner = await Runner.create(model, { taps, threads: options.threads });

@@ -1,6 +1,6 @@
 import type { Block } from '../onnx/blocks.ts';
 import { findBlock, listBlocks } from '../onnx/blocks.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
+import { batchDims, type PreprocessSpec } from '../data/preprocess.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { tensorShapes } from '../runtime/capture.ts';
 import { RuleditError } from '../errors.ts';
@@ -32,12 +32,10 @@ export async function pickBlock(
 ): Promise<Block> {
   const blocks = listBlocks(model.proto.graph!);
   if (layer && layer !== 'auto') return findBlock(blocks, layer);
-  const [h, w] = spec.size;
-  const dims = spec.layout === 'NCHW' ? [1, 3, h, w] : [1, h, w, 3];
   const shapes = await tensorShapes(
     model,
     blocks.map((b) => b.value),
-    dims,
+    batchDims(spec, 1),
   );
   return autoLayer(blocks, (b) => shapes[b.value].slice(2));
 }

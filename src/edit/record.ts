@@ -4,7 +4,7 @@ import { RuleditError } from '../errors.ts';
 import { findBlock, listBlocks } from '../onnx/blocks.ts';
 import { appendHistory, readHistory, type EditRecord } from '../onnx/history.ts';
 import type { OnnxModel } from '../onnx/model.ts';
-import { patchTensors, readTensor, transpose2d } from '../onnx/weights.ts';
+import { patchTensors, readTensor, storedWeight } from '../onnx/weights.ts';
 import { VERSION } from '../version.ts';
 
 /** One tensor an edit changed, with what revert needs to restore it exactly. */
@@ -60,9 +60,10 @@ export function applyWeightChange(
   fields: Record<string, unknown> & { method: string },
 ): { model: OnnxModel; record: EditRecord } {
   const block = findBlock(listBlocks(model.proto.graph!), blockName);
-  const [out, inp] = block.weightShape;
-  const stored = block.storage === 'in-out' ? transpose2d(weight, out, inp) : weight;
-  return applyChanges(model, new Map([[block.weight, stored]]), { ...fields, block: block.name });
+  return applyChanges(model, new Map([[block.weight, storedWeight(block, weight)]]), {
+    ...fields,
+    block: block.name,
+  });
 }
 
 /** Indices (in the history) of the edits still in force: not undone by a later revert. */

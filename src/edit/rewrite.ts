@@ -1,4 +1,5 @@
 import type { Exemplar } from '../concepts/exemplar.ts';
+import { stackImages } from '../data/batches.ts';
 import { areaResize } from '../data/mask.ts';
 import type { DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
@@ -82,7 +83,6 @@ export async function rewrite(
   if (!(Number.isInteger(rank) && rank >= 1))
     throw new RuleditError('bad-rank', `rank must be a whole number >= 1, got ${rank}`);
   const [h, w] = spec.size;
-  const inputDims = (n: number) => (spec.layout === 'NCHW' ? [n, 3, h, w] : [n, h, w, 3]);
   for (const ex of exemplars) {
     if (ex.original.length !== 3 * h * w || ex.mask.length !== h * w) {
       throw new RuleditError(
@@ -118,14 +118,19 @@ export async function rewrite(
     taps: [block.key, block.preActivation, block.value],
     threads: options.threads,
   });
-  const stack = (xs: Float32Array[]) => {
-    const out = new Float32Array(xs.length * xs[0].length);
-    xs.forEach((x, i) => out.set(x, i * x.length));
-    return out;
+  const run = (r: Runner, images: Float32Array[]) => {
+    const batch = stackImages(images, spec);
+    return r.run(batch.data, batch.dims);
   };
   const n = exemplars.length;
-  const transformed = await runner.run(stack(exemplars.map((e) => e.transformed)), inputDims(n));
-  const original = await runner.run(stack(exemplars.map((e) => e.original)), inputDims(n));
+  const transformed = await run(
+    runner,
+    exemplars.map((e) => e.transformed),
+  );
+  const original = await run(
+    runner,
+    exemplars.map((e) => e.original),
+  );
   const keys = transformed.taps[block.key];
   const base = transformed.taps[block.preActivation];
   const target = original.taps[block.value];
@@ -276,9 +281,12 @@ export async function rewrite(
     taps: [block.value],
     threads: options.threads,
   });
-  const after = (await check.run(stack(exemplars.map((e) => e.transformed)), inputDims(n))).taps[
-    block.value
-  ];
+  const after = (
+    await run(
+      check,
+      exemplars.map((e) => e.transformed),
+    )
+  ).taps[block.value];
   await Promise.all([runner.release(), check.release()]);
   // The saved value is already activated, and clipping an activated value changes nothing, so
   // the objective with the new values as base and no change scores the saved weights.

@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { batches } from '../data/batches.ts';
 import type { DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
+import { batchDims, type PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { Block } from '../onnx/blocks.ts';
@@ -109,9 +109,7 @@ async function positionsPerImage(
   block: Block,
   spec: PreprocessSpec,
 ): Promise<number> {
-  const [h, w] = spec.size;
-  const dims = spec.layout === 'NCHW' ? [1, 3, h, w] : [1, h, w, 3];
-  const shape = (await tensorShapes(model, [block.key], dims))[block.key];
+  const shape = (await tensorShapes(model, [block.key], batchDims(spec, 1)))[block.key];
   return shape.slice(2).reduce((a, b) => a * b, 1);
 }
 

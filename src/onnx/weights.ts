@@ -14,6 +14,12 @@ export function readWeight(model: OnnxModel, block: Block): Float32Array {
     : stored;
 }
 
+/** A canonical [out, in, ...] weight in the layout the graph stores it in (the inverse of readWeight). */
+export function storedWeight(block: Block, weight: Float32Array): Float32Array {
+  const [out, inp] = block.weightShape;
+  return block.storage === 'in-out' ? transpose2d(weight, out, inp) : weight;
+}
+
 /** A block's bias (length out), zeros when the block has none. */
 export function readBias(model: OnnxModel, block: Block): Float32Array {
   if (!block.bias) return new Float32Array(block.weightShape[0]);
@@ -37,9 +43,10 @@ export function patchBlock(model: OnnxModel, block: Block, patch: WeightPatch): 
       `layer '${block.name}' is not editable: ${block.reason}`,
     );
   }
-  const [out, inp] = block.weightShape;
-  const stored = block.storage === 'in-out' ? transpose2d(patch.weight, out, inp) : patch.weight;
-  const replacements = new Map<string, Float32Array>([[block.weight, stored]]);
+  const out = block.weightShape[0];
+  const replacements = new Map<string, Float32Array>([
+    [block.weight, storedWeight(block, patch.weight)],
+  ]);
   let base = model;
   if (patch.bias) {
     if (patch.bias.length !== out) {
@@ -140,7 +147,7 @@ function checkFinite(a: Float32Array, what: string): void {
 }
 
 /** [rows, cols] -> [cols, rows]. */
-export function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
+function transpose2d(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(a.length);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
   return out;
