@@ -46,3 +46,16 @@ export {
   type ErrorsCorrected,
   type Candidate,
 } from './eval/protocol.ts';
+export { writeReport, type WriteReportOptions, type WrittenReport } from './report/write.ts';
+export { readReport, parseReport, reportToJson } from './report/json.ts';
+export { renderHtml } from './report/html.ts';
+export { toCsv } from './report/csv.ts';
+export { inputToPng, maskToPng } from './report/images.ts';
+export { screenshotReport, type PageCheck } from './report/screenshot.ts';
+export type {
+  ReportData,
+  ReportExample,
+  ReportTable,
+  MethodResult,
+  DiscoveryCell,
+} from './report/types.ts';

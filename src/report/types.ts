@@ -1,0 +1,75 @@
+// What every producer (evaluation harness, rule discovery, demo, scripts) hands to writeReport.
+// Numbers are plain numbers; NaN or null means "nothing to measure" and is shown as 'n/a', never 0.
+
+/** One exemplar or test image: the original, its concept mask and the transformed image. */
+export interface ReportExample {
+  caption: string;
+  /** Encoded image bytes (PNG; JPEG and WebP are accepted too). */
+  original: Buffer;
+  mask?: Buffer;
+  transformed?: Buffer;
+  /** Prediction before and after the edit, e.g. 'school bus 91%'. */
+  before?: string;
+  after?: string;
+}
+
+export interface ReportTable {
+  title: string;
+  columns: string[];
+  rows: (string | number | null)[][];
+  note?: string;
+  /** Also draw the table as grouped bars: one group per row, one bar per `values` column. */
+  chart?: TableChart;
+}
+
+export interface TableChart {
+  /** Column that names each group (e.g. 'class'). */
+  label: string;
+  /** Numeric columns drawn as bars side by side (e.g. ['before (%)', 'after (%)']). */
+  values: string[];
+  /** Title of the value axis; default: the table's title. */
+  axis?: string;
+}
+
+/** One editing method on one case: errors corrected in percent (METHOD.md section 8). */
+export interface MethodResult {
+  method: string;
+  /** The (concept, style, target class) case or any other grouping; optional. */
+  case?: string;
+  targetSame: number | null;
+  targetHeldout: number | null;
+  otherSame: number | null;
+  otherHeldout: number | null;
+  /** Clean accuracy drop of the edited model, in points. */
+  cleanDrop: number;
+}
+
+/** Rule discovery: accuracy drop of a class when a concept is transformed. */
+export interface DiscoveryCell {
+  concept: string;
+  className: string;
+  /** Accuracy drop in points. */
+  drop: number;
+  /** Images of the class that contain the concept. */
+  images: number;
+}
+
+export interface ReportData {
+  title: string;
+  /** ISO time; writeReport fills it in (and stores it) when missing. */
+  created?: string;
+  /** Paragraphs shown under the title. */
+  summary?: string[];
+  examples?: ReportExample[];
+  tables?: ReportTable[];
+  methods?: MethodResult[];
+  discovery?: DiscoveryCell[];
+}
+
+/** The four errors-corrected numbers of a MethodResult, in the order reports show them. */
+export const MEASURES = [
+  { key: 'targetSame', label: 'target class, same style', short: 'target / same' },
+  { key: 'targetHeldout', label: 'target class, held-out styles', short: 'target / held-out' },
+  { key: 'otherSame', label: 'other classes, same style', short: 'other / same' },
+  { key: 'otherHeldout', label: 'other classes, held-out styles', short: 'other / held-out' },
+] as const;
