@@ -28,6 +28,27 @@ export { evaluate } from './eval/evaluate.ts';
 export { Accuracy, topK, softmax, type AccuracyReport } from './eval/accuracy.ts';
 export { loadLabels } from './data/labels.ts';
 export { loadExemplar, type Exemplar, type Replacement } from './concepts/exemplar.ts';
+export { transformImage, type Transformation } from './concepts/transform-image.ts';
+export { loadStyle, type Style } from './concepts/style.ts';
+export { loadStylizer, type Stylizer, type StylizeOptions } from './concepts/stylize.ts';
+export { loadSegmenter, type Segmenter, type SegmentOptions } from './concepts/segment.ts';
+export {
+  buildConceptIndex,
+  loadConceptIndex,
+  conceptCounts,
+  conceptIndexFile,
+  type ConceptIndex,
+  type ConceptEntry,
+  type MaskSource,
+} from './concepts/concept-index.ts';
+export {
+  loadCoco,
+  segmentationMask,
+  polygonRle,
+  rleFromString,
+  rleToString,
+  decodeRle,
+} from './data/coco.ts';
 export { edit, type EditOptions, type EditResult } from './edit/edit.ts';
 export { rewrite, type RewriteOptions, type RewriteReport } from './edit/rewrite.ts';
 export { keyStatistics, type KeyStats } from './edit/stats.ts';
@@ -59,3 +80,39 @@ export type {
   MethodResult,
   DiscoveryCell,
 } from './report/types.ts';
+export {
+  buildTestSet,
+  splitCase,
+  caseForSeed,
+  caseVariants,
+  eligibleTargets,
+  loadTestSet,
+  saveTestSet,
+  type TestSetManifest,
+  type TestCase,
+  type TestSetImage,
+  type TestSetOptions,
+} from './concepts/testset.ts';
+export {
+  transformedFiles,
+  withStyleImage,
+  type StyleTransform,
+  type Variant,
+} from './concepts/transformed.ts';
+export { runHarness, type HarnessOptions, type HarnessRun } from './eval/harness.ts';
+export {
+  methodSpec,
+  DEFAULT_GRIDS,
+  type MethodSpec,
+  type MethodKind,
+  type Setting,
+} from './eval/methods.ts';
+export { aggregate, loadResults, type ResultLine, type MethodSummary } from './eval/results.ts';
+export { predictFiles } from './eval/predictions.ts';
+export {
+  discoverRules,
+  discoveryCells,
+  type Discovery,
+  type DiscoveryRow,
+  type DiscoveryOptions,
+} from './eval/discover.ts';

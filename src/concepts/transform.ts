@@ -46,16 +46,24 @@ export function fillTexture(colour: Rgb, w: number, h: number): Float32Array {
   return out;
 }
 
+/** Where a texture sits: its size times `scale`, shifted by `offset` (fractions of its size). */
+export interface TexturePlacement {
+  scale?: number;
+  offset?: [number, number];
+}
+
 /**
  * A texture image as a w x h RGB image. 'stretch': the whole texture resized to w x h.
  * 'tile': the texture scaled (aspect kept) so its short side is min(w, h) / 2, repeated from the
- * top-left corner.
+ * top-left corner. A placement scales that texture and shifts it, repeating it where it no longer
+ * covers the image (so a stretched texture shrunk to 0.75 tiles).
  */
 export async function textureImage(
   source: string | Buffer,
   w: number,
   h: number,
   mode: 'stretch' | 'tile' = 'stretch',
+  place: TexturePlacement = {},
 ): Promise<Float32Array> {
   let bytes: Buffer;
   if (typeof source === 'string') {
@@ -82,6 +90,14 @@ export async function textureImage(
       `texture mode must be 'stretch' or 'tile', got ${String(mode)}`,
     );
   }
+  const scale = place.scale ?? 1;
+  if (!(scale > 0)) throw new Error(`textureImage: scale must be > 0, got ${scale}`);
+  tw = Math.max(1, Math.round(tw * scale));
+  th = Math.max(1, Math.round(th * scale));
+  // Offsets wrap around (any number works, -0.25 = 0.75).
+  const wrap = (v = 0) => v - Math.floor(v);
+  const ox = Math.floor(wrap(place.offset?.[0]) * tw) % tw;
+  const oy = Math.floor(wrap(place.offset?.[1]) * th) % th;
   const px = await sharp(Buffer.from(tex.data.buffer, tex.data.byteOffset, tex.data.length), raw)
     .resize(tw, th, { fit: 'fill' })
     .raw()
@@ -89,7 +105,7 @@ export async function textureImage(
   const out = new Float32Array(w * h * 3);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
-      const s = ((y % th) * tw + (x % tw)) * 3;
+      const s = (((y + oy) % th) * tw + ((x + ox) % tw)) * 3;
       const d = (y * w + x) * 3;
       out[d] = px[s];
       out[d + 1] = px[s + 1];

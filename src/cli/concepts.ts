@@ -1,0 +1,103 @@
+import type { Command } from 'commander';
+import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.ts';
+import { describeSkips } from '../concepts/skips.ts';
+import { RuleditError } from '../errors.ts';
+import { numberOption, threadsOption } from './options.ts';
+import { progress } from './progress.ts';
+import { table } from './table.ts';
+
+export function registerConcepts(program: Command): void {
+  program
+    .command('concepts')
+    .description(
+      'index which images of a data set contain which concept (masks cached on disk); prints counts',
+    )
+    .argument('<dataset>', 'folder of images, class folders, labels.csv, or a CSV/TXT list')
+    .option('--masks <dir>', 'mask files: DIR/<concept>/<image file stem>.png, 255 = concept')
+    .option('--coco <file>', 'COCO instances JSON (polygons and RLE), categories as concepts')
+    .option(
+      '--segment <model>',
+      'semantic segmentation ONNX model (labels.txt, preprocess.json beside it)',
+    )
+    .option('--threshold <p>', 'with --segment: minimum class probability', numberOption, 0.5)
+    .option('--min-area <f>', 'with --segment: minimum fraction of the image', numberOption, 0.01)
+    .option('--concepts <names>', 'comma-separated concepts to index (default: all)')
+    .option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)')
+    .option('--refresh', 'rebuild even if a cached index exists', false)
+    .addOption(threadsOption())
+    .option('--json', 'print the counts, index path and skips as JSON', false)
+    .action(conceptsCommand);
+}
+
+export interface ConceptsFlags {
+  masks?: string;
+  coco?: string;
+  segment?: string;
+  threshold: number;
+  minArea: number;
+  concepts?: string;
+  cache?: string;
+  refresh: boolean;
+  threads: number;
+  json: boolean;
+}
+
+export async function conceptsCommand(dataset: string, opts: ConceptsFlags): Promise<void> {
+  const given = (['masks', 'coco', 'segment'] as const).filter((k) => opts[k] !== undefined);
+  if (given.length !== 1)
+    throw new RuleditError(
+      'bad-option',
+      given.length
+        ? `give one mask source, not ${given.map((g) => `--${g}`).join(' and ')}`
+        : 'give a mask source: --masks DIR, --coco FILE or --segment MODEL',
+    );
+  const source: MaskSource = opts.masks
+    ? { kind: 'masks', dir: opts.masks }
+    : opts.coco
+      ? { kind: 'coco', file: opts.coco }
+      : {
+          kind: 'segmentation',
+          model: opts.segment!,
+          threshold: opts.threshold,
+          minArea: opts.minArea,
+        };
+  const concepts = opts.concepts
+    ?.split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const options = { cacheDir: opts.cache, refresh: opts.refresh, concepts, threads: opts.threads };
+  let file = '';
+  let bar: ReturnType<typeof progress> | undefined;
+  let shown = 0;
+  const index = await buildConceptIndex(dataset, source, {
+    ...options,
+    onIndexFile: (path) => (file = path),
+    onProgress: (done, total) => {
+      bar ??= progress('concepts', total);
+      bar.tick(done - shown);
+      shown = done;
+    },
+  });
+  bar?.done();
+  const counts = conceptCounts(index);
+  const skipped = index.skipped ?? [];
+  if (opts.json) {
+    console.log(
+      JSON.stringify(
+        { index: file, source: index.source, images: index.images.length, counts, skipped },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  console.log(`${index.images.length} images contain at least one concept (${index.source})\n`);
+  console.log(
+    table(
+      ['concept', 'images'],
+      counts.map((c) => [c.concept, String(c.images)]),
+    ),
+  );
+  for (const line of describeSkips(skipped)) console.log(line);
+  console.log(`\nindex: ${file}`);
+}

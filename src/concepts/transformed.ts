@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { cacheDir } from '../edit/stats.ts';
+import { RuleditError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { transformImage, type Transformation } from './transform-image.ts';
+
+/**
+ * How a style image is applied to a concept's region: a Transformation without its image, so one
+ * setting covers every image of a style (METHOD.md section 7).
+ */
+export type StyleTransform =
+  | { kind: 'texture'; mode?: 'tile' | 'stretch'; jitter?: boolean }
+  | { kind: 'shade' }
+  | { kind: 'stylize'; model: string; blend?: number };
+
+export function withStyleImage(t: StyleTransform, image: string): Transformation {
+  switch (t.kind) {
+    case 'texture':
+      return { kind: 'texture', image, mode: t.mode ?? 'stretch', jitter: t.jitter ?? false };
+    case 'shade':
+      return { kind: 'shade', image };
+    case 'stylize':
+      return { kind: 'stylize', model: t.model, image, blend: t.blend ?? 0.2 };
+    default:
+      throw new RuleditError(
+        'bad-transformation',
+        `unknown style transformation ${JSON.stringify((t as { kind: unknown }).kind)}: use texture, shade or stylize`,
+      );
+  }
+}
+
+/** 'texture' | 'tile' | 'shade' | 'stylize' as the CLI spells it. */
+export function parseStyleTransform(name: string, stylizeModel?: string): StyleTransform {
+  if (name === 'texture') return { kind: 'texture', mode: 'stretch' };
+  if (name === 'tile') return { kind: 'texture', mode: 'tile' };
+  if (name === 'shade') return { kind: 'shade' };
+  if (name === 'stylize') {
+    if (!stylizeModel)
+      throw new RuleditError('bad-option', '--transform stylize needs --stylize-model MODEL');
+    return { kind: 'stylize', model: stylizeModel };
+  }
+  throw new RuleditError(
+    'bad-option',
+    `unknown --transform '${name}': use texture, tile, shade or stylize`,
+  );
+}
+
+/** One image whose concept region gets one style image. */
+export interface Variant {
+  image: string;
+  mask: string;
+  style: string;
+}
+
+export interface TransformedOptions {
+  cacheDir?: string;
+  /** Seed of the texture jitter; ignored (and not part of the key) without jitter. */
+  seed?: number;
+  /** Transformations in flight (sharp decodes on libuv threads, compose runs in JS). */
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * The transformed copy of each variant as a PNG file in the cache (transformed/<hash>.png, keyed
+ * by the contents of image, mask and style image, the transformation and its seed), made on first
+ * use: test sets list paths, never copies, and every later stage reads plain image files.
+ */
+export async function transformedFiles(
+  variants: Variant[],
+  t: StyleTransform,
+  options: TransformedOptions = {},
+): Promise<string[]> {
+  const folder = join(cacheDir({ cacheDir: options.cacheDir }), 'transformed');
+  const jitter = t.kind === 'texture' && t.jitter === true;
+  const seed = jitter ? (options.seed ?? 0) : 0;
+  const out: string[] = new Array(variants.length);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < variants.length) {
+      const i = next++;
+      const v = variants[i];
+      const key = createHash('sha256');
+      key.update(`transformed-v1\0${JSON.stringify(t)}\0${seed}\0`);
+      for (const f of [v.image, v.mask, v.style]) key.update(`${await contentHash(f)}\0`);
+      const file = join(folder, `${key.digest('hex').slice(0, 32)}.png`);
+      if (!existsSync(file)) {
+        const png = await transformImage(v.image, v.mask, withStyleImage(t, v.style), seed).catch(
+          (e: unknown) => {
+            if (e instanceof RuleditError)
+              throw new RuleditError(e.code, `${v.image} (mask ${v.mask}): ${e.message}`);
+            throw e;
+          },
+        );
+        await writeFileAtomic(file, png, { force: true, mkdir: true });
+      }
+      out[i] = file;
+      options.onProgress?.(++done, variants.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, () => worker()));
+  return out;
+}
+
+// Hashes of files already read, valid while size and modification time stay the same.
+const hashes = new Map<string, { size: number; mtimeMs: number; hash: string }>();
+
+async function contentHash(file: string): Promise<string> {
+  const s = await stat(file).catch(() => {
+    throw new RuleditError('not-found', `file not found: ${file}`);
+  });
+  const known = hashes.get(file);
+  if (known && known.size === s.size && known.mtimeMs === s.mtimeMs) return known.hash;
+  const hash = createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+  hashes.set(file, { size: s.size, mtimeMs: s.mtimeMs, hash });
+  return hash;
+}
