@@ -1,0 +1,202 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { loadTestSet } from '../concepts/testset.ts';
+import { openDataset, type DatasetItem } from '../data/dataset.ts';
+import { RuleditError } from '../errors.ts';
+import { runHarness } from '../eval/harness.ts';
+import { methodSpec, parseGridFile, type MethodKind } from '../eval/methods.ts';
+import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.ts';
+import { writeReport } from '../report/write.ts';
+import { loadModelAssets } from './assets.ts';
+import {
+  labelsOption,
+  numberOption,
+  positiveIntOption,
+  preprocessOption,
+  threadsOption,
+} from './options.ts';
+import { table } from './table.ts';
+
+export function registerBenchmark(program: Command): void {
+  program
+    .command('benchmark')
+    .description(
+      'the evaluation harness (METHOD.md 8): edit with each method on every test-set case and seed, score errors corrected and clean accuracy drop; resumable',
+    )
+    .argument('<model>', 'ONNX classifier')
+    .requiredOption('--testsets <files...>', "test set manifests (from 'ruledit testset')")
+    .option(
+      '--methods <list>',
+      'comma-separated: rewrite, finetune-local, finetune-global',
+      'rewrite,finetune-local,finetune-global',
+    )
+    .option(
+      '--seeds <n>',
+      'splits per case (seed k re-draws the split with seed + k)',
+      positiveIntOption,
+      1,
+    )
+    .requiredOption('--results <file>', 'results .jsonl (appended; finished jobs are skipped)')
+    .option('--stats-data <dataset>', "reference images for the rewrite's key statistics")
+    .option('--clean <dataset>', "clean test set (default: the data set of the manifests' index)")
+    .option('--clean-limit <n>', 'use an evenly spaced subset of n clean images', positiveIntOption)
+    .option(
+      '--grid <file>',
+      'hyperparameter grid JSON: {"finetune-local": [{"lr": 1e-4}, {"lr": 1e-3}], ...}',
+    )
+    .option('--layer <name>', 'block every method edits, unless the grid names one (default auto)')
+    .option(
+      '--max-drop <points>',
+      'reject settings dropping clean accuracy by more',
+      numberOption,
+      0.25,
+    )
+    .addOption(preprocessOption())
+    .addOption(labelsOption())
+    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .addOption(threadsOption())
+    .option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)')
+    .option('--report <dir>', 'also write an HTML/JSON/CSV report into DIR')
+    .option('--force', 'replace the files of a report already in --report', false)
+    .option('--json', 'print the per-method summary as JSON', false)
+    .action(benchmarkCommand);
+}
+
+export interface BenchmarkFlags {
+  testsets: string[];
+  methods: string;
+  seeds: number;
+  results: string;
+  statsData?: string;
+  clean?: string;
+  cleanLimit?: number;
+  grid?: string;
+  layer?: string;
+  maxDrop: number;
+  preprocess?: string;
+  labels?: string;
+  batch: number;
+  threads: number;
+  cache?: string;
+  report?: string;
+  force: boolean;
+  json: boolean;
+}
+
+export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags): Promise<void> {
+  const start = performance.now();
+  const { model, spec } = await loadModelAssets(modelPath, opts, true);
+  const testsets = await Promise.all(opts.testsets.map((t) => loadTestSet(t)));
+  const grids = opts.grid ? parseGridFile(await readJson(opts.grid), opts.grid) : {};
+  const methods = opts.methods
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean)
+    .map((kind) => {
+      const m = methodSpec(kind, grids[kind as MethodKind]);
+      if (opts.layer) m.grid = m.grid.map((s) => ({ layer: opts.layer!, ...s }));
+      return m;
+    });
+  if (methods.some((m) => m.kind === 'rewrite') && !opts.statsData)
+    throw new RuleditError(
+      'no-stats',
+      'the rewrite needs key statistics: pass --stats-data DATASET (reference images)',
+    );
+  const clean = await cleanSet(
+    testsets.map((t) => t.dataset),
+    opts,
+  );
+  const statsData = opts.statsData ? (await openDataset(opts.statsData)).items : undefined;
+  const run = await runHarness(model, {
+    spec: spec!,
+    testsets,
+    methods,
+    seeds: opts.seeds,
+    clean,
+    results: opts.results,
+    statsData,
+    maxDrop: opts.maxDrop,
+    batchSize: opts.batch,
+    threads: opts.threads,
+    cacheDir: opts.cache,
+    onProgress: (m) => process.stderr.write(`${m}\n`),
+  });
+  const summary = aggregate(run.lines);
+  const seconds = (performance.now() - start) / 1000;
+  if (opts.report) {
+    const written = await writeReport(
+      {
+        title: `Benchmark: ${methods.map((m) => m.name).join(' vs ')}`,
+        summary: [
+          `Model ${modelPath}; ${testsets.length} test set(s), ${run.lines.length / methods.length} (case, seed) jobs; ` +
+            `settings chosen on the validation split, rejecting clean accuracy drops above ${opts.maxDrop} points.`,
+          `Clean accuracy drop measured on ${clean.length} images.`,
+        ],
+        methods: aggregate(run.lines, 'case'),
+        tables: [summaryTable(summary)],
+      },
+      opts.report,
+      { force: opts.force, protect: [opts.results] },
+    );
+    process.stderr.write(`wrote ${written.html}\n`);
+  }
+  if (opts.json) {
+    console.log(
+      JSON.stringify({ ran: run.ran, skipped: run.skipped, seconds, methods: summary }, null, 2),
+    );
+    return;
+  }
+  console.log(
+    `${run.ran} jobs run, ${run.skipped} found finished in ${opts.results} (${seconds.toFixed(0)} s)\n`,
+  );
+  const t = summaryTable(summary);
+  console.log(
+    table(
+      t.columns,
+      t.rows.map((r) => r.map((c) => (c === null ? 'n/a' : String(c)))),
+    ),
+  );
+}
+
+function summaryTable(summary: MethodSummary[]) {
+  const num = (x: number | null) => (x === null || Number.isNaN(x) ? null : Number(x.toFixed(1)));
+  return {
+    title: 'Errors corrected (%) per method: mean over cases and seeds (cases with a number)',
+    columns: ['method', ...MEASURE_KEYS, 'clean drop', 'jobs', 'rejected'],
+    rows: summary.map((s) => [
+      s.method,
+      ...MEASURE_KEYS.map((k) => (num(s[k]) === null ? null : `${num(s[k])} (${s.counts[k]})`)),
+      s.cleanDrop === null || Number.isNaN(s.cleanDrop) ? null : Number(s.cleanDrop.toFixed(2)),
+      s.lines,
+      s.rejected,
+    ]),
+  };
+}
+
+async function cleanSet(datasets: string[], opts: BenchmarkFlags): Promise<DatasetItem[]> {
+  const distinct = [...new Set(datasets)];
+  if (!opts.clean && distinct.length > 1)
+    throw new RuleditError(
+      'bad-option',
+      `the test sets come from ${distinct.length} data sets; name the clean test set with --clean DATASET`,
+    );
+  const items = (await openDataset(opts.clean ?? distinct[0])).items;
+  if (!opts.cleanLimit || opts.cleanLimit >= items.length) return items;
+  // Evenly spaced, so a sorted data set keeps its spread of classes.
+  const step = items.length / opts.cleanLimit;
+  return Array.from({ length: opts.cleanLimit }, (_, i) => items[Math.floor(i * step)]);
+}
+
+async function readJson(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new RuleditError('not-found', `grid file not found: ${path}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new RuleditError('bad-grid', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}

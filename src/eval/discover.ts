@@ -1,0 +1,166 @@
+import type { ConceptIndex } from '../concepts/concept-index.ts';
+import type { Style } from '../concepts/style.ts';
+import { DEFAULT_TRANSFORM } from '../concepts/testset.ts';
+import { transformedFiles, type StyleTransform, type Variant } from '../concepts/transformed.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { RuleditError } from '../errors.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import type { DiscoveryCell } from '../report/types.ts';
+import { predictFiles } from './predictions.ts';
+
+/**
+ * Prediction-rule discovery (METHOD.md section 8): for every concept and class, how much accuracy
+ * the class loses on its images that contain the concept when only the concept is transformed.
+ * A large drop says the class relies on the concept ("cows need grass").
+ */
+export interface DiscoveryOptions {
+  spec: PreprocessSpec;
+  /** Concepts to test (default: every concept of the index). */
+  concepts?: string[];
+  styles: Style[];
+  transformation?: StyleTransform;
+  /** Classes with fewer images containing the concept are left out (reported as skipped). */
+  minImages?: number;
+  classNames?: string[];
+  batchSize?: number;
+  threads?: number;
+  cacheDir?: string;
+  onProgress?: (stage: 'transform' | 'predict', done: number, total: number) => void;
+}
+
+export interface DiscoveryRow {
+  concept: string;
+  class: number;
+  className: string;
+  /** Images of the class containing the concept. */
+  images: number;
+  /** Top-1 accuracy (%) on those images as they are. */
+  before: number;
+  /** Mean over styles of the mean over each style's images of the accuracy (%) once transformed. */
+  after: number;
+  /** before - after, in points: positive = the class relies on the concept. */
+  drop: number;
+  perStyle: Record<string, number>;
+}
+
+export interface Discovery {
+  /** Most reliant first: by drop, then by image count. */
+  rows: DiscoveryRow[];
+  /** (concept, class) pairs with fewer than minImages images. */
+  skipped: { concept: string; class: number; images: number }[];
+  /** Concept images the index gives no class (they cannot be scored). */
+  unlabelled: number;
+  /** Transformed images predicted. */
+  variants: number;
+}
+
+export async function discoverRules(
+  model: OnnxModel,
+  index: ConceptIndex,
+  options: DiscoveryOptions,
+): Promise<Discovery> {
+  const concepts = options.concepts ?? index.concepts;
+  const minImages = options.minImages ?? 3;
+  const unknown = concepts.filter((c) => !index.concepts.includes(c));
+  if (unknown.length)
+    throw new RuleditError(
+      'unknown-concept',
+      `unknown concept${unknown.length > 1 ? 's' : ''} ${unknown.map((c) => `'${c}'`).join(', ')}: ` +
+        `the index knows ${index.concepts.join(', ')}`,
+    );
+  if (!concepts.length) throw new RuleditError('bad-option', 'no concepts given');
+  if (!options.styles.length) throw new RuleditError('bad-option', 'no styles given');
+  const names = options.styles.map((s) => s.name);
+  if (new Set(names).size !== names.length)
+    throw new RuleditError('bad-option', `two styles share a folder name: ${names.join(', ')}`);
+  if (!(Number.isInteger(minImages) && minImages >= 1))
+    throw new RuleditError(
+      'bad-option',
+      `--min-images must be a whole number >= 1, got ${minImages}`,
+    );
+
+  // Cells: (concept, class) -> the images of that class with the concept.
+  const cells: { concept: string; cls: number; images: { file: string; mask: string }[] }[] = [];
+  const skipped: Discovery['skipped'] = [];
+  let unlabelled = 0;
+  for (const concept of concepts) {
+    const byClass = new Map<number, { file: string; mask: string }[]>();
+    for (const e of index.images) {
+      const mask = e.masks[concept];
+      if (!mask) continue;
+      if (e.label === undefined) {
+        unlabelled++;
+        continue;
+      }
+      byClass.set(e.label, [...(byClass.get(e.label) ?? []), { file: e.file, mask }]);
+    }
+    for (const [cls, images] of [...byClass].sort((a, b) => a[0] - b[0])) {
+      if (images.length >= minImages) cells.push({ concept, cls, images });
+      else skipped.push({ concept, class: cls, images: images.length });
+    }
+  }
+
+  const t = options.transformation ?? DEFAULT_TRANSFORM;
+  const styleImages = options.styles.flatMap((s) => s.images.map((image) => ({ s, image })));
+  const variants: Variant[] = cells.flatMap((cell) =>
+    cell.images.flatMap((img) =>
+      styleImages.map(({ image }) => ({ image: img.file, mask: img.mask, style: image })),
+    ),
+  );
+  const files = await transformedFiles(variants, t, {
+    cacheDir: options.cacheDir,
+    onProgress: (d, n) => options.onProgress?.('transform', d, n),
+  });
+  const originals = [...new Set(cells.flatMap((c) => c.images.map((i) => i.file)))];
+  const all = [...originals, ...files];
+  let predicted = 0;
+  const preds = await predictFiles(model, all, options.spec, {
+    batchSize: options.batchSize,
+    threads: options.threads,
+    onBatch: (n) => options.onProgress?.('predict', (predicted += n), all.length),
+  });
+  const original = new Map(originals.map((f, i) => [f, preds[i]]));
+
+  let v = 0;
+  const rows: DiscoveryRow[] = cells.map((cell) => {
+    const correct = new Map(options.styles.map((s) => [s.name, 0]));
+    for (let i = 0; i < cell.images.length; i++)
+      for (const { s } of styleImages)
+        if (preds[originals.length + v++] === cell.cls)
+          correct.set(s.name, correct.get(s.name)! + 1);
+    const n = cell.images.length;
+    const before = (100 * cell.images.filter((i) => original.get(i.file) === cell.cls).length) / n;
+    const perStyle = Object.fromEntries(
+      options.styles.map((s) => [s.name, (100 * correct.get(s.name)!) / (n * s.images.length)]),
+    );
+    const after = Object.values(perStyle).reduce((a, b) => a + b, 0) / options.styles.length;
+    return {
+      concept: cell.concept,
+      class: cell.cls,
+      className: options.classNames?.[cell.cls] ?? String(cell.cls),
+      images: n,
+      before,
+      after,
+      drop: before - after,
+      perStyle,
+    };
+  });
+  rows.sort(
+    (a, b) =>
+      b.drop - a.drop ||
+      b.images - a.images ||
+      (a.concept < b.concept ? -1 : a.concept > b.concept ? 1 : 0) ||
+      a.class - b.class,
+  );
+  return { rows, skipped, unlabelled, variants: variants.length };
+}
+
+/** The rows as the report's heat map and CSV take them. */
+export function discoveryCells(rows: DiscoveryRow[]): DiscoveryCell[] {
+  return rows.map((r) => ({
+    concept: r.concept,
+    className: r.className,
+    drop: r.drop,
+    images: r.images,
+  }));
+}

@@ -1,0 +1,54 @@
+import { batches } from '../data/batches.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { capture } from '../runtime/capture.ts';
+
+export interface PredictOptions {
+  batchSize?: number;
+  threads?: number;
+  onBatch?: (n: number) => void;
+}
+
+/** Top-1 class of each image file, in order (one ONNX Runtime session for the whole list). */
+export async function predictFiles(
+  model: OnnxModel,
+  files: string[],
+  spec: PreprocessSpec,
+  options: PredictOptions = {},
+): Promise<Int32Array> {
+  const out = new Int32Array(files.length);
+  if (!files.length) return out;
+  const items = files.map((file, i) => ({ file, i }));
+  const stream = batches(items, spec, { batchSize: options.batchSize ?? 32 });
+  for await (const b of capture(model, [], stream, { threads: options.threads })) {
+    const classes = b.logits.dims[b.logits.dims.length - 1];
+    b.items.forEach((item, row) => {
+      const scores = b.logits.data.subarray(row * classes, (row + 1) * classes);
+      let best = 0;
+      for (let c = 1; c < classes; c++) if (scores[c] > scores[best]) best = c;
+      out[item.i] = best;
+    });
+    options.onBatch?.(b.items.length);
+  }
+  return out;
+}
+
+/**
+ * Predictions of one (unchanging) model, remembered by file: the original model's predictions
+ * on an image are computed once, however many cases, methods and seeds use that image.
+ */
+export class PredictionCache {
+  private readonly known = new Map<string, number>();
+  constructor(
+    private readonly model: OnnxModel,
+    private readonly spec: PreprocessSpec,
+    private readonly options: PredictOptions = {},
+  ) {}
+
+  async predict(files: string[]): Promise<Int32Array> {
+    const missing = [...new Set(files.filter((f) => !this.known.has(f)))];
+    const preds = await predictFiles(this.model, missing, this.spec, this.options);
+    missing.forEach((f, i) => this.known.set(f, preds[i]));
+    return Int32Array.from(files, (f) => this.known.get(f)!);
+  }
+}

@@ -1,0 +1,144 @@
+import { existsSync } from 'node:fs';
+import { appendFile, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { RuleditError } from '../errors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import type { MethodResult } from '../report/types.ts';
+import type { Setting } from './methods.ts';
+import type { ErrorsCorrected } from './protocol.ts';
+
+/** ErrorsCorrected as JSON stores it: NaN (nothing to fix) becomes null. */
+export interface Score {
+  value: number | null;
+  before: number;
+  after: number;
+  images: number;
+}
+
+export const MEASURE_KEYS = ['targetSame', 'targetHeldout', 'otherSame', 'otherHeldout'] as const;
+export type MeasureKey = (typeof MEASURE_KEYS)[number];
+
+/** One finished (case, method, seed): a line of the results .jsonl file. */
+export interface ResultLine {
+  version: 1;
+  /** Identity of the job; a resumed run skips keys it finds. */
+  key: string;
+  /** Content hash of the model edited. */
+  model: string;
+  /** Content hash of the test set manifest. */
+  testset: string;
+  case: string;
+  concept: string;
+  style: string;
+  target: number;
+  targetName?: string;
+  nTrain: number;
+  /** Seed of the split (the manifest's seed + the run's seed index). */
+  seed: number;
+  method: string;
+  kind: string;
+  config: string;
+  /** The setting chosen on the validation split, or null when every one broke the clean set. */
+  setting: Setting | null;
+  rejected?: string;
+  /** The four errors-corrected numbers on the test split (null when rejected). */
+  scores: Record<MeasureKey, Score> | null;
+  /** Clean accuracy drop of the chosen setting, in points. */
+  cleanDrop: number | null;
+  /** Every setting tried: its validation score (mean of the available four numbers) and drop. */
+  candidates: { setting: Setting; score: number | null; cleanDrop: number }[];
+  edit?: { block: string; lossBefore: number; lossAfter: number };
+  /** Variants scored: train exemplars, validation and test (image x style image). */
+  images: { train: number; validation: number; test: number; clean: number };
+  seconds: number;
+  finished: string;
+}
+
+export function toScore(e: ErrorsCorrected): Score {
+  return { value: Number.isNaN(e.value) ? null : e.value, ...pick(e) };
+}
+const pick = ({ before, after, images }: ErrorsCorrected) => ({ before, after, images });
+
+/**
+ * The lines of a results file (none when it does not exist). A line cut short by an interrupted
+ * write is dropped and the file rewritten without it, so the next append starts on a clean line.
+ * Lines of another model are refused: one results file, one model.
+ */
+export async function loadResults(path: string, modelHash: string): Promise<ResultLine[]> {
+  if (!existsSync(path)) {
+    if (!existsSync(dirname(path) || '.'))
+      throw new RuleditError('not-found', `results folder ${dirname(path)} does not exist`);
+    return [];
+  }
+  const text = await readFile(path, 'utf8');
+  const lines: ResultLine[] = [];
+  let broken = 0;
+  for (const raw of text.split('\n')) {
+    if (!raw.trim()) continue;
+    try {
+      const line = JSON.parse(raw) as ResultLine;
+      if (line?.version !== 1 || typeof line.key !== 'string') throw new Error('not a result');
+      lines.push(line);
+    } catch {
+      broken++;
+    }
+  }
+  if (broken || (text.length && !text.endsWith('\n')))
+    await writeFileAtomic(path, lines.map((l) => JSON.stringify(l) + '\n').join(''), {
+      force: true,
+    });
+  const other = lines.find((l) => l.model !== modelHash);
+  if (other)
+    throw new RuleditError(
+      'results-mismatch',
+      `${path} holds results of another model (${other.model.slice(0, 12)}...); give a new --results file`,
+    );
+  return lines;
+}
+
+/** One write per line: an interruption loses at most the line being written. */
+export async function appendResult(path: string, line: ResultLine): Promise<void> {
+  await appendFile(path, JSON.stringify(line) + '\n');
+}
+
+/** MethodResult plus how many lines each mean is over. */
+export interface MethodSummary extends MethodResult {
+  /** (case, seed) lines of this method (and case). */
+  lines: number;
+  /** Lines where no setting kept the clean accuracy drop under the threshold. */
+  rejected: number;
+  /** Lines whose number was defined (not n/a), per measure. */
+  counts: Record<MeasureKey, number>;
+}
+
+/**
+ * Mean of each errors-corrected number over lines (cases and seeds), n/a values excluded, per
+ * method, or per method and case. Rejected lines count in `rejected` only.
+ */
+export function aggregate(lines: ResultLine[], by: 'method' | 'case' = 'method'): MethodSummary[] {
+  const groups = new Map<string, ResultLine[]>();
+  for (const l of lines) {
+    const key = by === 'case' ? `${l.method}\0${l.case}` : l.method;
+    groups.set(key, [...(groups.get(key) ?? []), l]);
+  }
+  return [...groups.values()].map((group) => {
+    const kept = group.filter((l) => l.scores);
+    const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
+    const counts = {} as Record<MeasureKey, number>;
+    const values = {} as Record<MeasureKey, number | null>;
+    for (const k of MEASURE_KEYS) {
+      const xs = kept.map((l) => l.scores![k].value).filter((v): v is number => v !== null);
+      counts[k] = xs.length;
+      values[k] = xs.length ? mean(xs) : null;
+    }
+    return {
+      method: group[0].method,
+      ...(by === 'case' ? { case: group[0].case } : {}),
+      ...values,
+      cleanDrop: mean(kept.map((l) => l.cleanDrop!)),
+      lines: group.length,
+      rejected: group.length - kept.length,
+      counts,
+    };
+  });
+}
