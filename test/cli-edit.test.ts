@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { ruledit as run } from './fixtures/cli.ts';
+import { writeColourWorld } from './fixtures/colours.ts';
 
 const ruledit = (...args: string[]) => run(args, { RULEDIT_CACHE: join(dir, 'cache') });
 
@@ -13,8 +14,7 @@ let demo: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ruledit-cli-edit-'));
   demo = join(dir, 'demo');
-  const made = await ruledit('demo', '--out', demo, '--images', '4');
-  assert.equal(made.code, 0, made.stderr);
+  await writeColourWorld(demo, 4);
   // A red patch on grey: the mask covers the patch's left half.
   const px = Buffer.alloc(32 * 32 * 3, 128);
   const mask = Buffer.alloc(32 * 32, 0);

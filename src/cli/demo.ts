@@ -1,124 +1,220 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
-import { loadExemplar } from '../concepts/exemplar.ts';
-import { openDataset } from '../data/dataset.ts';
-import {
-  COLOURS,
-  colourImage,
-  colourModel,
-  PREPROCESS,
-  redSquareExemplar,
-} from '../demo/colours.ts';
-import { edit } from '../edit/edit.ts';
-import { evaluate } from '../eval/evaluate.ts';
+import { Option, type Command } from 'commander';
+import { runSceneDemo, type SceneDemoResult } from '../demo/scenes.ts';
 import { RuleditError } from '../errors.ts';
-import { saveModel } from '../onnx/save.ts';
-import { existsSync } from 'node:fs';
+import type { ReportData } from '../report/types.ts';
+import { writeReport } from '../report/write.ts';
+import { BUILTIN_MODEL } from '../synth/builtin.ts';
+import { GROUNDS } from '../synth/grounds.ts';
+import { STYLES } from '../synth/styles.ts';
+import { CLASSES } from '../synth/world.ts';
 import { loadModelAssets, saveWithAssets } from './assets.ts';
-import { evalCommand } from './eval.ts';
-import { inspect } from './inspect.ts';
-import { positiveIntOption } from './options.ts';
+import { numberOption, positiveIntOption, threadsOption } from './options.ts';
+import { table } from './table.ts';
+
+interface DemoFlags {
+  out?: string;
+  images: number;
+  concept: (typeof GROUNDS)[number];
+  style: (typeof STYLES)[number];
+  class: string;
+  layer?: string;
+  rank?: number;
+  penalty?: number;
+  maxDrop: number;
+  steps: number;
+  lr: number;
+  finetune: boolean;
+  sticker: boolean;
+  json?: boolean;
+  threads: number;
+}
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
     .description(
-      'make a small classifier in code and images for it, inspect and evaluate it, rewrite one of its rules, and evaluate again',
+      'the whole method on the built-in scene model: vehicles fail on snowy roads, one exemplar rewrites one block, measured against fine-tuning; then a typographic sticker attack and its fix',
     )
-    .option('--out <dir>', 'folder to write the demo into (default: a new temporary folder)')
-    .option('--images <n>', 'test images per class', positiveIntOption, 20)
-    .action(async (opts: { out?: string; images: number }) => {
-      const out = opts.out ? resolve(opts.out) : await mkdtemp(join(tmpdir(), 'ruledit-demo-'));
-      if (opts.out && existsSync(join(out, 'model.onnx'))) {
+    .option('--out <dir>', 'folder for the report and the edited model (default: a new temporary folder)')
+    .option('--images <n>', 'test scenes per class', positiveIntOption, 40)
+    .addOption(new Option('--concept <name>', 'the concept that takes a new look').choices([...GROUNDS]).default('road'))
+    .addOption(new Option('--style <name>', 'its new look').choices([...STYLES]).default('snow'))
+    .addOption(new Option('--class <name>', "the exemplar scene's class").choices([...CLASSES]).default('car'))
+    .option('--layer <block>', 'block to edit (default: chosen on validation scenes, every block tried)')
+    .option('--rank <r>', 'rank of the rewrite (default: chosen on validation scenes among 1, 2)', positiveIntOption)
+    .option('--penalty <x>', 'L1 penalty of the rewrite (default: chosen among 0.003, 0.1)', numberOption)
+    .option('--max-drop <points>', 'clean accuracy drop a setting may cost to be chosen', numberOption, 1)
+    .option('--steps <n>', 'fine-tuning steps (both baselines)', positiveIntOption, 400)
+    .option('--lr <a>', 'fine-tuning learning rate (SGD)', numberOption, 1e-2)
+    .option('--no-finetune', 'skip the fine-tuning baselines')
+    .option('--no-sticker', 'skip the sticker scenario')
+    .option('--json', 'print the results as JSON on stdout')
+    .addOption(threadsOption())
+    .action(async (flags: DemoFlags) => {
+      const out = flags.out ? resolve(flags.out) : await mkdtemp(join(tmpdir(), 'ruledit-demo-'));
+      if (flags.out && existsSync(join(out, 'edited.onnx'))) {
+        throw new RuleditError('exists', `${flags.out} already holds a demo; choose another --out folder`);
+      }
+      await mkdir(out, { recursive: true });
+      if (!existsSync(BUILTIN_MODEL)) {
         throw new RuleditError(
-          'exists',
-          `${opts.out} already holds a demo; choose another --out folder`,
+          'no-model',
+          `the built-in model ${BUILTIN_MODEL} is missing; rebuild it with 'npx ruledit synth train' (see models/scenes/README.md)`,
         );
       }
-      console.log(
-        'ruledit demo: the trained built-in model (synthetic scenes) is not there yet; this demo uses\n' +
-          'a colour classifier whose weights are set by hand in code, and images drawn for it.\n',
-      );
-      await mkdir(join(out, 'images'), { recursive: true });
-      await saveModel(colourModel(), join(out, 'model.onnx'));
-      await writeFile(join(out, 'preprocess.json'), JSON.stringify(PREPROCESS, null, 2) + '\n');
-      await writeFile(join(out, 'labels.txt'), COLOURS.map(([n]) => n).join('\n') + '\n');
-      const rows = ['file,class,name'];
-      for (let c = 0; c < COLOURS.length; c++) {
-        for (let i = 0; i < opts.images; i++) {
-          const file = `images/${COLOURS[c][0]}-${i}.png`;
-          await writeFile(join(out, file), await colourImage(c, 1000 * c + i));
-          rows.push(`${file},${c},${COLOURS[c][0]}`);
-        }
-      }
-      await writeFile(
-        join(out, 'images', 'labels.csv'),
-        rows.map((r) => r.replace('images/', '')).join('\n') + '\n',
-      );
-      console.log(
-        `wrote ${out}/model.onnx, preprocess.json, labels.txt and ${rows.length - 1} images\n`,
-      );
-      const model = join(out, 'model.onnx');
-      console.log(`$ ruledit inspect ${model}`);
-      await inspect(model, {});
-      console.log(`\n$ ruledit eval ${model} ${join(out, 'images')}`);
-      await evalCommand(model, join(out, 'images'), { batch: 32, threads: 0, classes: 10 });
-
-      // The method itself: one exemplar (a red square, its mask, the square painted blue) and
-      // the model now reads every blue patch as it read red, with no label and no training.
-      const { image, mask } = await redSquareExemplar();
-      await writeFile(join(out, 'red-square.png'), image);
-      await writeFile(join(out, 'red-square-mask.png'), mask);
-      const edited = join(out, 'edited.onnx');
-      const args = [
-        'edit',
-        model,
-        '--image',
-        join(out, 'red-square.png'),
-        '--mask',
-        join(out, 'red-square-mask.png'),
-        '--fill',
-        'blue',
-        '--stats-data',
-        join(out, 'images'),
-        '--out',
-        edited,
-      ];
-      console.log(`\n$ ruledit ${args.join(' ')}`);
-      const assets = await loadModelAssets(model, {}, true);
-      const exemplar = await loadExemplar(
-        join(out, 'red-square.png'),
-        join(out, 'red-square-mask.png'),
-        { fill: 'blue' },
-        assets.spec!,
-      );
-      const result = await edit(assets.model, [exemplar], {
-        spec: assets.spec!,
-        statsData: (await openDataset(join(out, 'images'))).items,
-        onProgress: (m) => console.log(m),
-      });
-      await saveWithAssets(result.model, assets, edited, false);
-      // The summary is computed, not written in advance: what moved, and what stayed.
-      const data = await openDataset(join(out, 'images'));
-      const [before, after] = await Promise.all([
-        evaluate(assets.model, data, assets.spec!),
-        evaluate(result.model, data, assets.spec!),
-      ]);
-      console.log('\nper class, before -> after the edit:');
-      before.perClass.forEach((c, i) => {
-        const a = after.perClass[i];
-        const moved = after.confusions
-          .filter((x) => x.class === c.class)
-          .map((x) => `${x.count} now called ${x.predictedName}`);
+      const assets = await loadModelAssets(BUILTIN_MODEL, {}, true);
+      const log = (m: string) => process.stderr.write(`${m}\n`);
+      if (!flags.json) {
         console.log(
-          `  ${(c.name ?? String(c.class)).padEnd(8)} ${c.top1.toFixed(1)}% -> ${a.top1.toFixed(1)}%${moved.length ? ` (${moved.join(', ')})` : ''}`,
+          `ruledit demo: the built-in scene classifier (${BUILTIN_MODEL}), ${CLASSES.length} classes: ${CLASSES.join(', ')}\n`,
         );
+      }
+      const start = performance.now();
+      const { result, edited } = await runSceneDemo(assets.model, {
+        spec: assets.spec!,
+        images: flags.images,
+        concept: flags.concept,
+        style: flags.style,
+        exemplarClass: flags.class,
+        layer: flags.layer,
+        rank: flags.rank,
+        penalty: flags.penalty,
+        maxDrop: flags.maxDrop,
+        steps: flags.steps,
+        lr: flags.lr,
+        finetune: flags.finetune,
+        sticker: flags.sticker,
+        threads: flags.threads,
+        onProgress: flags.json ? undefined : log,
       });
-      console.log(
-        'One exemplar (a red square painted blue) rewrote the rule, with no label and no training. Undo it with',
-      );
-      console.log(`$ ruledit revert ${edited} --out ${join(out, 'reverted.onnx')}`);
+      const model = join(out, 'edited.onnx');
+      await saveWithAssets(edited, assets, model, false);
+      const report = await writeReport(reportData(result), join(out, 'report'), { force: true });
+      const seconds = (performance.now() - start) / 1000;
+      if (flags.json) {
+        const { pictures: _, ...plain } = result;
+        console.log(JSON.stringify({ ...plain, model, report: report.html, seconds }, null, 2));
+        return;
+      }
+      console.log('\n' + summaryText(result));
+      console.log(`\nedited model (rewrite): ${model}`);
+      console.log(`report: ${report.html}`);
+      console.log(`(${seconds.toFixed(0)} s)`);
     });
+}
+
+const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)}`);
+
+function classTable(r: SceneDemoResult): { columns: string[]; rows: string[][] } {
+  const methods = r.methods.map((m) => m.method);
+  const columns = ['class', `on ${r.concept}`, `on ${r.style}`, ...methods.map((m) => `${r.style}: ${m}`)];
+  const rows = r.classes.map((c) => [
+    c.name === r.exemplarClass ? `${c.name} (exemplar)` : c.name,
+    pct(c.clean),
+    pct(c.transformed),
+    ...methods.map((m) => pct(c.after[m])),
+  ]);
+  return { columns, rows };
+}
+
+function methodTable(r: SceneDemoResult): { columns: string[]; rows: string[][] } {
+  const columns = ['method', 'block', 'clean before', 'clean after', 'drop', ...MEASURE_COLUMNS, 'seconds'];
+  const rows = r.methods.map((m) => {
+    const e = r.errorsCorrected[m.method];
+    return [
+      m.method,
+      m.block,
+      pct(m.cleanBefore),
+      pct(m.cleanAfter),
+      pct(m.cleanDrop),
+      ...(['targetSame', 'targetHeldout', 'otherSame', 'otherHeldout'] as const).map((k) => pct(e[k].value)),
+      m.seconds.toFixed(1),
+    ];
+  });
+  return { columns, rows };
+}
+
+const MEASURE_COLUMNS = ['fixed: target same', 'target held-out', 'others same', 'others held-out'];
+
+function summaryText(r: SceneDemoResult): string {
+  const c = classTable(r);
+  const m = methodTable(r);
+  const rewrite = r.methods[0];
+  const lines = [
+    `The rewrite's block, rank and penalty were chosen on separate validation scenes among ${r.selection.length} settings`,
+    `(the best errors corrected with a clean drop <= the budget, METHOD.md s.8): ${rewrite.block}; fine-tuning edits the same block.`,
+    '',
+    `(a) top-1 (%) of test scenes on ${r.concept}, and with the ${r.concept} replaced by ${r.style} (held-out ${r.style} images ${r.styleImages.test.join(', ')}),`,
+    `    before and after each method; (b) the exemplar is one ${r.exemplarClass} scene with its ${r.concept} mask, ${r.concept} -> ${r.style} image ${r.styleImages.exemplar}:`,
+    '',
+    table(c.columns, c.rows),
+    '',
+    '(c) clean accuracy on ordinary scenes, and errors corrected (%) among scenes right before the change of look',
+    `    (METHOD.md s.8; target = ${r.exemplarClass}, others = every other class on ${r.style}):`,
+    '',
+    table(m.columns, m.rows),
+  ];
+  if (r.sticker) {
+    const s = r.sticker;
+    lines.push(
+      '',
+      `(d) sticker attack: the word ${s.word} stuck on ${s.images} scenes of other classes: top-1 ${pct(s.before.accuracy)}%, ${pct(s.before.calledTarget)}% called ${s.target}.`,
+      `    It works on the classes that share the ${s.target}s' grass: ${s.perClass
+        .filter((p) => p.calledBefore > 0)
+        .map((p) => `${p.name} ${pct(p.calledBefore)}%`)
+        .join(', ')} called ${s.target}.`,
+      `    After one exemplar (a ${s.exemplarClass} the sticker fooled; its sticker with the word read like the blank one) rewrote ${s.method.block}:`,
+      `    top-1 ${pct(s.after.accuracy)}%, ${pct(s.after.calledTarget)}% called ${s.target} (${s.perClass
+        .filter((p) => p.calledBefore > 0)
+        .map((p) => `${p.name} ${pct(p.calledAfter)}%`)
+        .join(', ')}); clean accuracy ${pct(s.method.cleanBefore)} -> ${pct(s.method.cleanAfter)}.`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function reportData(r: SceneDemoResult): ReportData {
+  const c = classTable(r);
+  const m = methodTable(r);
+  const tables = [
+    { title: `Top-1 (%) on ${r.concept} and on ${r.style}, before and after`, columns: c.columns, rows: c.rows },
+    { title: 'Clean accuracy and errors corrected (%)', columns: m.columns, rows: m.rows },
+  ];
+  if (r.sticker) {
+    const s = r.sticker;
+    tables.push({
+      title: `Sticker attack (${s.word} on ${s.images} scenes of other classes)`,
+      columns: ['', 'top-1 %', `called ${s.target} %`],
+      rows: [
+        ['before', pct(s.before.accuracy), pct(s.before.calledTarget)],
+        [`after rewrite of ${s.method.block}`, pct(s.after.accuracy), pct(s.after.calledTarget)],
+      ],
+    });
+  }
+  return {
+    title: `ruledit demo: ${r.concept} -> ${r.style} on the built-in scene model`,
+    // The prose of the printed summary; its tables are the report's tables.
+    summary: summaryText(r)
+      .split('\n\n')
+      .filter((p) => !p.includes('---'))
+      .map((p) => p.replace(/\s+/g, ' ').trim()),
+    examples: r.pictures,
+    tables,
+    methods: r.methods.map((x) => {
+      const e = r.errorsCorrected[x.method];
+      return {
+        method: x.method,
+        case: `${r.concept} -> ${r.style} (${r.exemplarClass})`,
+        targetSame: e.targetSame.value,
+        targetHeldout: e.targetHeldout.value,
+        otherSame: e.otherSame.value,
+        otherHeldout: e.otherHeldout.value,
+        cleanDrop: x.cleanDrop,
+      };
+    }),
+  };
 }

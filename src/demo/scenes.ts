@@ -1,0 +1,509 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { Exemplar } from '../concepts/exemplar.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { edit, type EditOptions } from '../edit/edit.ts';
+import { DEFAULT_PENALTY } from '../edit/rewrite.ts';
+import { cacheDir } from '../edit/stats.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { RuleditError } from '../errors.ts';
+import { cleanAccuracyDrop, fourWay, selectSetting, type CaseImage } from '../eval/protocol.ts';
+import { listBlocks } from '../onnx/blocks.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import type { Ground } from '../synth/grounds.ts';
+import { predictScenes, sceneInput } from '../synth/predict.ts';
+import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
+import {
+  CLASSES,
+  replaceConcept,
+  scene,
+  sceneMask,
+  SEEDS,
+  STICKER_CLASS,
+  STICKER_WORD,
+  VEHICLES,
+} from '../synth/world.ts';
+
+/**
+ * The built-in demo as plain data: the model fails when a concept takes a new look, one exemplar
+ * rewrites one block, and every number is measured on scenes the model never saw.
+ */
+export interface SceneDemoOptions {
+  spec: PreprocessSpec;
+  /** Test scenes per class (default 40). */
+  images?: number;
+  /** The background concept that takes a new look (default road) and its new look (default snow). */
+  concept?: Ground;
+  style?: StyleName;
+  /** Class of the exemplar scene (default car); fine-tuning pushes the exemplar toward it. */
+  exemplarClass?: string;
+  /** Block, rank and L1 penalty of the rewrite; chosen on validation scenes when not given. */
+  layer?: string;
+  rank?: number;
+  penalty?: number;
+  /** Clean accuracy drop (points, on validation scenes) a setting may cost to be chosen (default 1). */
+  maxDrop?: number;
+  /** Fine-tuning steps and learning rate (both baselines). */
+  steps?: number;
+  lr?: number;
+  /** Skip the fine-tuning baselines. */
+  finetune?: boolean;
+  /** Skip the sticker scenario. */
+  sticker?: boolean;
+  threads?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface ClassRow {
+  name: string;
+  images: number;
+  /** Top-1 in percent: clean scenes on the concept, then the concept restyled, before and after each method. */
+  clean: number;
+  transformed: number;
+  after: Record<string, number>;
+}
+
+export interface MethodSummary {
+  method: string;
+  block: string;
+  seconds: number;
+  /** Accuracy on the ordinary test scenes before and after, and the drop in points. */
+  cleanBefore: number;
+  cleanAfter: number;
+  cleanDrop: number;
+}
+
+export interface SceneDemoResult {
+  concept: Ground;
+  style: StyleName;
+  exemplarClass: string;
+  /** Style image used by the exemplar; the test scenes use the held-out ones. */
+  styleImages: { exemplar: number; test: number[] };
+  classes: ClassRow[];
+  methods: MethodSummary[];
+  /** Per method: errors corrected on {exemplar's class, other classes} x {same, held-out style image}. */
+  errorsCorrected: Record<string, ReturnType<typeof fourWay>>;
+  /** Every setting tried on the validation scenes (the chosen one is the rewrite's block and rank). */
+  selection: SettingRow[];
+  sticker?: {
+    word: string;
+    target: string;
+    /** Class of the exemplar scene the sticker fooled. */
+    exemplarClass: string;
+    images: number;
+    /** Per other class: how many of its stickered scenes are called the sticker's class (%). */
+    perClass: { name: string; calledBefore: number; calledAfter: number }[];
+    selection: SettingRow[];
+    /** Top-1 of the other classes' scenes with the sticker, and how many are called the sticker's class. */
+    before: { accuracy: number; calledTarget: number };
+    after: { accuracy: number; calledTarget: number };
+    method: MethodSummary;
+  };
+  /** PNG bytes for reports: the exemplars and a few test scenes with their predictions. */
+  pictures: Picture[];
+}
+
+export interface Picture {
+  caption: string;
+  original: Buffer;
+  mask?: Buffer;
+  transformed?: Buffer;
+  before?: string;
+  after?: string;
+}
+
+const SIZE = 64;
+
+export async function runSceneDemo(
+  model: OnnxModel,
+  options: SceneDemoOptions,
+): Promise<{ result: SceneDemoResult; edited: OnnxModel }> {
+  const say = options.onProgress ?? (() => {});
+  const n = options.images ?? 40;
+  const maxDrop = options.maxDrop ?? 1;
+  const concept = options.concept ?? 'road';
+  const style = options.style ?? 'snow';
+  if (!STYLES.includes(style)) {
+    throw new RuleditError('bad-style', `unknown style '${style}'; the world has ${STYLES.join(', ')}`);
+  }
+  const exemplarClass = CLASSES.indexOf((options.exemplarClass ?? 'car') as (typeof CLASSES)[number]);
+  if (exemplarClass < 0) {
+    throw new RuleditError('bad-class', `unknown class '${options.exemplarClass}'; the classes are ${CLASSES.join(', ')}`);
+  }
+  const threads = options.threads;
+  const predict = (images: Uint8Array[], m: OnnxModel) => predictScenes(m, images, SIZE, { threads });
+
+  // Test scenes: the ordinary ones (for clean accuracy), and every class placed on the concept,
+  // then the concept restyled with the exemplar's style image and with the held-out ones. A
+  // validation set drawn the same way (other seeds) chooses the block and rank.
+  const labels = CLASSES.flatMap((_, c) => Array<number>(n).fill(c));
+  const ordinary = labels.map((c, i) => scene(SEEDS.test + i, { label: c }).rgb);
+  const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) => styleTexture(style, k + 1, SIZE));
+  const exemplarStyle = styleTexture(style, 0, SIZE);
+  const restyle = (base: number, count: number) => {
+    const lab = CLASSES.flatMap((_, c) => Array<number>(count).fill(c));
+    const on = lab.map((c, i) => scene(base + i, { label: c, ground: concept, sticker: null }));
+    return {
+      labels: lab,
+      onConcept: on,
+      heldout: on.map((s, i) => replaceConcept(s, concept, heldOut[i % heldOut.length])),
+      same: on.map((s) => replaceConcept(s, concept, exemplarStyle)),
+    };
+  };
+  const test = restyle(SEEDS.test + 100_000, n);
+  const nVal = Math.max(6, Math.round(n / 3));
+  const val = restyle(SEEDS.test + 300_000, nVal);
+  const valClean = CLASSES.flatMap((_, c) => Array<number>(2 * nVal).fill(c));
+  const valOrdinary = valClean.map((c, i) => scene(SEEDS.test + 400_000 + i, { label: c }).rgb);
+
+  say(`predicting the test and validation scenes with the original model`);
+  const cleanBefore = await predict(ordinary, model);
+  const before = await predictSet(test, model, predict);
+  const valBefore = await predictSet(val, model, predict);
+  const valCleanBefore = await predict(valOrdinary, model);
+
+  const ex = exemplarScene(exemplarClass, concept);
+  const exemplarTransformed = replaceConcept(ex, concept, exemplarStyle);
+  const exemplar = sceneExemplar(ex.rgb, exemplarTransformed, sceneMask(ex, concept));
+  const statsData = await referenceScenes(400);
+  const target = (label: number) => label === exemplarClass;
+
+  say(`choosing the block and rank on the validation scenes (clean drop <= ${maxDrop} points)`);
+  const selection = await chooseSetting(model, exemplar, options, statsData, async (m) => {
+    const after = await predictSet(val, m, predict);
+    return {
+      score: meanDefined(Object.values(fourWay(caseImages(val.labels, valBefore, after, target))).map((e) => e.value)),
+      cleanDrop: cleanAccuracyDrop(valClean, valCleanBefore, await predict(valOrdinary, m)),
+    };
+  });
+
+  const methods: MethodSummary[] = [];
+  const afterBy: Record<string, number[]> = {};
+  const errors: SceneDemoResult['errorsCorrected'] = {};
+  const { layer, rank, penalty } = selection.chosen;
+  const runs: [string, EditOptions][] = [
+    ['rewrite', { method: 'rewrite', spec: options.spec, statsData, layer, rank, penalty }],
+  ];
+  if (options.finetune !== false) {
+    for (const scope of ['local', 'global'] as const) {
+      runs.push([
+        `finetune-${scope}`,
+        { method: `finetune-${scope}`, spec: options.spec, label: exemplarClass, layer, steps: options.steps, lr: options.lr },
+      ]);
+    }
+  }
+  let edited: OnnxModel | undefined;
+  for (const [name, opts] of runs) {
+    say(`${name}: one exemplar (a ${CLASSES[exemplarClass]} scene, its ${concept} mask, ${concept} -> ${style})`);
+    const start = performance.now();
+    const out = await edit(model, [exemplar], opts);
+    const seconds = (performance.now() - start) / 1000;
+    edited ??= out.model;
+    const after = await predictSet(test, out.model, predict);
+    afterBy[name] = after.heldout;
+    // METHOD.md section 8 over the scenes on the concept: the exemplar's class is the target.
+    errors[name] = fourWay(caseImages(test.labels, before, after, target));
+    const cleanAfter = await predict(ordinary, out.model);
+    methods.push(summary(name, out.report.block, seconds, labels, cleanBefore, cleanAfter));
+  }
+  const conceptBefore = before.onConcept;
+  const restyledBefore = before.heldout;
+  const onConcept = test.onConcept;
+  const restyled = test.heldout;
+
+  const classes: ClassRow[] = CLASSES.map((name, c) => {
+    const idx = labels.flatMap((l, i) => (l === c ? [i] : []));
+    const acc = (p: number[]) => percent(idx.filter((i) => p[i] === c).length, idx.length);
+    return {
+      name,
+      images: idx.length,
+      clean: acc(conceptBefore),
+      transformed: acc(restyledBefore),
+      after: Object.fromEntries(Object.entries(afterBy).map(([m, p]) => [m, acc(p)])),
+    };
+  });
+
+  const pictures: Picture[] = [
+    {
+      caption: `exemplar: ${CLASSES[exemplarClass]} scene, ${concept} -> ${style} (style image 0)`,
+      original: await png(ex.rgb),
+      mask: await png(sceneMask(ex, concept), 1),
+      transformed: await png(exemplarTransformed),
+    },
+  ];
+  for (const v of VEHICLES.filter((v) => v !== CLASSES[exemplarClass])) {
+    const i = labels.indexOf(CLASSES.indexOf(v));
+    pictures.push({
+      caption: `test: ${v} on ${style} (held-out style image)`,
+      original: await png(onConcept[i].rgb),
+      transformed: await png(restyled[i]),
+      before: CLASSES[restyledBefore[i]],
+      after: CLASSES[afterBy.rewrite[i]],
+    });
+  }
+
+  const result: SceneDemoResult = {
+    concept,
+    style,
+    exemplarClass: CLASSES[exemplarClass],
+    styleImages: { exemplar: 0, test: heldOut.map((_, k) => k + 1) },
+    classes,
+    methods,
+    selection: selection.rows,
+    errorsCorrected: errors,
+    pictures,
+  };
+  if (options.sticker !== false) {
+    say(`sticker: the word ${STICKER_WORD} pasted on other classes' scenes`);
+    result.sticker = await stickerScenario(model, options, {
+      statsData,
+      n,
+      nVal,
+      ordinary,
+      labels,
+      cleanBefore,
+      valOrdinary,
+      valClean,
+      valCleanBefore,
+      pictures,
+    });
+  }
+  return { result, edited: edited! };
+}
+
+/** What the sticker scenario shares with the snow one: data, predictions and the clean sets. */
+interface Shared {
+  statsData: { file: string; label: number }[];
+  n: number;
+  nVal: number;
+  ordinary: Uint8Array[];
+  labels: number[];
+  cleanBefore: number[];
+  valOrdinary: Uint8Array[];
+  valClean: number[];
+  valCleanBefore: number[];
+  pictures: Picture[];
+}
+
+/** The typographic attack and its fix: one exemplar makes the written sticker read as blank. */
+async function stickerScenario(
+  model: OnnxModel,
+  options: SceneDemoOptions,
+  ctx: Shared,
+): Promise<NonNullable<SceneDemoResult['sticker']>> {
+  const target = CLASSES.indexOf(STICKER_CLASS);
+  const predict = (images: Uint8Array[], m: OnnxModel) => predictScenes(m, images, SIZE, { threads: options.threads });
+  const attack = (base: number, count: number) => {
+    const others = CLASSES.flatMap((_, c) => (c === target ? [] : Array<number>(count).fill(c)));
+    return { others, images: others.map((c, i) => scene(base + i, { label: c, sticker: { word: STICKER_WORD } }).rgb) };
+  };
+  const test = attack(SEEDS.test + 200_000, ctx.n);
+  const val = attack(SEEDS.test + 500_000, ctx.nVal);
+  const rate = (others: number[], p: number[]) => ({
+    accuracy: percent(p.filter((c, i) => c === others[i]).length, p.length),
+    calledTarget: percent(p.filter((c) => c === target).length, p.length),
+  });
+  const before = await predict(test.images, model);
+
+  // The exemplar is a failure, as a user would pick one: the first scene (of its own seed range)
+  // whose written sticker makes the model say the sticker's class and whose blank one does not.
+  // x is the look to keep (blank paper), x' the look to read like it (the written word).
+  let written = scene(SEEDS.test - 1, { sticker: { word: STICKER_WORD } });
+  let blank = scene(SEEDS.test - 1, { sticker: { word: STICKER_WORD, blank: true } });
+  for (let seed = SEEDS.test - 2000; seed < SEEDS.test - 1000; seed += 16) {
+    const seeds = Array.from({ length: 16 }, (_, k) => seed + k).filter((s) => scene(s).label !== target);
+    const w = seeds.map((s) => scene(s, { sticker: { word: STICKER_WORD } }));
+    const b = seeds.map((s) => scene(s, { sticker: { word: STICKER_WORD, blank: true } }));
+    const [pw, pb] = [await predict(w.map((x) => x.rgb), model), await predict(b.map((x) => x.rgb), model)];
+    const k = pw.findIndex((p, j) => p === target && pb[j] === b[j].label);
+    if (k >= 0) {
+      [written, blank] = [w[k], b[k]];
+      break;
+    }
+  }
+  const mask = sceneMask(written, 'sticker');
+  const exemplar = sceneExemplar(blank.rgb, written.rgb, mask);
+  const valBefore = await predict(val.images, model);
+  const selection = await chooseSetting(model, exemplar, options, ctx.statsData, async (m) => ({
+    score: rate(val.others, await predict(val.images, m)).accuracy - rate(val.others, valBefore).accuracy,
+    cleanDrop: cleanAccuracyDrop(ctx.valClean, ctx.valCleanBefore, await predict(ctx.valOrdinary, m)),
+  }));
+  const start = performance.now();
+  const { layer, rank, penalty } = selection.chosen;
+  const out = await edit(model, [exemplar], { method: 'rewrite', spec: options.spec, statsData: ctx.statsData, layer, rank, penalty });
+  const seconds = (performance.now() - start) / 1000;
+  const after = await predict(test.images, out.model);
+  const cleanAfter = await predict(ctx.ordinary, out.model);
+  const name = CLASSES[written.label];
+  ctx.pictures.push({
+    caption: `sticker exemplar: a ${name} with a blank sticker (x) and with '${STICKER_WORD}' written on it (x', called ${STICKER_CLASS}): read x' like x`,
+    original: await png(blank.rgb),
+    mask: await png(mask, 1),
+    transformed: await png(written.rgb),
+  });
+  const i = before.findIndex((p, k) => p === target && after[k] === test.others[k]);
+  if (i >= 0) {
+    ctx.pictures.push({
+      caption: `test: ${CLASSES[test.others[i]]} with the sticker`,
+      original: await png(test.images[i]),
+      before: CLASSES[before[i]],
+      after: CLASSES[after[i]],
+    });
+  }
+  return {
+    word: STICKER_WORD,
+    target: STICKER_CLASS,
+    exemplarClass: name,
+    images: test.images.length,
+    before: rate(test.others, before),
+    after: rate(test.others, after),
+    perClass: CLASSES.flatMap((c, k) => {
+      if (k === target) return [];
+      const idx = test.others.flatMap((o, j) => (o === k ? [j] : []));
+      const called = (p: number[]) => percent(idx.filter((j) => p[j] === target).length, idx.length);
+      return [{ name: c, calledBefore: called(before), calledAfter: called(after) }];
+    }),
+    selection: selection.rows,
+    method: summary('rewrite', out.report.block, seconds, ctx.labels, ctx.cleanBefore, cleanAfter),
+  };
+}
+
+interface SceneSet {
+  labels: number[];
+  onConcept: { rgb: Uint8Array }[];
+  heldout: Uint8Array[];
+  same: Uint8Array[];
+}
+type Predict = (images: Uint8Array[], m: OnnxModel) => Promise<number[]>;
+interface SetPredictions {
+  onConcept: number[];
+  heldout: number[];
+  same: number[];
+}
+
+async function predictSet(set: SceneSet, m: OnnxModel, predict: Predict): Promise<SetPredictions> {
+  return {
+    onConcept: await predict(set.onConcept.map((s) => s.rgb), m),
+    heldout: await predict(set.heldout, m),
+    same: await predict(set.same, m),
+  };
+}
+
+/** The protocol's view of a scene set: each scene once per style (same image, held-out ones). */
+function caseImages(labels: number[], before: SetPredictions, after: SetPredictions, target: (l: number) => boolean): CaseImage[] {
+  return labels.flatMap((label, i) => [
+    { label, target: target(label), style: 'same' as const, cleanBefore: before.onConcept[i], transformedBefore: before.same[i], transformedAfter: after.same[i] },
+    { label, target: target(label), style: 'heldout' as const, cleanBefore: before.onConcept[i], transformedBefore: before.heldout[i], transformedAfter: after.heldout[i] },
+  ]);
+}
+
+export interface SettingRow {
+  layer: string;
+  rank: number;
+  penalty: number;
+  score: number;
+  cleanDrop: number;
+}
+
+/**
+ * Hyperparameter selection of METHOD.md section 8: every editable block x rank (unless the user
+ * fixed them) is tried on the validation scenes; the best score among settings whose clean drop
+ * is within the budget wins. With none within budget, the least harmful one is taken (and shown).
+ */
+async function chooseSetting(
+  model: OnnxModel,
+  exemplar: Exemplar,
+  options: SceneDemoOptions,
+  statsData: { file: string }[],
+  measure: (edited: OnnxModel) => Promise<{ score: number; cleanDrop: number }>,
+): Promise<{ chosen: SettingRow; rows: SettingRow[] }> {
+  // The first convolution sees pixels, not concepts: never a candidate unless asked for.
+  const layers = options.layer
+    ? [options.layer]
+    : listBlocks(model.proto.graph!)
+        .filter((b) => b.editable && b.op === 'Conv')
+        .slice(1)
+        .map((b) => b.name);
+  const ranks = options.rank ? [options.rank] : [1, 2];
+  // A small mask (a sticker) needs a stronger penalty than a large one (a road) to stay local.
+  const penalties = options.penalty !== undefined ? [options.penalty] : [DEFAULT_PENALTY, 0.1];
+  const rows: SettingRow[] = [];
+  for (const layer of layers) {
+    for (const rank of ranks) {
+      for (const penalty of penalties) {
+        const out = await edit(model, [exemplar], { method: 'rewrite', spec: options.spec, statsData, layer, rank, penalty });
+        rows.push({ layer: out.report.block, rank, penalty, ...(await measure(out.model)) });
+      }
+    }
+  }
+  const best = selectSetting(
+    rows.map((r) => ({ setting: r, score: r.score, cleanDrop: r.cleanDrop })),
+    options.maxDrop ?? 1,
+  );
+  const chosen = best?.setting ?? rows.reduce((a, b) => (b.cleanDrop < a.cleanDrop ? b : a));
+  return { chosen, rows };
+}
+
+const meanDefined = (v: number[]) => {
+  const ok = v.filter((x) => !Number.isNaN(x));
+  return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
+};
+
+/** The first scene of the class, in a seed range of its own, that stands on the concept. */
+function exemplarScene(label: number, concept: Ground) {
+  for (let seed = SEEDS.test - 1000; ; seed++) {
+    const s = scene(seed, { label, ground: concept, sticker: null });
+    if (sceneMask(s, concept).filter((v) => v).length > 0.3 * SIZE * SIZE) return s;
+  }
+}
+
+/** An exemplar straight from scene pixels (what loadExemplar would give for their PNG files). */
+export function sceneExemplar(original: Uint8Array, transformed: Uint8Array, mask: Uint8Array): Exemplar {
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  return {
+    original: sceneInput(original, new Float32Array(original.length)),
+    transformed: sceneInput(transformed, new Float32Array(transformed.length)),
+    mask: Float32Array.from(mask, (v) => v / 255),
+    size: [SIZE, SIZE],
+    hashes: { image: sha(original), mask: sha(mask), replacement: sha(transformed) },
+  };
+}
+
+/**
+ * Ordinary scenes for the key statistics, as PNG files (the statistics read files), kept in the
+ * cache so that repeated demos reuse them and their cached statistics. The folder is named after
+ * the first scene's pixels: a change to the world gets a new folder.
+ */
+export async function referenceScenes(n: number): Promise<{ file: string; label: number }[]> {
+  const first = scene(SEEDS.calibration - 1).rgb;
+  const version = createHash('sha256').update(first).digest('hex').slice(0, 12);
+  const folder = join(cacheDir(), 'scenes', `reference-${version}`);
+  const items: { file: string; label: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = scene(SEEDS.calibration - 1 - i);
+    const file = join(folder, `${i}.png`);
+    if (!existsSync(file)) await writeFileAtomic(file, await png(s.rgb), { mkdir: true });
+    items.push({ file, label: s.label });
+  }
+  return items;
+}
+
+export function png(pixels: Uint8Array, channels: 1 | 3 = 3): Promise<Buffer> {
+  return sharp(Buffer.from(pixels), { raw: { width: SIZE, height: SIZE, channels } }).png().toBuffer();
+}
+
+function summary(
+  method: string,
+  block: string,
+  seconds: number,
+  labels: number[],
+  before: number[],
+  after: number[],
+): MethodSummary {
+  const acc = (p: number[]) => percent(p.filter((c, i) => c === labels[i]).length, labels.length);
+  return { method, block, seconds, cleanBefore: acc(before), cleanAfter: acc(after), cleanDrop: acc(before) - acc(after) };
+}
+
+const percent = (k: number, n: number) => (n ? (100 * k) / n : NaN);
