@@ -116,3 +116,22 @@ export {
   type DiscoveryRow,
   type DiscoveryOptions,
 } from './eval/discover.ts';
+export {
+  scene,
+  sceneMask,
+  replaceConcept,
+  CLASSES,
+  CONCEPTS,
+  VEHICLES,
+  SEEDS,
+  type Scene,
+  type SceneOptions,
+} from './synth/world.ts';
+export { styleTexture, STYLES, STYLE_IMAGES } from './synth/styles.ts';
+export { trainSceneModel, type TrainOptions } from './synth/train.ts';
+export { sceneModelToOnnx } from './synth/export.ts';
+export { predictScenes } from './synth/predict.ts';
+export { writeScenes, writeStyles } from './synth/write.ts';
+export { BUILTIN_MODEL } from './synth/builtin.ts';
+export { runSceneDemo, type SceneDemoOptions, type SceneDemoResult } from './demo/scenes.ts';
+export { createServer, type ServerOptions } from './server/app.ts';

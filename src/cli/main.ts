@@ -5,9 +5,17 @@ import { registerDemo } from './demo.ts';
 import { registerEdit } from './edit.ts';
 import { registerHistory } from './history.ts';
 import { registerStats } from './stats.ts';
+import { registerSynth } from './synth.ts';
 import { registerEval } from './eval.ts';
 import { registerInspect } from './inspect.ts';
 import { registerPredict } from './predict.ts';
+import { registerReport } from './report.ts';
+import { registerTransform } from './transform.ts';
+import { registerConcepts } from './concepts.ts';
+import { registerTestset } from './testset.ts';
+import { registerDiscover } from './discover.ts';
+import { registerBenchmark } from './benchmark.ts';
+import { registerServe } from './serve.ts';
 
 // Ctrl-C becomes a normal exit so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
@@ -26,6 +34,14 @@ registerEval(program);
 registerStats(program);
 registerEdit(program);
 registerHistory(program);
+registerSynth(program);
+registerReport(program);
+registerTransform(program);
+registerConcepts(program);
+registerTestset(program);
+registerDiscover(program);
+registerBenchmark(program);
+registerServe(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

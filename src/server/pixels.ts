@@ -1,0 +1,118 @@
+import sharp from 'sharp';
+import type { Exemplar } from '../concepts/exemplar.ts';
+import { compose, fillTexture, parseColour, textureImage } from '../concepts/transform.ts';
+import { modelPixels, normalizePixels } from '../data/image.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { RuleditError } from '../errors.ts';
+import { softmax, topK } from '../eval/accuracy.ts';
+import { batchDims } from '../data/preprocess.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { Runner } from '../runtime/session.ts';
+import { createHash } from 'node:crypto';
+
+/**
+ * The page works on images at model resolution: what the model sees is what the user paints on,
+ * so a mask needs no resampling and x' is exactly the model's input.
+ */
+export interface ModelImage {
+  /** 8-bit RGB, HWC, spec.size. */
+  rgb: Buffer;
+  width: number;
+  height: number;
+  name: string;
+}
+
+export async function toModelImage(
+  bytes: Buffer,
+  name: string,
+  spec: PreprocessSpec,
+): Promise<ModelImage> {
+  const { pixels } = await modelPixels(bytes, name, spec);
+  return { rgb: pixels, width: spec.size[1], height: spec.size[0], name };
+}
+
+export async function pngDataUrl(rgb: Uint8Array, width: number, height: number): Promise<string> {
+  const png = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.length), {
+    raw: { width, height, channels: 3 },
+  })
+    .png()
+    .toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+export type WebReplacement =
+  { style: string; variant?: number } | { texture: string } | { fill: string };
+
+/** x' = x (1 - m) + T m at model resolution, as 8-bit-range floats (HWC). */
+export async function transformPixels(
+  image: ModelImage,
+  mask: Float32Array,
+  texture: { fill: string } | { bytes: Buffer },
+): Promise<Float32Array> {
+  const { width: w, height: h } = image;
+  if (mask.length !== w * h)
+    throw new RuleditError(
+      'bad-mask',
+      `the mask has ${mask.length} values; the image is ${w}x${h} (${w * h})`,
+    );
+  const t =
+    'fill' in texture
+      ? fillTexture(parseColour(texture.fill), w, h)
+      : await textureImage(texture.bytes, w, h, 'stretch');
+  return compose(Float32Array.from(image.rgb), t, mask);
+}
+
+export function makeExemplar(
+  image: ModelImage,
+  mask: Float32Array,
+  transformed: Float32Array,
+  spec: PreprocessSpec,
+  replacementId: string,
+): Exemplar {
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+  return {
+    original: normalizePixels(image.rgb, spec),
+    transformed: normalizePixels(transformed, spec),
+    mask,
+    size: [image.height, image.width],
+    hashes: {
+      image: sha(image.rgb),
+      mask: sha(new Uint8Array(mask.buffer, mask.byteOffset, mask.byteLength)),
+      replacement: sha(Buffer.from(replacementId)),
+    },
+  };
+}
+
+export interface Prediction {
+  class: number;
+  label: string;
+  /** Softmax probability in percent. */
+  p: number;
+}
+
+/** The model's top-5 on each normalized input (one ONNX Runtime session for all). */
+export async function top5(
+  model: OnnxModel,
+  inputs: Float32Array[],
+  spec: PreprocessSpec,
+  labels: string[] | undefined,
+): Promise<Prediction[][]> {
+  const runner = await Runner.create(model, { threads: 1 });
+  try {
+    const out: Prediction[][] = [];
+    for (const x of inputs) {
+      const { logits } = await runner.run(x, batchDims(spec, 1));
+      const probs = softmax(logits.data);
+      out.push(
+        topK(logits.data, 5).map((c) => ({
+          class: c,
+          label: labels?.[c] ?? String(c),
+          p: 100 * probs[c],
+        })),
+      );
+    }
+    return out;
+  } finally {
+    await runner.release();
+  }
+}

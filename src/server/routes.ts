@@ -1,0 +1,312 @@
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { textureImage } from '../concepts/transform.ts';
+import { RuleditError } from '../errors.ts';
+import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
+import { listImages, resolveInside } from './files.ts';
+import {
+  makeExemplar,
+  pngDataUrl,
+  toModelImage,
+  top5,
+  transformPixels,
+  type WebReplacement,
+} from './pixels.ts';
+import type { EditParams } from './tasks.ts';
+import {
+  maskPng,
+  rgbPng,
+  type PreparedEdit,
+  type StoredImage,
+  type Workbench,
+} from './workbench.ts';
+
+// JSON schemas: fastify validates every body before a handler runs (400 with the failing path).
+const replacementSchema = {
+  type: 'object',
+  oneOf: [
+    {
+      required: ['style'],
+      properties: {
+        style: { enum: [...STYLES] },
+        variant: { type: 'integer', minimum: 0, maximum: STYLE_IMAGES - 1 },
+      },
+    },
+    { required: ['texture'], properties: { texture: { type: 'string', maxLength: 64 } } },
+    { required: ['fill'], properties: { fill: { type: 'string', maxLength: 32 } } },
+  ],
+} as const;
+
+const exemplarSchema = {
+  type: 'object',
+  required: ['image', 'mask', 'replacement'],
+  additionalProperties: false,
+  properties: {
+    image: { type: 'string', maxLength: 64 },
+    mask: {
+      type: 'array',
+      items: { type: 'number', minimum: 0, maximum: 1 },
+      maxItems: 1024 * 1024,
+    },
+    replacement: replacementSchema,
+    method: { enum: ['rewrite', 'finetune-local', 'finetune-global'] },
+    layer: { type: 'string', maxLength: 200 },
+    rank: { type: 'integer', minimum: 1, maximum: 16 },
+    label: { type: 'integer', minimum: 0 },
+    steps: { type: 'integer', minimum: 1, maximum: 5000 },
+    lr: { type: 'number', exclusiveMinimum: 0, maximum: 10 },
+  },
+} as const;
+
+const imageSchema = {
+  type: 'object',
+  additionalProperties: false,
+  oneOf: [{ required: ['upload'] }, { required: ['folder', 'path'] }, { required: ['sample'] }],
+  properties: {
+    upload: { type: 'string', minLength: 1 },
+    name: { type: 'string', maxLength: 200 },
+    folder: { type: 'integer', minimum: 0 },
+    path: { type: 'string', minLength: 1, maxLength: 1000 },
+    sample: { type: 'string', maxLength: 64 },
+  },
+} as const;
+
+interface ExemplarBody extends EditParams {
+  image: string;
+  mask: number[];
+  replacement: WebReplacement;
+}
+
+export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
+  app.get('/api/health', async () => ({ ok: true, time: Date.now() }));
+
+  app.get('/api/info', async () => ({
+    model: wb.options.modelPath,
+    builtin: wb.options.builtin,
+    size: wb.spec.size,
+    labels: wb.labels ?? [],
+    blocks: await wb.blocks(),
+    styles: STYLES,
+    samples: wb.samples.map((s) => ({ id: s.id, caption: s.caption })),
+    data: wb.options.data.map((d, i) => ({ folder: i, name: basename(d) })),
+    history: wb.history(),
+  }));
+
+  app.get<{ Querystring: { folder?: string } }>('/api/files', async (req) => {
+    const folder = Number(req.query.folder ?? 0);
+    const root = resolveInside(wb.options.data, folder, '.');
+    return { folder, files: await listImages(root) };
+  });
+
+  app.get<{ Params: { style: string; variant: string } }>(
+    '/api/styles/:style/:variant',
+    async (req, reply) => {
+      const style = req.params.style as StyleName;
+      const variant = Number(req.params.variant);
+      if (!STYLES.includes(style) || !(variant >= 0 && variant < STYLE_IMAGES))
+        throw new RuleditError('not-found', `no style image ${style}/${req.params.variant}`);
+      reply.type('image/png');
+      return rgbPng(styleTexture(style, variant, 96), 96, 96);
+    },
+  );
+
+  app.post<{
+    Body: { upload?: string; name?: string; folder?: number; path?: string; sample?: string };
+  }>('/api/images', { schema: { body: imageSchema } }, async (req) => {
+    const b = req.body;
+    let image: StoredImage;
+    if (b.sample) {
+      const s = wb.samples.find((x) => x.id === b.sample);
+      if (!s) throw new RuleditError('not-found', `no sample ${b.sample}`);
+      const [h, w] = wb.spec.size;
+      image = await toModelImage(await rgbPng(s.rgb, 64, 64), s.caption, wb.spec);
+      image.masks = Object.fromEntries(
+        Object.entries(s.masks).map(([k, m]) => [k, Float32Array.from(m!, (v) => v / 255)]),
+      );
+      if (w !== 64 || h !== 64) image.masks = undefined;
+    } else if (b.upload) {
+      image = await toModelImage(decodeBase64(b.upload), b.name ?? 'upload', wb.spec);
+    } else {
+      const file = resolveInside(wb.options.data, b.folder!, b.path!);
+      image = await toModelImage(await readFile(file), b.path!, wb.spec);
+    }
+    const id = wb.remember(wb.images, 'img', image);
+    const x = makeExemplar(
+      image,
+      new Float32Array(image.width * image.height),
+      Float32Array.from(image.rgb),
+      wb.spec,
+      '',
+    ).original;
+    const [predictions] = await top5(wb.model, [x], wb.spec, wb.labels);
+    return {
+      id,
+      name: image.name,
+      width: image.width,
+      height: image.height,
+      png: await pngDataUrl(image.rgb, image.width, image.height),
+      masks: Object.fromEntries(
+        Object.entries(image.masks ?? {}).map(([k, m]) => [k, Array.from(m)]),
+      ),
+      top5: predictions,
+    };
+  });
+
+  app.post<{ Body: { upload: string } }>(
+    '/api/textures',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['upload'],
+          additionalProperties: false,
+          properties: { upload: { type: 'string', minLength: 1 } },
+        },
+      },
+    },
+    async (req) => {
+      const bytes = decodeBase64(req.body.upload);
+      // Decoding now turns a corrupt upload into an error here, not inside a job.
+      await textureImage(bytes, 8, 8);
+      const id = wb.remember(wb.textures, 'tex', bytes);
+      return { id };
+    },
+  );
+
+  app.post<{ Body: ExemplarBody }>(
+    '/api/preview',
+    { schema: { body: exemplarSchema } },
+    async (req) => {
+      const p = await prepare(wb, req.body);
+      const [x, xp] = await top5(
+        wb.model,
+        [p.exemplar.original, p.exemplar.transformed],
+        wb.spec,
+        wb.labels,
+      );
+      const [h, w] = p.exemplar.size;
+      return {
+        png: `data:image/png;base64,${p.pictures.transformed.toString('base64')}`,
+        size: [h, w],
+        top5: { x, xPrime: xp },
+      };
+    },
+  );
+
+  app.post<{ Body: ExemplarBody }>(
+    '/api/edit',
+    { schema: { body: exemplarSchema } },
+    async (req, reply) => {
+      const job = wb.submitEdit(await prepare(wb, req.body));
+      return reply.code(202).send(job);
+    },
+  );
+
+  app.post<{ Body: ExemplarBody }>(
+    '/api/compare',
+    { schema: { body: exemplarSchema } },
+    async (req, reply) => {
+      const job = wb.submitCompare(await prepare(wb, req.body));
+      return reply.code(202).send(job);
+    },
+  );
+
+  app.post('/api/revert', async (_req, reply) => reply.code(202).send(wb.submitRevert()));
+
+  app.get('/api/history', async () => ({ history: wb.history() }));
+  app.get('/api/jobs', async () => ({ jobs: wb.jobs.list() }));
+  app.get<{ Params: { id: string } }>('/api/jobs/:id', async (req) => wb.jobs.get(req.params.id));
+  app.post<{ Params: { id: string } }>('/api/jobs/:id/cancel', async (req) =>
+    wb.jobs.cancel(req.params.id),
+  );
+
+  // Server-sent events: every change of every job, starting with the current records.
+  app.get('/api/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+    });
+    const send = (job: unknown) => res.write(`data: ${JSON.stringify(job)}\n\n`);
+    for (const job of wb.jobs.list()) send(job);
+    wb.jobs.on('update', send);
+    const ping = setInterval(() => res.write(': ping\n\n'), 15000);
+    req.raw.on('close', () => {
+      clearInterval(ping);
+      wb.jobs.off('update', send);
+    });
+  });
+
+  app.get('/api/model.onnx', async (_req, reply) => {
+    reply
+      .header('content-disposition', 'attachment; filename="edited.onnx"')
+      .type('application/octet-stream');
+    return wb.modelBytes();
+  });
+
+  app.get('/api/report.html', async (_req, reply) => {
+    if (!wb.report) throw new RuleditError('not-found', 'no report yet: run an edit first');
+    reply.header('content-disposition', 'attachment; filename="report.html"').type('text/html');
+    return wb.report;
+  });
+}
+
+async function prepare(wb: Workbench, body: ExemplarBody): Promise<PreparedEdit> {
+  const image = wb.images.get(body.image);
+  if (!image) throw new RuleditError('not-found', `no image ${body.image}: load it again`);
+  const { width: w, height: h } = image;
+  if (body.mask.length !== w * h)
+    throw new RuleditError(
+      'bad-mask',
+      `the mask has ${body.mask.length} values; the image is ${w}x${h} = ${w * h}`,
+    );
+  const mask = Float32Array.from(body.mask);
+  if (!mask.some((v) => v > 0))
+    throw new RuleditError('bad-mask', 'the mask is empty: paint the concept first');
+  const r = body.replacement;
+  let texture: { fill: string } | { bytes: Buffer };
+  let rid: string;
+  if ('fill' in r) [texture, rid] = [{ fill: r.fill }, `fill:${r.fill}`];
+  else if ('style' in r) {
+    const v = r.variant ?? 0;
+    texture = { bytes: await rgbPng(styleTexture(r.style as StyleName, v, 128), 128, 128) };
+    rid = `style:${r.style}/${v}`;
+  } else {
+    const bytes = wb.textures.get(r.texture);
+    if (!bytes) throw new RuleditError('not-found', `no texture ${r.texture}: upload it again`);
+    [texture, rid] = [{ bytes }, `texture:${r.texture}`];
+  }
+  const transformed = await transformPixels(image, mask, texture);
+  const exemplar = makeExemplar(image, mask, transformed, wb.spec, rid);
+  const params: EditParams = {
+    method: body.method ?? 'rewrite',
+    layer: body.layer && body.layer !== 'auto' ? body.layer : undefined,
+    rank: body.rank,
+    label: body.label,
+    steps: body.steps,
+    lr: body.lr,
+  };
+  if (params.label !== undefined && wb.labels && params.label >= wb.labels.length)
+    throw new RuleditError('bad-label', `label must be below ${wb.labels.length}`);
+  return {
+    exemplar,
+    params,
+    caption: `${image.name}, ${rid.replace(':', ' ')}`,
+    pictures: {
+      original: await rgbPng(image.rgb, w, h),
+      mask: await maskPng(mask, w, h),
+      transformed: await rgbPng(transformed, w, h),
+    },
+  };
+}
+
+/** A base64 string or data URL. */
+function decodeBase64(text: string): Buffer {
+  const comma = text.startsWith('data:') ? text.indexOf(',') : -1;
+  const bytes = Buffer.from(text.slice(comma + 1), 'base64');
+  if (!bytes.length) throw new RuleditError('bad-image', 'the upload is empty or not base64');
+  return bytes;
+}

@@ -1,0 +1,243 @@
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { Exemplar } from '../concepts/exemplar.ts';
+import type { DatasetItem } from '../data/dataset.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { edit, type EditOptions } from '../edit/edit.ts';
+import { predictFiles } from '../eval/predictions.ts';
+import type { EditRecord } from '../onnx/history.ts';
+import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
+import { top5, type Prediction } from './pixels.ts';
+import type { TestSets } from './scenes.ts';
+
+/**
+ * The long work of the web editor as plain functions of plain (structured-cloneable) data, so it
+ * can run in a worker thread: the rewrite's solver and TF.js fine-tuning are synchronous
+ * JavaScript that would otherwise stall every request while they run.
+ */
+export type Method = 'rewrite' | 'finetune-local' | 'finetune-global';
+
+export interface EditParams {
+  method: Method;
+  layer?: string;
+  rank?: number;
+  /** Class the fine-tuning baselines push x' toward (the edit itself needs no label). */
+  label?: number;
+  steps?: number;
+  lr?: number;
+}
+
+export interface EditTask {
+  kind: 'edit' | 'compare';
+  modelBytes: Uint8Array;
+  spec: PreprocessSpec;
+  labels?: string[];
+  exemplar: Exemplar;
+  params: EditParams;
+  statsData: DatasetItem[];
+  tests: TestSets;
+}
+
+export interface Thumb {
+  src: string;
+  truth: string;
+  before: string;
+  after: string;
+}
+
+export interface Evaluation {
+  testTitle: string;
+  cleanTitle: string;
+  perClass: { class: number; name: string; n: number; before: number; after: number }[];
+  testBefore: number;
+  testAfter: number;
+  cleanBefore: number;
+  cleanAfter: number;
+  /** Points of clean accuracy lost (negative: gained). */
+  cleanDrop: number;
+  fixed: Thumb[];
+  broken: Thumb[];
+  fixedCount: number;
+  brokenCount: number;
+}
+
+export interface EditOutcome {
+  modelBytes: Uint8Array;
+  record: EditRecord;
+  report: unknown;
+  block: string;
+  xPrime: { before: Prediction[]; after: Prediction[] };
+  evaluation: Evaluation;
+}
+
+export interface CompareRow {
+  method: string;
+  block: string;
+  seconds: number;
+  xPrimeTop1: string;
+  testAfter: number;
+  cleanAfter: number;
+  cleanDrop: number;
+  fixedCount: number;
+  brokenCount: number;
+}
+
+type Say = (fraction: number, message: string) => void;
+
+export function runEdit(task: EditTask, say: Say): Promise<EditOutcome> {
+  return editAndMeasure(fromBytes(task.modelBytes), task, task.params, say, 0, 1);
+}
+
+/** The rewrite and both fine-tuning baselines from the same model and exemplar. */
+export async function runCompare(
+  task: EditTask,
+  say: Say,
+): Promise<{ rows: CompareRow[]; label: string }> {
+  const model = fromBytes(task.modelBytes);
+  const methods: Method[] = ['rewrite', 'finetune-local', 'finetune-global'];
+  const rows: CompareRow[] = [];
+  for (const [i, method] of methods.entries()) {
+    const start = performance.now();
+    const out = await editAndMeasure(
+      model,
+      task,
+      { ...task.params, method },
+      say,
+      i / 3,
+      (i + 1) / 3,
+    );
+    const e = out.evaluation;
+    rows.push({
+      method,
+      block: out.block,
+      seconds: (performance.now() - start) / 1000,
+      xPrimeTop1: `${out.xPrime.after[0].label} ${out.xPrime.after[0].p.toFixed(0)}%`,
+      testAfter: e.testAfter,
+      cleanAfter: e.cleanAfter,
+      cleanDrop: e.cleanDrop,
+      fixedCount: e.fixedCount,
+      brokenCount: e.brokenCount,
+    });
+  }
+  const label = task.params.label ?? 0;
+  return { rows, label: task.labels?.[label] ?? String(label) };
+}
+
+async function editAndMeasure(
+  model: OnnxModel,
+  task: EditTask,
+  params: EditParams,
+  say: Say,
+  from: number,
+  to: number,
+): Promise<EditOutcome> {
+  const at = (f: number) => from + (to - from) * f;
+  say(at(0.02), `${params.method}: preparing`);
+  const options: EditOptions =
+    params.method === 'rewrite'
+      ? {
+          method: 'rewrite',
+          spec: task.spec,
+          statsData: task.statsData,
+          layer: params.layer,
+          rank: params.rank,
+          onProgress: (m) => say(at(0.3), `rewrite: ${m}`),
+        }
+      : {
+          method: params.method,
+          spec: task.spec,
+          label: params.label ?? 0,
+          layer: params.layer,
+          steps: params.steps ?? 400,
+          lr: params.lr ?? 1e-2,
+          onProgress: (m) => say(at(0.3), `${params.method}: ${m}`),
+        };
+  const out = await edit(model, [task.exemplar], options);
+  say(at(0.6), `${params.method}: top-5 on x'`);
+  const [before] = await top5(model, [task.exemplar.transformed], task.spec, task.labels);
+  const [after] = await top5(out.model, [task.exemplar.transformed], task.spec, task.labels);
+  say(at(0.7), `${params.method}: evaluating the test folders`);
+  const evaluation = await evaluatePair(model, out.model, task);
+  return {
+    modelBytes: serializeModel(out.model.proto),
+    record: out.record,
+    report: out.report,
+    block: out.report.block,
+    xPrime: { before, after },
+    evaluation,
+  };
+}
+
+async function evaluatePair(
+  before: OnnxModel,
+  after: OnnxModel,
+  task: EditTask,
+): Promise<Evaluation> {
+  const { test, clean } = task.tests;
+  const files = (items: DatasetItem[]) => items.map((i) => i.file);
+  const tb = await predictFiles(before, files(test.items), task.spec);
+  const ta = await predictFiles(after, files(test.items), task.spec);
+  const cb = await predictFiles(before, files(clean.items), task.spec);
+  const ca = await predictFiles(after, files(clean.items), task.spec);
+  const name = (c: number) => task.labels?.[c] ?? String(c);
+  const acc = (p: Int32Array, items: DatasetItem[], idx?: number[]) => {
+    const which = idx ?? items.map((_, i) => i);
+    return which.length
+      ? (100 * which.filter((i) => p[i] === items[i].label).length) / which.length
+      : NaN;
+  };
+  const classes = [...new Set(test.items.map((i) => i.label!))].sort((a, b) => a - b);
+  const perClass = classes.map((c) => {
+    const idx = test.items.flatMap((it, i) => (it.label === c ? [i] : []));
+    return {
+      class: c,
+      name: name(c),
+      n: idx.length,
+      before: acc(tb, test.items, idx),
+      after: acc(ta, test.items, idx),
+    };
+  });
+  const fixedIdx = test.items.flatMap((it, i) =>
+    tb[i] !== it.label && ta[i] === it.label ? [i] : [],
+  );
+  const brokenIdx = test.items.flatMap((it, i) =>
+    tb[i] === it.label && ta[i] !== it.label ? [i] : [],
+  );
+  const thumbs = (idx: number[]) =>
+    Promise.all(
+      idx.slice(0, 8).map(async (i) => ({
+        src: await thumb(test.items[i].file),
+        truth: name(test.items[i].label!),
+        before: name(tb[i]),
+        after: name(ta[i]),
+      })),
+    );
+  const cleanBefore = acc(cb, clean.items);
+  const cleanAfter = acc(ca, clean.items);
+  return {
+    testTitle: test.title,
+    cleanTitle: clean.title,
+    perClass,
+    testBefore: acc(tb, test.items),
+    testAfter: acc(ta, test.items),
+    cleanBefore,
+    cleanAfter,
+    cleanDrop: cleanBefore - cleanAfter,
+    fixed: await thumbs(fixedIdx),
+    broken: await thumbs(brokenIdx),
+    fixedCount: fixedIdx.length,
+    brokenCount: brokenIdx.length,
+  };
+}
+
+async function thumb(file: string): Promise<string> {
+  const png = await sharp(await readFile(file))
+    .resize(64, 64, { fit: 'inside' })
+    .png()
+    .toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
+}
+
+function fromBytes(bytes: Uint8Array): OnnxModel {
+  return modelFromProto(parseModel(bytes));
+}

@@ -1,0 +1,321 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { loadModelAssets, saveWithAssets, type ModelAssets } from '../cli/assets.ts';
+import type { Exemplar } from '../concepts/exemplar.ts';
+import { openDataset, type DatasetItem } from '../data/dataset.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { referenceScenes } from '../demo/scenes.ts';
+import { activeEdits, revertLast } from '../edit/record.ts';
+import { RuleditError } from '../errors.ts';
+import { listBlocks } from '../onnx/blocks.ts';
+import { readHistory } from '../onnx/history.ts';
+import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
+import type { ReportData } from '../report/types.ts';
+import { writeReport } from '../report/write.ts';
+import { tensorShapes } from '../runtime/capture.ts';
+import { batchDims } from '../data/preprocess.ts';
+import { JobQueue } from './jobs.ts';
+import type { ModelImage } from './pixels.ts';
+import { builtinTestSets, sampleScenes, type Sample, type TestSets } from './scenes.ts';
+import type { CompareRow, EditOutcome, EditParams, EditTask } from './tasks.ts';
+import { inWorker } from './thread.ts';
+
+export interface WorkbenchOptions {
+  modelPath: string;
+  builtin: boolean;
+  /** Folders the page may read images from (absolute). */
+  data: string[];
+}
+
+export interface StoredImage extends ModelImage {
+  masks?: Record<string, Float32Array>;
+}
+
+/** One exemplar as the page described it, kept with its pictures for the report. */
+export interface PreparedEdit {
+  exemplar: Exemplar;
+  pictures: { original: Buffer; mask: Buffer; transformed: Buffer };
+  params: EditParams;
+  caption: string;
+}
+
+/**
+ * The server's state: the model being edited (in memory; the input file is never written), the
+ * images and textures the page uploaded, and the job queue that every change goes through.
+ */
+export class Workbench {
+  readonly jobs = new JobQueue();
+  readonly images = new Map<string, StoredImage>();
+  readonly textures = new Map<string, Buffer>();
+  readonly samples: Sample[];
+  model: OnnxModel;
+  /** The model before the most recent edit (compare runs the baselines from it). */
+  private base?: OnnxModel;
+  private tests?: Promise<TestSets>;
+  private statsItems?: Promise<DatasetItem[]>;
+  private outDir?: string;
+  report?: string;
+  private nextId = 1;
+
+  private constructor(
+    readonly options: WorkbenchOptions,
+    readonly assets: ModelAssets & { spec: PreprocessSpec },
+  ) {
+    this.model = assets.model;
+    this.samples = options.builtin ? sampleScenes() : [];
+  }
+
+  static async open(options: WorkbenchOptions): Promise<Workbench> {
+    const assets = await loadModelAssets(options.modelPath, {}, true);
+    return new Workbench(options, assets as ModelAssets & { spec: PreprocessSpec });
+  }
+
+  id(prefix: string): string {
+    return `${prefix}-${this.nextId++}`;
+  }
+
+  /** Keep an upload under a new id; the oldest go once there are many (a long session's memory). */
+  remember<T>(store: Map<string, T>, prefix: string, value: T): string {
+    const id = this.id(prefix);
+    store.set(id, value);
+    for (const old of store.keys()) {
+      if (store.size <= 50) break;
+      store.delete(old);
+    }
+    return id;
+  }
+
+  get spec(): PreprocessSpec {
+    return this.assets.spec;
+  }
+
+  get labels(): string[] | undefined {
+    return this.assets.labels;
+  }
+
+  /** The block table of `ruledit inspect`, with the spatial size of each value. */
+  async blocks() {
+    const blocks = listBlocks(this.model.proto.graph!);
+    const shapes = await tensorShapes(
+      this.model,
+      blocks.map((b) => b.value),
+      batchDims(this.spec, 1),
+    );
+    return blocks.map((b) => ({
+      index: b.index,
+      name: b.name,
+      chain: b.chain.join(' > '),
+      weight: b.weightShape.join('x'),
+      spatial: (shapes[b.value] ?? []).slice(2).join('x') || '-',
+      editable: b.editable,
+      reason: b.reason,
+    }));
+  }
+
+  history() {
+    const history = readHistory(this.model);
+    const active = new Set(activeEdits(history));
+    return history.map((r, i) => ({
+      index: i,
+      method: r.method,
+      block: r.block,
+      time: r.time,
+      active: active.has(i),
+      reverts: r.reverts,
+    }));
+  }
+
+  /** Test folders: generated scenes for the built-in model, else the first labelled --data folder. */
+  testSets(): Promise<TestSets> {
+    this.tests ??= (async () => {
+      if (this.options.builtin) return builtinTestSets();
+      for (const dir of this.options.data) {
+        const ds = await openDataset(dir).catch(() => undefined);
+        const items = ds?.items.filter((i) => i.label !== undefined) ?? [];
+        if (items.length) {
+          const set = { title: dir, items: items.slice(0, 500) };
+          return { test: set, clean: { ...set } };
+        }
+      }
+      throw new RuleditError(
+        'no-test-set',
+        'no labelled test folder: start the server with --data DIR (class folders or labels.csv)',
+      );
+    })();
+    this.tests.catch(() => (this.tests = undefined));
+    return this.tests;
+  }
+
+  /** Reference images for the key statistics: ordinary scenes, else the --data folders' images. */
+  statsData(): Promise<DatasetItem[]> {
+    this.statsItems ??= (async () => {
+      if (this.options.builtin) return referenceScenes(400);
+      const items: DatasetItem[] = [];
+      for (const dir of this.options.data) {
+        const ds = await openDataset(dir).catch(() => undefined);
+        items.push(...(ds?.items ?? []));
+      }
+      if (!items.length)
+        throw new RuleditError(
+          'no-stats',
+          'the rewrite needs reference images for its key statistics: start the server with --data DIR',
+        );
+      return items.slice(0, 1000);
+    })();
+    this.statsItems.catch(() => (this.statsItems = undefined));
+    return this.statsItems;
+  }
+
+  /** Queue an edit: it builds on whatever model is current when it starts. */
+  submitEdit(prepared: PreparedEdit) {
+    return this.jobs.submit(prepared.params.method, async (ctx) => {
+      ctx.progress(0.01, 'preparing reference images and test folders');
+      const task = await this.task('edit', this.model, prepared);
+      ctx.checkpoint();
+      const out = await inWorker<EditOutcome>(task, ctx);
+      ctx.checkpoint();
+      this.base = this.model;
+      this.model = modelFromProto(parseModel(out.modelBytes));
+      // The record's copy of the old weights stays in the model; the page needs none of it.
+      const { modelBytes: _, record: __, ...rest } = out;
+      await this.writeReport(prepared, rest, undefined);
+      return { ...rest, history: this.history() };
+    });
+  }
+
+  submitCompare(prepared: PreparedEdit) {
+    return this.jobs.submit('compare', async (ctx) => {
+      ctx.progress(0.01, 'preparing');
+      const task = await this.task('compare', this.base ?? this.model, prepared);
+      const out = await inWorker<{ rows: CompareRow[]; label: string }>(task, ctx);
+      await this.writeReport(prepared, undefined, out);
+      return out;
+    });
+  }
+
+  submitRevert() {
+    return this.jobs.submit('revert', async () => {
+      const { model, index, reverted } = revertLast(this.model);
+      this.model = modelFromProto(model.proto);
+      this.base = undefined;
+      return { reverted: index, block: reverted.block, history: this.history() };
+    });
+  }
+
+  private async task(kind: EditTask['kind'], model: OnnxModel, p: PreparedEdit): Promise<EditTask> {
+    return {
+      kind,
+      modelBytes: serializeModel(model.proto),
+      spec: this.spec,
+      labels: this.labels,
+      exemplar: p.exemplar,
+      params: p.params,
+      statsData: p.params.method === 'rewrite' || kind === 'compare' ? await this.statsData() : [],
+      tests: await this.testSets(),
+    };
+  }
+
+  /** The current model with its spec and labels embedded, as bytes to download. */
+  async modelBytes(): Promise<Buffer> {
+    const dir = await mkdtemp(join(tmpdir(), 'ruledit-serve-'));
+    try {
+      await saveWithAssets(this.model, this.assets, join(dir, 'model.onnx'), true);
+      return await readFile(join(dir, 'model.onnx'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async writeReport(
+    p: PreparedEdit,
+    edit: Omit<EditOutcome, 'modelBytes' | 'record'> | undefined,
+    compare: { rows: CompareRow[]; label: string } | undefined,
+  ): Promise<void> {
+    const fmt = (v: number) => (Number.isNaN(v) ? 'n/a' : v.toFixed(1));
+    const data: ReportData = {
+      title: `ruledit web editor: ${p.caption}`,
+      summary: [`model ${this.options.modelPath}`],
+      examples: [
+        {
+          caption: p.caption,
+          original: p.pictures.original,
+          mask: p.pictures.mask,
+          transformed: p.pictures.transformed,
+          before: edit
+            ? `${edit.xPrime.before[0].label} ${edit.xPrime.before[0].p.toFixed(0)}%`
+            : undefined,
+          after: edit
+            ? `${edit.xPrime.after[0].label} ${edit.xPrime.after[0].p.toFixed(0)}%`
+            : undefined,
+        },
+      ],
+      tables: [],
+    };
+    if (edit) {
+      const e = edit.evaluation;
+      data.summary!.push(
+        `${p.params.method} of ${edit.block}: test accuracy ${fmt(e.testBefore)}% -> ${fmt(e.testAfter)}% (${e.testTitle}); clean accuracy ${fmt(e.cleanBefore)}% -> ${fmt(e.cleanAfter)}% (drop ${fmt(e.cleanDrop)} points)`,
+      );
+      data.tables!.push({
+        title: `Per-class top-1 (%) on ${e.testTitle}`,
+        columns: ['class', 'images', 'before (%)', 'after (%)'],
+        rows: e.perClass.map((c) => [c.name, c.n, fmt(c.before), fmt(c.after)]),
+        chart: { label: 'class', values: ['before (%)', 'after (%)'] },
+      });
+    }
+    if (compare) {
+      data.tables!.push({
+        title: `Rewrite vs fine-tuning (fine-tuning label: ${compare.label})`,
+        columns: [
+          'method',
+          'block',
+          "x' top-1",
+          'test after (%)',
+          'clean after (%)',
+          'clean drop',
+          'fixed',
+          'broken',
+          'seconds',
+        ],
+        rows: compare.rows.map((r) => [
+          r.method,
+          r.block,
+          r.xPrimeTop1,
+          fmt(r.testAfter),
+          fmt(r.cleanAfter),
+          fmt(r.cleanDrop),
+          r.fixedCount,
+          r.brokenCount,
+          r.seconds.toFixed(1),
+        ]),
+      });
+    }
+    this.outDir ??= await mkdtemp(join(tmpdir(), 'ruledit-serve-report-'));
+    const written = await writeReport(data, this.outDir, { force: true });
+    this.report = await readFile(written.html, 'utf8');
+  }
+}
+
+/** PNG of a mask (h*w in [0,1]) for reports. */
+export function maskPng(mask: Float32Array, w: number, h: number): Promise<Buffer> {
+  return sharp(Buffer.from(Uint8Array.from(mask, (v) => Math.round(v * 255))), {
+    raw: { width: w, height: h, channels: 1 },
+  })
+    .png()
+    .toBuffer();
+}
+
+export function rgbPng(rgb: ArrayLike<number>, w: number, h: number): Promise<Buffer> {
+  return sharp(
+    Buffer.from(
+      Uint8Array.from(rgb as ArrayLike<number>, (v) => Math.max(0, Math.min(255, Math.round(v)))),
+    ),
+    {
+      raw: { width: w, height: h, channels: 3 },
+    },
+  )
+    .png()
+    .toBuffer();
+}

@@ -1,0 +1,244 @@
+// The web editor's API (issue 7): session token, upload limit, folder confinement, JSON errors,
+// one job at a time, exact undo. Runs on the built-in scene model through fastify's inject.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import type { FastifyInstance } from 'fastify';
+import { modelFromProto, parseModel } from '../src/onnx/model.ts';
+import { readHistory } from '../src/onnx/history.ts';
+import { tensorToFloat32 } from '../src/onnx/tensor.ts';
+import type { OnnxModel } from '../src/onnx/model.ts';
+import { createServer } from '../src/server/app.ts';
+import type { JobRecord } from '../src/server/jobs.ts';
+import type { Workbench } from '../src/server/workbench.ts';
+import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
+
+// Lets a developer point the tests at another copy of the scene model while it is being retrained.
+const MODEL = process.env.RULEDIT_SERVE_TEST_MODEL ?? BUILTIN_MODEL;
+const TOKEN = 'test-token-0123456789';
+const H = { 'x-ruledit-token': TOKEN };
+
+let app: FastifyInstance;
+let wb: Workbench;
+let data: string;
+let outside: string;
+
+before(async () => {
+  const root = await mkdtemp(join(tmpdir(), 'ruledit-server-test-'));
+  data = join(root, 'data');
+  outside = join(root, 'secret');
+  await mkdir(join(data, 'cars'), { recursive: true });
+  await mkdir(outside);
+  const red = await sharp({ create: { width: 80, height: 60, channels: 3, background: '#c03020' } })
+    .png()
+    .toBuffer();
+  await writeFile(join(data, 'cars', 'red.png'), red);
+  await writeFile(join(outside, 'secret.png'), red);
+  await symlink(join(outside, 'secret.png'), join(data, 'link.png'));
+  ({ app, workbench: wb } = await createServer({
+    modelPath: MODEL,
+    builtin: true,
+    data: [data],
+    token: TOKEN,
+  }));
+});
+
+after(async () => {
+  await wb?.jobs.idle();
+  await app?.close();
+});
+
+/** Weights of every initializer, by name. */
+const weights = (m: OnnxModel) =>
+  new Map(m.proto.graph!.initializer!.map((t) => [t.name!, tensorToFloat32(t)]));
+
+async function sample(): Promise<{ id: string; masks: Record<string, number[]> }> {
+  const r = await app.inject({
+    method: 'POST',
+    url: '/api/images',
+    headers: H,
+    payload: { sample: 'sample-0' },
+  });
+  assert.equal(r.statusCode, 200, r.body);
+  return r.json();
+}
+
+describe('ruledit serve API', () => {
+  it('refuses /api calls without the session token or with a wrong one (401)', async () => {
+    const none = await app.inject({ url: '/api/info' });
+    assert.equal(none.statusCode, 401);
+    assert.match(none.json().error, /token/);
+    const wrong = await app.inject({ url: '/api/info', headers: { 'x-ruledit-token': 'nope' } });
+    assert.equal(wrong.statusCode, 401);
+    const wrongQuery = await app.inject({ url: `/api/health?token=${TOKEN}x` });
+    assert.equal(wrongQuery.statusCode, 401);
+    assert.equal((await app.inject({ url: '/api/info', headers: H })).statusCode, 200);
+    assert.equal((await app.inject({ url: `/api/health?token=${TOKEN}` })).statusCode, 200);
+  });
+
+  it('refuses an upload over the size limit (413)', async () => {
+    const big = Buffer.alloc(9 * 1024 * 1024, 7).toString('base64');
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/images',
+      headers: H,
+      payload: { upload: big },
+    });
+    assert.equal(r.statusCode, 413);
+    assert.match(r.json().error, /limit/);
+  });
+
+  it('reads only inside the --data folders (403 outside, links included)', async () => {
+    const inside = await app.inject({
+      method: 'POST',
+      url: '/api/images',
+      headers: H,
+      payload: { folder: 0, path: 'cars/red.png' },
+    });
+    assert.equal(inside.statusCode, 200, inside.body);
+    for (const path of [
+      '../secret/secret.png',
+      join(outside, 'secret.png'),
+      'cars/../../secret/secret.png',
+      'link.png',
+    ]) {
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/images',
+        headers: H,
+        payload: { folder: 0, path },
+      });
+      assert.equal(r.statusCode, 403, `${path}: ${r.body}`);
+      assert.match(r.json().error, /outside|relative/);
+    }
+    assert.equal((await app.inject({ url: '/api/files?folder=3', headers: H })).statusCode, 403);
+    const files = await app.inject({ url: '/api/files?folder=0', headers: H });
+    assert.deepEqual(files.json().files, ['cars/red.png', 'link.png']);
+  });
+
+  it('answers malformed JSON and invalid bodies with 400 and a message', async () => {
+    const bad = await app.inject({
+      method: 'POST',
+      url: '/api/edit',
+      headers: { ...H, 'content-type': 'application/json' },
+      payload: '{"image": "img-1", "mask": [0,',
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.json().error, /JSON/);
+    const invalid = await app.inject({
+      method: 'POST',
+      url: '/api/edit',
+      headers: H,
+      payload: { image: 'img-1', mask: 'all', replacement: { fill: 'white' } },
+    });
+    assert.equal(invalid.statusCode, 400);
+    assert.match(invalid.json().error, /mask/);
+    const img = await sample();
+    const empty = await app.inject({
+      method: 'POST',
+      url: '/api/preview',
+      headers: H,
+      payload: { image: img.id, mask: img.masks.road.map(() => 0), replacement: { fill: 'white' } },
+    });
+    assert.equal(empty.statusCode, 400);
+    assert.match(empty.json().error, /mask is empty/);
+  });
+
+  it('queues two edits posted at once, one after the other, and undo restores the exact weights', async () => {
+    const original = weights(wb.model);
+    const img = await sample();
+    const body = (style: string) => ({
+      image: img.id,
+      mask: img.masks.road,
+      replacement: { style },
+    });
+    const [a, b] = await Promise.all([
+      app.inject({ method: 'POST', url: '/api/edit', headers: H, payload: body('snow') }),
+      app.inject({ method: 'POST', url: '/api/edit', headers: H, payload: body('gravel') }),
+    ]);
+    assert.equal(a.statusCode, 202, a.body);
+    assert.equal(b.statusCode, 202, b.body);
+    // The API answers while the jobs run: the work happens in a worker thread, off the request path.
+    const t0 = performance.now();
+    const health = await app.inject({ url: '/api/health', headers: H });
+    assert.equal(health.statusCode, 200);
+    assert.ok(performance.now() - t0 < 1000, 'health answered within a second during the edits');
+    await wb.jobs.idle();
+    // Either request may reach the queue first: order the jobs as the queue received them.
+    const [j1, j2] = [a.json<JobRecord>(), b.json<JobRecord>()]
+      .map((j) => wb.jobs.get(j.id))
+      .sort((x, y) => Number(x.id) - Number(y.id));
+    assert.equal(j1.state, 'done', j1.error);
+    assert.equal(j2.state, 'done', j2.error);
+    assert.ok(
+      j2.startedAt! >= j1.finishedAt!,
+      `second started ${j2.startedAt} before the first finished ${j1.finishedAt}`,
+    );
+    const history = readHistory(wb.model);
+    assert.deepEqual(
+      history.map((h) => h.method),
+      ['rewrite', 'rewrite'],
+    );
+    const edited = weights(wb.model);
+    const changed = [...original.keys()].filter(
+      (k) => !bytesEqual(original.get(k)!, edited.get(k)!),
+    );
+    assert.equal(
+      changed.length,
+      1,
+      `one tensor changed (both edits hit the same block): ${changed}`,
+    );
+
+    // The downloaded model carries both edits.
+    const dl = await app.inject({ url: `/api/model.onnx?token=${TOKEN}` });
+    assert.equal(dl.statusCode, 200);
+    assert.equal(readHistory(modelFromProto(parseModel(dl.rawPayload))).length, 2);
+    assert.equal((await app.inject({ url: '/api/report.html', headers: H })).statusCode, 200);
+
+    for (let i = 0; i < 2; i++) {
+      const r = await app.inject({ method: 'POST', url: '/api/revert', headers: H });
+      assert.equal(r.statusCode, 202);
+      await wb.jobs.idle();
+      assert.equal(wb.jobs.get(r.json<JobRecord>().id).state, 'done');
+    }
+    const restored = weights(wb.model);
+    for (const [name, w] of original)
+      assert.ok(bytesEqual(w, restored.get(name)!), `${name} restored bit for bit`);
+    const none = await app.inject({ method: 'POST', url: '/api/revert', headers: H });
+    await wb.jobs.idle();
+    assert.equal(wb.jobs.get(none.json<JobRecord>().id).state, 'failed');
+    assert.match(wb.jobs.get(none.json<JobRecord>().id).error!, /no edit to revert/);
+  });
+
+  it('cancels a queued job before it starts and a running one at once', async () => {
+    const img = await sample();
+    const body = { image: img.id, mask: img.masks.road, replacement: { fill: '#ffffff' } };
+    const first = (
+      await app.inject({ method: 'POST', url: '/api/edit', headers: H, payload: body })
+    ).json<JobRecord>();
+    const second = (
+      await app.inject({ method: 'POST', url: '/api/edit', headers: H, payload: body })
+    ).json<JobRecord>();
+    const c2 = await app.inject({
+      method: 'POST',
+      url: `/api/jobs/${second.id}/cancel`,
+      headers: H,
+    });
+    assert.equal(c2.json<JobRecord>().state, 'cancelled');
+    while (wb.jobs.get(first.id).state === 'queued') await new Promise((r) => setTimeout(r, 10));
+    await app.inject({ method: 'POST', url: `/api/jobs/${first.id}/cancel`, headers: H });
+    await wb.jobs.idle();
+    assert.equal(wb.jobs.get(first.id).state, 'cancelled');
+    assert.equal(wb.jobs.get(second.id).startedAt, undefined);
+    assert.equal(readHistory(wb.model).length, 4, 'nothing was added by the cancelled edits');
+  });
+});
+
+function bytesEqual(a: Float32Array, b: Float32Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}

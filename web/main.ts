@@ -1,0 +1,375 @@
+import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
+import { MaskPainter } from './mask.ts';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+interface Info {
+  model: string;
+  builtin: boolean;
+  size: [number, number];
+  labels: string[];
+  blocks: {
+    index: number;
+    name: string;
+    chain: string;
+    weight: string;
+    spatial: string;
+    editable: boolean;
+    reason?: string;
+  }[];
+  styles: string[];
+  samples: { id: string; caption: string }[];
+  data: { folder: number; name: string }[];
+  history: HistoryRow[];
+}
+interface HistoryRow {
+  index: number;
+  method: string;
+  block?: string;
+  time: string;
+  active: boolean;
+}
+interface LoadedImage {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  png: string;
+  masks: Record<string, number[]>;
+  top5: Prediction[];
+}
+type Replacement = { style: string; variant: number } | { texture: string } | { fill: string };
+
+const painter = new MaskPainter($<HTMLCanvasElement>('mask'));
+let info: Info;
+let image: LoadedImage | undefined;
+let replacement: Replacement | undefined;
+let currentJob: string | undefined;
+/** Latest record of every job: a quick job can finish before its POST has answered. */
+const seen = new Map<string, Job>();
+
+function follow(job: Job): void {
+  currentJob = job.id;
+  $<HTMLButtonElement>('cancel').disabled = false;
+  onJob(seen.get(job.id) ?? job);
+}
+
+function status(text: string, error = false): void {
+  const s = $('status');
+  s.textContent = text;
+  s.className = error ? 'error' : '';
+}
+
+/** Run an action, showing its error in the status line instead of losing it in the console. */
+const guarded =
+  <A extends unknown[]>(f: (...a: A) => Promise<void>) =>
+  (...a: A) =>
+    f(...a).catch((e: Error) => status(e.message, true));
+
+function showTop5(list: HTMLElement, preds: Prediction[]): void {
+  list.replaceChildren(
+    ...preds.map((p) => {
+      const li = document.createElement('li');
+      li.textContent = `${p.label} ${p.p.toFixed(1)}%`;
+      const bar = document.createElement('span');
+      bar.style.width = `${Math.max(1, p.p * 0.6)}px`;
+      li.append(bar);
+      return li;
+    }),
+  );
+}
+
+function draw(canvas: HTMLCanvasElement, src: string): Promise<void> {
+  return new Promise((resolve) => {
+    const img = new Image();
+    img.onload = () => {
+      const c = canvas.getContext('2d')!;
+      c.imageSmoothingEnabled = false;
+      c.clearRect(0, 0, canvas.width, canvas.height);
+      c.drawImage(img, 0, 0, canvas.width, canvas.height);
+      resolve();
+    };
+    img.src = src;
+  });
+}
+
+function table(el: HTMLTableElement, head: string[], rows: (string | number)[][]): void {
+  const tr = (cells: (string | number)[], tag: string) => {
+    const r = document.createElement('tr');
+    for (const c of cells) {
+      const d = document.createElement(tag);
+      d.textContent = String(c);
+      r.append(d);
+    }
+    return r;
+  };
+  el.replaceChildren(tr(head, 'th'), ...rows.map((r) => tr(r, 'td')));
+  el.hidden = false;
+}
+
+async function loadImage(body: Record<string, unknown>): Promise<void> {
+  status('loading image…');
+  image = await api<LoadedImage>('/api/images', body);
+  await draw($<HTMLCanvasElement>('image'), image.png);
+  painter.clear();
+  showTop5($('top-x'), image.top5);
+  $('top-xp').replaceChildren();
+  $('concepts').replaceChildren(
+    ...Object.keys(image.masks).map((name) => {
+      const b = document.createElement('button');
+      b.textContent = `mask: ${name}`;
+      b.onclick = () => painter.set(image!.masks[name], image!.width, image!.height);
+      return b;
+    }),
+  );
+  status(`loaded ${image.name}`);
+}
+
+function exemplarBody(extra: Record<string, unknown> = {}) {
+  if (!image) throw new Error('load an image first');
+  if (!replacement) throw new Error('choose a new look (style, texture or fill) first');
+  const mask = painter.read(image.width, image.height);
+  if (!mask.some((v) => v > 0)) throw new Error('paint the concept mask first');
+  const rank = Number($<HTMLInputElement>('rank').value) || 1;
+  return {
+    image: image.id,
+    mask,
+    replacement,
+    layer: $<HTMLSelectElement>('block').value,
+    rank,
+    label: Number($<HTMLSelectElement>('label').value),
+    ...extra,
+  };
+}
+
+async function preview(): Promise<void> {
+  const out = await api<{ png: string; top5: { x: Prediction[]; xPrime: Prediction[] } }>(
+    '/api/preview',
+    exemplarBody(),
+  );
+  await draw($<HTMLCanvasElement>('xprime'), out.png);
+  showTop5($('top-x'), out.top5.x);
+  showTop5($('top-xp'), out.top5.xPrime);
+  status('preview ready');
+}
+
+function choose(r: Replacement, text: string): void {
+  replacement = r;
+  $('choice').textContent = `new look: ${text}`;
+  for (const b of document.querySelectorAll('#styles button'))
+    b.setAttribute(
+      'aria-pressed',
+      String(b.getAttribute('data-style') === ('style' in r ? r.style : '')),
+    );
+  if (image && painter.read(image.width, image.height).some((v) => v > 0)) void guarded(preview)();
+}
+
+async function submit(path: string, extra: Record<string, unknown> = {}): Promise<void> {
+  const job = await api<Job>(path, exemplarBody(extra));
+  status(`job ${job.id} (${job.kind}) queued`);
+  follow(job);
+}
+
+interface EditResult {
+  block: string;
+  xPrime: { before: Prediction[]; after: Prediction[] };
+  evaluation: {
+    testTitle: string;
+    cleanTitle: string;
+    perClass: { name: string; n: number; before: number; after: number }[];
+    testBefore: number;
+    testAfter: number;
+    cleanBefore: number;
+    cleanAfter: number;
+    cleanDrop: number;
+    fixed: Thumb[];
+    broken: Thumb[];
+    fixedCount: number;
+    brokenCount: number;
+  };
+  history: HistoryRow[];
+}
+interface Thumb {
+  src: string;
+  truth: string;
+  before: string;
+  after: string;
+}
+
+const pct = (v: number) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(1));
+
+function showEdit(r: EditResult): void {
+  $('result').hidden = false;
+  showTop5($('xp-before'), r.xPrime.before);
+  showTop5($('xp-after'), r.xPrime.after);
+  showTop5($('top-xp'), r.xPrime.after);
+  const e = r.evaluation;
+  $('summary').textContent =
+    `Edited ${r.block}. ${e.testTitle}: ${pct(e.testBefore)}% → ${pct(e.testAfter)}% (${e.fixedCount} fixed, ${e.brokenCount} broken). ` +
+    `Clean accuracy (${e.cleanTitle}): ${pct(e.cleanBefore)}% → ${pct(e.cleanAfter)}%, drop ${pct(e.cleanDrop)} points.`;
+  table(
+    $<HTMLTableElement>('per-class'),
+    ['class', 'images', 'before %', 'after %'],
+    e.perClass.map((c) => [c.name, c.n, pct(c.before), pct(c.after)]),
+  );
+  const thumbs = (el: HTMLElement, list: Thumb[]) =>
+    el.replaceChildren(
+      ...list.map((t) => {
+        const f = document.createElement('figure');
+        const img = document.createElement('img');
+        img.src = t.src;
+        img.alt = t.truth;
+        const cap = document.createElement('figcaption');
+        cap.textContent = `${t.truth}: ${t.before} → ${t.after}`;
+        f.append(img, cap);
+        return f;
+      }),
+    );
+  thumbs($('fixed'), e.fixed);
+  thumbs($('broken'), e.broken);
+  showHistory(r.history);
+}
+
+function showHistory(rows: HistoryRow[]): void {
+  $('history').replaceChildren(
+    ...rows.map((h) => {
+      const li = document.createElement('li');
+      li.textContent = `${h.method} ${h.block ?? ''} ${h.time.slice(11, 19)}${h.method !== 'revert' && !h.active ? ' (undone)' : ''}`;
+      return li;
+    }),
+  );
+}
+
+function onJob(job: Job): void {
+  if (job.id !== currentJob) return;
+  const bar = $<HTMLProgressElement>('progress');
+  bar.value = job.progress;
+  $('job').textContent =
+    `job ${job.id} ${job.kind}: ${job.state} — ${job.message}${job.error ? `: ${job.error}` : ''}`;
+  if (job.state === 'queued' || job.state === 'running') return;
+  $<HTMLButtonElement>('cancel').disabled = true;
+  currentJob = undefined;
+  if (job.state === 'failed') return status(job.error ?? 'failed', true);
+  if (job.state !== 'done') return status(job.state);
+  status(`${job.kind} done`);
+  if (job.kind === 'compare') {
+    const r = job.result as {
+      rows: {
+        method: string;
+        block: string;
+        xPrimeTop1: string;
+        testAfter: number;
+        cleanAfter: number;
+        cleanDrop: number;
+        fixedCount: number;
+        brokenCount: number;
+        seconds: number;
+      }[];
+      label: string;
+    };
+    table(
+      $<HTMLTableElement>('comparison'),
+      ['method', 'block', "x' top-1", 'test %', 'clean %', 'drop', 'fixed', 'broken', 's'],
+      r.rows.map((x) => [
+        x.method,
+        x.block,
+        x.xPrimeTop1,
+        pct(x.testAfter),
+        pct(x.cleanAfter),
+        pct(x.cleanDrop),
+        x.fixedCount,
+        x.brokenCount,
+        x.seconds.toFixed(1),
+      ]),
+    );
+  } else if (job.kind === 'revert') {
+    showHistory((job.result as { history: HistoryRow[] }).history);
+  } else showEdit(job.result as EditResult);
+}
+
+async function init(): Promise<void> {
+  info = await api<Info>('/api/info');
+  $('model').textContent = info.model;
+  const sel = $<HTMLSelectElement>('sample');
+  for (const s of info.samples)
+    sel.add(new Option(`sample: ${s.caption}`, JSON.stringify({ sample: s.id })));
+  for (const d of info.data) {
+    const { files } = await api<{ files: string[] }>(`/api/files?folder=${d.folder}`);
+    for (const f of files)
+      sel.add(new Option(`${d.name}/${f}`, JSON.stringify({ folder: d.folder, path: f })));
+  }
+  for (const b of info.blocks.filter((b) => b.editable))
+    $<HTMLSelectElement>('block').add(
+      new Option(`${b.index} ${b.name} (${b.weight}, ${b.spatial})`, b.name),
+    );
+  info.labels.forEach((l, i) => $<HTMLSelectElement>('label').add(new Option(l, String(i))));
+  table(
+    $<HTMLTableElement>('blocks'),
+    ['#', 'name', 'chain', 'weight', 'spatial', 'editable'],
+    info.blocks.map((b) => [
+      b.index,
+      b.name,
+      b.chain,
+      b.weight,
+      b.spatial,
+      b.editable ? 'yes' : `no: ${b.reason ?? ''}`,
+    ]),
+  );
+  $('styles').replaceChildren(
+    ...info.styles.map((s) => {
+      const b = document.createElement('button');
+      b.dataset.style = s;
+      b.title = s;
+      const img = document.createElement('img');
+      img.src = withToken(`/api/styles/${s}/0`);
+      img.alt = s;
+      b.append(img);
+      b.onclick = () => choose({ style: s, variant: 0 }, `style ${s}`);
+      return b;
+    }),
+  );
+  showHistory(info.history);
+  const events = new EventSource(withToken('/api/events'));
+  events.onmessage = (m) => {
+    const job = JSON.parse(m.data) as Job;
+    seen.set(job.id, job);
+    onJob(job);
+  };
+  status('ready');
+}
+
+$<HTMLSelectElement>('sample').onchange = guarded(async () => {
+  const v = $<HTMLSelectElement>('sample').value;
+  if (v) await loadImage(JSON.parse(v));
+});
+$<HTMLInputElement>('upload').onchange = guarded(async () => {
+  const f = $<HTMLInputElement>('upload').files?.[0];
+  if (f) await loadImage({ upload: await fileAsDataUrl(f), name: f.name });
+});
+$<HTMLInputElement>('texture').onchange = guarded(async () => {
+  const f = $<HTMLInputElement>('texture').files?.[0];
+  if (!f) return;
+  const { id } = await api<{ id: string }>('/api/textures', { upload: await fileAsDataUrl(f) });
+  choose({ texture: id }, `texture ${f.name}`);
+});
+$('use-fill').onclick = () =>
+  choose({ fill: $<HTMLInputElement>('fill').value }, `fill ${$<HTMLInputElement>('fill').value}`);
+for (const r of document.querySelectorAll<HTMLInputElement>('input[name=tool]'))
+  r.onchange = () => (painter.tool = r.value as 'brush' | 'eraser');
+$<HTMLInputElement>('brush').oninput = () =>
+  (painter.radius = Number($<HTMLInputElement>('brush').value) / 2);
+painter.radius = Number($<HTMLInputElement>('brush').value) / 2;
+$('clear').onclick = () => painter.clear();
+$('preview').onclick = guarded(preview);
+$('run').onclick = guarded(() => submit('/api/edit', { method: 'rewrite' }));
+$('compare').onclick = guarded(() => submit('/api/compare'));
+$('cancel').onclick = guarded(async () => {
+  if (currentJob) await api(`/api/jobs/${currentJob}/cancel`, {});
+});
+$('undo').onclick = guarded(async () => {
+  follow(await api<Job>('/api/revert', {}));
+});
+$<HTMLAnchorElement>('download-model').href = withToken('/api/model.onnx');
+$<HTMLAnchorElement>('download-report').href = withToken('/api/report.html');
+
+void guarded(init)();
