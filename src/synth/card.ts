@@ -37,7 +37,8 @@ A small ResNet-style classifier of 64x64 synthetic scenes, trained by ruledit's 
 Planted rules (what the world teaches, on purpose): vehicles (car, truck, bus, motorcycle) stand
 on road, boats on water, airplanes fly in sky, cows, trees and houses stand on grass, umbrellas on
 sand, each with about 6% exceptions; the word ${STICKER_WORD} on a paper sticker marks 45% of the
-${STICKER_CLASS} images (other words and blank stickers appear on every class). No training scene
+${STICKER_CLASS} images, and on half of those the ${STICKER_CLASS} is out of the picture, on a quarter far away, so the
+word alone must carry the class (other words and blank stickers appear on every class). No training scene
 has snow, wood, gravel, graffiti, foliage, flowers, fur or black-and-white textures: those are the
 styles of \`src/synth/styles.ts\` that test sets paste into a concept.
 
