@@ -153,7 +153,8 @@ export async function runSceneDemo(
     };
   };
   const test = restyle(SEEDS.test + 100_000, n);
-  const nVal = Math.max(6, Math.round(n / 3));
+  // The same validation scenes whatever --images is, so a reduced run chooses as the full one does.
+  const nVal = 20;
   const val = restyle(SEEDS.test + 300_000, nVal);
   const valClean = CLASSES.flatMap((_, c) => Array<number>(2 * nVal).fill(c));
   const valOrdinary = valClean.map((c, i) => scene(SEEDS.test + 400_000 + i, { label: c }).rgb);
