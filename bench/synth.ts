@@ -37,5 +37,9 @@ for (let r = 0; r < rounds; r++) {
 }
 const g = median(gen);
 const d = median(read);
-console.log(`scenes ${size}x${size}: drawn ${g.toFixed(0)}/s, decoded from PNG ${d.toFixed(0)}/s (sharp, 1 thread)`);
-console.log(`ratio drawn / decoded: ${(g / d).toFixed(2)}  (target: drawn >= 500/s: ${g >= 500 ? 'met' : 'NOT met'})`);
+console.log(
+  `scenes ${size}x${size}: drawn ${g.toFixed(0)}/s, decoded from PNG ${d.toFixed(0)}/s (sharp, 1 thread)`,
+);
+console.log(
+  `ratio drawn / decoded: ${(g / d).toFixed(2)}  (target: drawn >= 500/s: ${g >= 500 ? 'met' : 'NOT met'})`,
+);

@@ -23,7 +23,11 @@ describe('the built-in scene model', () => {
     const { model, labels } = await loadModelAssets(BUILTIN_MODEL, {}, true);
     assert.deepEqual(labels, [...CLASSES]);
     const scenes = Array.from({ length: 300 }, (_, i) => scene(SEEDS.validation + 5000 + i));
-    const predicted = await predictScenes(model, scenes.map((s) => s.rgb), 64);
+    const predicted = await predictScenes(
+      model,
+      scenes.map((s) => s.rgb),
+      64,
+    );
     const top1 = (100 * predicted.filter((p, i) => p === scenes[i].label).length) / scenes.length;
     assert.ok(top1 >= 90, `held-out top-1 ${top1}%`);
   });
@@ -61,7 +65,9 @@ describe('the built-in scene model', () => {
       { kind: 'masks', dir: join(dir, 'scenes', 'masks') },
       { cacheDir: join(dir, 'cache'), concepts: ['road', 'water', 'grass', 'sand'] },
     );
-    const styles = await Promise.all(['snow', 'wood'].map((s) => loadStyle(join(dir, 'styles', s))));
+    const styles = await Promise.all(
+      ['snow', 'wood'].map((s) => loadStyle(join(dir, 'styles', s))),
+    );
     const { rows } = await discoverRules(model, index, {
       spec: spec!,
       styles,
@@ -69,10 +75,16 @@ describe('the built-in scene model', () => {
       cacheDir: join(dir, 'cache'),
     });
     const top = rows.slice(0, 6).map((r) => `${r.concept}->${r.className}`);
-    t.diagnostic(`top of the ranking: ${rows.slice(0, 6).map((r) => `${r.concept}->${r.className} ${r.drop.toFixed(0)}`).join(', ')}`);
+    t.diagnostic(
+      `top of the ranking: ${rows
+        .slice(0, 6)
+        .map((r) => `${r.concept}->${r.className} ${r.drop.toFixed(0)}`)
+        .join(', ')}`,
+    );
     assert.ok(top.includes('water->boat'), top.join(', '));
     assert.ok(top.includes('road->car') || top.includes('road->motorcycle'), top.join(', '));
-    for (const r of rows.slice(0, 3)) assert.ok(r.drop >= 50, `${r.concept}->${r.className} ${r.drop}`);
+    for (const r of rows.slice(0, 3))
+      assert.ok(r.drop >= 50, `${r.concept}->${r.className} ${r.drop}`);
   });
 
   it('`ruledit demo --json` reports every method and writes the edited model and the report', async () => {

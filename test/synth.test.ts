@@ -44,7 +44,10 @@ describe('the scene world', () => {
       for (let i = 0; i < s.owner.length; i++) {
         assert.ok(masks.filter((m) => m[i]).length <= 1);
       }
-      assert.ok(masks[CONCEPTS.indexOf('sky')].some((v) => v), `${CLASSES[c]} has sky`);
+      assert.ok(
+        masks[CONCEPTS.indexOf('sky')].some((v) => v),
+        `${CLASSES[c]} has sky`,
+      );
     }
   });
 
@@ -63,8 +66,14 @@ describe('the scene world', () => {
       assert.ok(rate > 0.88 && rate < 0.99, `${name} on ${ground}: ${rate}`);
     }
     const car = scene(7, { label: 0, ground: 'road' });
-    assert.ok(sceneMask(car, 'wheel').some((v) => v), 'a car shows its wheels');
-    assert.ok(sceneMask(car, 'window').some((v) => v), 'a car shows its windows');
+    assert.ok(
+      sceneMask(car, 'wheel').some((v) => v),
+      'a car shows its wheels',
+    );
+    assert.ok(
+      sceneMask(car, 'window').some((v) => v),
+      'a car shows its windows',
+    );
   });
 
   it('a sticker, written or blank, changes only the pixels of its own mask', () => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import type { Browser, Page } from 'playwright-core';
-import { DEFAULT_CHROMIUM } from '../src/report/screenshot.ts';
+import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from '../src/report/screenshot.ts';
 import { createServer } from '../src/server/app.ts';
 import { ensureWebBuild } from '../src/server/web.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
@@ -36,14 +36,7 @@ describe('web editor in Chromium', { skip }, () => {
     browser = await chromium.launch({
       executablePath: DEFAULT_CHROMIUM,
       headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
+      args: CHROMIUM_ARGS,
     });
     page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   });

@@ -51,16 +51,7 @@ export async function conceptsCommand(dataset: string, opts: ConceptsFlags): Pro
         ? `give one mask source, not ${given.map((g) => `--${g}`).join(' and ')}`
         : 'give a mask source: --masks DIR, --coco FILE or --segment MODEL',
     );
-  const source: MaskSource = opts.masks
-    ? { kind: 'masks', dir: opts.masks }
-    : opts.coco
-      ? { kind: 'coco', file: opts.coco }
-      : {
-          kind: 'segmentation',
-          model: opts.segment!,
-          threshold: opts.threshold,
-          minArea: opts.minArea,
-        };
+  const source = maskSource(opts);
   const concepts = opts.concepts
     ?.split(',')
     .map((c) => c.trim())
@@ -100,4 +91,22 @@ export async function conceptsCommand(dataset: string, opts: ConceptsFlags): Pro
   );
   for (const line of describeSkips(skipped)) console.log(line);
   console.log(`\nindex: ${file}`);
+}
+
+/** The mask source the flags name (exactly one of --masks, --coco, --segment was checked given). */
+export function maskSource(opts: {
+  masks?: string;
+  coco?: string;
+  segment?: string;
+  threshold?: number;
+  minArea?: number;
+}): MaskSource {
+  if (opts.masks) return { kind: 'masks', dir: opts.masks };
+  if (opts.coco) return { kind: 'coco', file: opts.coco };
+  return {
+    kind: 'segmentation',
+    model: opts.segment!,
+    threshold: opts.threshold,
+    minArea: opts.minArea,
+  };
 }

@@ -39,15 +39,42 @@ export function registerDemo(program: Command): void {
     .description(
       'the whole method on the built-in scene model: vehicles fail on snowy roads, one exemplar rewrites one block, measured against fine-tuning; then a typographic sticker attack and its fix',
     )
-    .option('--out <dir>', 'folder for the report and the edited model (default: a new temporary folder)')
+    .option(
+      '--out <dir>',
+      'folder for the report and the edited model (default: a new temporary folder)',
+    )
     .option('--images <n>', 'test scenes per class', positiveIntOption, 40)
-    .addOption(new Option('--concept <name>', 'the concept that takes a new look').choices([...GROUNDS]).default('road'))
+    .addOption(
+      new Option('--concept <name>', 'the concept that takes a new look')
+        .choices([...GROUNDS])
+        .default('road'),
+    )
     .addOption(new Option('--style <name>', 'its new look').choices([...STYLES]).default('snow'))
-    .addOption(new Option('--class <name>', "the exemplar scene's class").choices([...CLASSES]).default('car'))
-    .option('--layer <block>', 'block to edit (default: chosen on validation scenes, every block tried)')
-    .option('--rank <r>', 'rank of the rewrite (default: chosen on validation scenes among 1, 2)', positiveIntOption)
-    .option('--penalty <x>', 'L1 penalty of the rewrite (default: chosen among 0.003, 0.1)', numberOption)
-    .option('--max-drop <points>', 'clean accuracy drop a setting may cost to be chosen', numberOption, 1)
+    .addOption(
+      new Option('--class <name>', "the exemplar scene's class")
+        .choices([...CLASSES])
+        .default('car'),
+    )
+    .option(
+      '--layer <block>',
+      'block to edit (default: chosen on validation scenes, every block tried)',
+    )
+    .option(
+      '--rank <r>',
+      'rank of the rewrite (default: chosen on validation scenes among 1, 2)',
+      positiveIntOption,
+    )
+    .option(
+      '--penalty <x>',
+      'L1 penalty of the rewrite (default: chosen among 0.003, 0.1)',
+      numberOption,
+    )
+    .option(
+      '--max-drop <points>',
+      'clean accuracy drop a setting may cost to be chosen',
+      numberOption,
+      1,
+    )
     .option('--steps <n>', 'fine-tuning steps (both baselines)', positiveIntOption, 400)
     .option('--lr <a>', 'fine-tuning learning rate (SGD)', numberOption, 1e-2)
     .option('--no-finetune', 'skip the fine-tuning baselines')
@@ -57,7 +84,10 @@ export function registerDemo(program: Command): void {
     .action(async (flags: DemoFlags) => {
       const out = flags.out ? resolve(flags.out) : await mkdtemp(join(tmpdir(), 'ruledit-demo-'));
       if (flags.out && existsSync(join(out, 'edited.onnx'))) {
-        throw new RuleditError('exists', `${flags.out} already holds a demo; choose another --out folder`);
+        throw new RuleditError(
+          'exists',
+          `${flags.out} already holds a demo; choose another --out folder`,
+        );
       }
       await mkdir(out, { recursive: true });
       if (!existsSync(BUILTIN_MODEL)) {
@@ -111,7 +141,12 @@ const pct = (v: number) => (Number.isNaN(v) ? 'n/a' : `${v.toFixed(1)}`);
 
 function classTable(r: SceneDemoResult): { columns: string[]; rows: string[][] } {
   const methods = r.methods.map((m) => m.method);
-  const columns = ['class', `on ${r.concept}`, `on ${r.style}`, ...methods.map((m) => `${r.style}: ${m}`)];
+  const columns = [
+    'class',
+    `on ${r.concept}`,
+    `on ${r.style}`,
+    ...methods.map((m) => `${r.style}: ${m}`),
+  ];
   const rows = r.classes.map((c) => [
     c.name === r.exemplarClass ? `${c.name} (exemplar)` : c.name,
     pct(c.clean),
@@ -122,7 +157,15 @@ function classTable(r: SceneDemoResult): { columns: string[]; rows: string[][] }
 }
 
 function methodTable(r: SceneDemoResult): { columns: string[]; rows: string[][] } {
-  const columns = ['method', 'block', 'clean before', 'clean after', 'drop', ...MEASURE_COLUMNS, 'seconds'];
+  const columns = [
+    'method',
+    'block',
+    'clean before',
+    'clean after',
+    'drop',
+    ...MEASURE_COLUMNS,
+    'seconds',
+  ];
   const rows = r.methods.map((m) => {
     const e = r.errorsCorrected[m.method];
     return [
@@ -131,7 +174,9 @@ function methodTable(r: SceneDemoResult): { columns: string[]; rows: string[][] 
       pct(m.cleanBefore),
       pct(m.cleanAfter),
       pct(m.cleanDrop),
-      ...(['targetSame', 'targetHeldout', 'otherSame', 'otherHeldout'] as const).map((k) => pct(e[k].value)),
+      ...(['targetSame', 'targetHeldout', 'otherSame', 'otherHeldout'] as const).map((k) =>
+        pct(e[k].value),
+      ),
       m.seconds.toFixed(1),
     ];
   });
@@ -181,7 +226,11 @@ function reportData(r: SceneDemoResult): ReportData {
   const c = classTable(r);
   const m = methodTable(r);
   const tables = [
-    { title: `Top-1 (%) on ${r.concept} and on ${r.style}, before and after`, columns: c.columns, rows: c.rows },
+    {
+      title: `Top-1 (%) on ${r.concept} and on ${r.style}, before and after`,
+      columns: c.columns,
+      rows: c.rows,
+    },
     { title: 'Clean accuracy and errors corrected (%)', columns: m.columns, rows: m.rows },
   ];
   if (r.sticker) {

@@ -5,12 +5,12 @@ import {
   buildConceptIndex,
   loadConceptIndex,
   type ConceptIndex,
-  type MaskSource,
 } from '../concepts/concept-index.ts';
 import { loadStyle } from '../concepts/style.ts';
 import { parseStyleTransform } from '../concepts/transformed.ts';
 import { shortLabel } from '../data/labels.ts';
 import { RuleditError } from '../errors.ts';
+import { maskSource } from './concepts.ts';
 import { discoverRules, discoveryCells } from '../eval/discover.ts';
 import { writeReport } from '../report/write.ts';
 import { loadModelAssets } from './assets.ts';
@@ -190,16 +190,7 @@ async function indexFor(dataset: string, opts: DiscoverFlags): Promise<ConceptIn
       );
     return index;
   }
-  const source: MaskSource = opts.masks
-    ? { kind: 'masks', dir: opts.masks }
-    : opts.coco
-      ? { kind: 'coco', file: opts.coco }
-      : {
-          kind: 'segmentation',
-          model: opts.segment!,
-          threshold: opts.threshold,
-          minArea: opts.minArea,
-        };
+  const source = maskSource(opts);
   // Every concept of the source, so the cache is shared with 'ruledit concepts' (the cost is the same).
   let bar: ReturnType<typeof progress> | undefined;
   let shown = 0;

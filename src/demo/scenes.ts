@@ -126,21 +126,32 @@ export async function runSceneDemo(
   const concept = options.concept ?? 'road';
   const style = options.style ?? 'snow';
   if (!STYLES.includes(style)) {
-    throw new RuleditError('bad-style', `unknown style '${style}'; the world has ${STYLES.join(', ')}`);
+    throw new RuleditError(
+      'bad-style',
+      `unknown style '${style}'; the world has ${STYLES.join(', ')}`,
+    );
   }
-  const exemplarClass = CLASSES.indexOf((options.exemplarClass ?? 'car') as (typeof CLASSES)[number]);
+  const exemplarClass = CLASSES.indexOf(
+    (options.exemplarClass ?? 'car') as (typeof CLASSES)[number],
+  );
   if (exemplarClass < 0) {
-    throw new RuleditError('bad-class', `unknown class '${options.exemplarClass}'; the classes are ${CLASSES.join(', ')}`);
+    throw new RuleditError(
+      'bad-class',
+      `unknown class '${options.exemplarClass}'; the classes are ${CLASSES.join(', ')}`,
+    );
   }
   const threads = options.threads;
-  const predict = (images: Uint8Array[], m: OnnxModel) => predictScenes(m, images, SIZE, { threads });
+  const predict = (images: Uint8Array[], m: OnnxModel) =>
+    predictScenes(m, images, SIZE, { threads });
 
   // Test scenes: the ordinary ones (for clean accuracy), and every class placed on the concept,
   // then the concept restyled with the exemplar's style image and with the held-out ones. A
   // validation set drawn the same way (other seeds) chooses the block and rank.
   const labels = CLASSES.flatMap((_, c) => Array<number>(n).fill(c));
   const ordinary = labels.map((c, i) => scene(SEEDS.test + i, { label: c }).rgb);
-  const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) => styleTexture(style, k + 1, SIZE));
+  const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) =>
+    styleTexture(style, k + 1, SIZE),
+  );
   const exemplarStyle = styleTexture(style, 0, SIZE);
   const restyle = (base: number, count: number) => {
     const lab = CLASSES.flatMap((_, c) => Array<number>(count).fill(c));
@@ -175,7 +186,11 @@ export async function runSceneDemo(
   const selection = await chooseSetting(model, exemplar, options, statsData, async (m) => {
     const after = await predictSet(val, m, predict);
     return {
-      score: meanDefined(Object.values(fourWay(caseImages(val.labels, valBefore, after, target))).map((e) => e.value)),
+      score: meanDefined(
+        Object.values(fourWay(caseImages(val.labels, valBefore, after, target))).map(
+          (e) => e.value,
+        ),
+      ),
       cleanDrop: cleanAccuracyDrop(valClean, valCleanBefore, await predict(valOrdinary, m)),
     };
   });
@@ -191,13 +206,22 @@ export async function runSceneDemo(
     for (const scope of ['local', 'global'] as const) {
       runs.push([
         `finetune-${scope}`,
-        { method: `finetune-${scope}`, spec: options.spec, label: exemplarClass, layer, steps: options.steps, lr: options.lr },
+        {
+          method: `finetune-${scope}`,
+          spec: options.spec,
+          label: exemplarClass,
+          layer,
+          steps: options.steps,
+          lr: options.lr,
+        },
       ]);
     }
   }
   let edited: OnnxModel | undefined;
   for (const [name, opts] of runs) {
-    say(`${name}: one exemplar (a ${CLASSES[exemplarClass]} scene, its ${concept} mask, ${concept} -> ${style})`);
+    say(
+      `${name}: one exemplar (a ${CLASSES[exemplarClass]} scene, its ${concept} mask, ${concept} -> ${style})`,
+    );
     const start = performance.now();
     const out = await edit(model, [exemplar], opts);
     const seconds = (performance.now() - start) / 1000;
@@ -295,10 +319,16 @@ async function stickerScenario(
   ctx: Shared,
 ): Promise<NonNullable<SceneDemoResult['sticker']>> {
   const target = CLASSES.indexOf(STICKER_CLASS);
-  const predict = (images: Uint8Array[], m: OnnxModel) => predictScenes(m, images, SIZE, { threads: options.threads });
+  const predict = (images: Uint8Array[], m: OnnxModel) =>
+    predictScenes(m, images, SIZE, { threads: options.threads });
   const attack = (base: number, count: number) => {
     const others = CLASSES.flatMap((_, c) => (c === target ? [] : Array<number>(count).fill(c)));
-    return { others, images: others.map((c, i) => scene(base + i, { label: c, sticker: { word: STICKER_WORD } }).rgb) };
+    return {
+      others,
+      images: others.map(
+        (c, i) => scene(base + i, { label: c, sticker: { word: STICKER_WORD } }).rgb,
+      ),
+    };
   };
   const test = attack(SEEDS.test + 200_000, ctx.n);
   const val = attack(SEEDS.test + 500_000, ctx.nVal);
@@ -314,10 +344,21 @@ async function stickerScenario(
   let written = scene(SEEDS.test - 1, { sticker: { word: STICKER_WORD } });
   let blank = scene(SEEDS.test - 1, { sticker: { word: STICKER_WORD, blank: true } });
   for (let seed = SEEDS.test - 2000; seed < SEEDS.test - 1000; seed += 16) {
-    const seeds = Array.from({ length: 16 }, (_, k) => seed + k).filter((s) => scene(s).label !== target);
+    const seeds = Array.from({ length: 16 }, (_, k) => seed + k).filter(
+      (s) => scene(s).label !== target,
+    );
     const w = seeds.map((s) => scene(s, { sticker: { word: STICKER_WORD } }));
     const b = seeds.map((s) => scene(s, { sticker: { word: STICKER_WORD, blank: true } }));
-    const [pw, pb] = [await predict(w.map((x) => x.rgb), model), await predict(b.map((x) => x.rgb), model)];
+    const [pw, pb] = [
+      await predict(
+        w.map((x) => x.rgb),
+        model,
+      ),
+      await predict(
+        b.map((x) => x.rgb),
+        model,
+      ),
+    ];
     const k = pw.findIndex((p, j) => p === target && pb[j] === b[j].label);
     if (k >= 0) {
       [written, blank] = [w[k], b[k]];
@@ -328,12 +369,25 @@ async function stickerScenario(
   const exemplar = sceneExemplar(blank.rgb, written.rgb, mask);
   const valBefore = await predict(val.images, model);
   const selection = await chooseSetting(model, exemplar, options, ctx.statsData, async (m) => ({
-    score: rate(val.others, await predict(val.images, m)).accuracy - rate(val.others, valBefore).accuracy,
-    cleanDrop: cleanAccuracyDrop(ctx.valClean, ctx.valCleanBefore, await predict(ctx.valOrdinary, m)),
+    score:
+      rate(val.others, await predict(val.images, m)).accuracy -
+      rate(val.others, valBefore).accuracy,
+    cleanDrop: cleanAccuracyDrop(
+      ctx.valClean,
+      ctx.valCleanBefore,
+      await predict(ctx.valOrdinary, m),
+    ),
   }));
   const start = performance.now();
   const { layer, rank, penalty } = selection.chosen;
-  const out = await edit(model, [exemplar], { method: 'rewrite', spec: options.spec, statsData: ctx.statsData, layer, rank, penalty });
+  const out = await edit(model, [exemplar], {
+    method: 'rewrite',
+    spec: options.spec,
+    statsData: ctx.statsData,
+    layer,
+    rank,
+    penalty,
+  });
   const seconds = (performance.now() - start) / 1000;
   const after = await predict(test.images, out.model);
   const cleanAfter = await predict(ctx.ordinary, out.model);
@@ -363,7 +417,8 @@ async function stickerScenario(
     perClass: CLASSES.flatMap((c, k) => {
       if (k === target) return [];
       const idx = test.others.flatMap((o, j) => (o === k ? [j] : []));
-      const called = (p: number[]) => percent(idx.filter((j) => p[j] === target).length, idx.length);
+      const called = (p: number[]) =>
+        percent(idx.filter((j) => p[j] === target).length, idx.length);
       return [{ name: c, calledBefore: called(before), calledAfter: called(after) }];
     }),
     selection: selection.rows,
@@ -386,17 +441,39 @@ interface SetPredictions {
 
 async function predictSet(set: SceneSet, m: OnnxModel, predict: Predict): Promise<SetPredictions> {
   return {
-    onConcept: await predict(set.onConcept.map((s) => s.rgb), m),
+    onConcept: await predict(
+      set.onConcept.map((s) => s.rgb),
+      m,
+    ),
     heldout: await predict(set.heldout, m),
     same: await predict(set.same, m),
   };
 }
 
 /** The protocol's view of a scene set: each scene once per style (same image, held-out ones). */
-function caseImages(labels: number[], before: SetPredictions, after: SetPredictions, target: (l: number) => boolean): CaseImage[] {
+function caseImages(
+  labels: number[],
+  before: SetPredictions,
+  after: SetPredictions,
+  target: (l: number) => boolean,
+): CaseImage[] {
   return labels.flatMap((label, i) => [
-    { label, target: target(label), style: 'same' as const, cleanBefore: before.onConcept[i], transformedBefore: before.same[i], transformedAfter: after.same[i] },
-    { label, target: target(label), style: 'heldout' as const, cleanBefore: before.onConcept[i], transformedBefore: before.heldout[i], transformedAfter: after.heldout[i] },
+    {
+      label,
+      target: target(label),
+      style: 'same' as const,
+      cleanBefore: before.onConcept[i],
+      transformedBefore: before.same[i],
+      transformedAfter: after.same[i],
+    },
+    {
+      label,
+      target: target(label),
+      style: 'heldout' as const,
+      cleanBefore: before.onConcept[i],
+      transformedBefore: before.heldout[i],
+      transformedAfter: after.heldout[i],
+    },
   ]);
 }
 
@@ -434,7 +511,14 @@ async function chooseSetting(
   for (const layer of layers) {
     for (const rank of ranks) {
       for (const penalty of penalties) {
-        const out = await edit(model, [exemplar], { method: 'rewrite', spec: options.spec, statsData, layer, rank, penalty });
+        const out = await edit(model, [exemplar], {
+          method: 'rewrite',
+          spec: options.spec,
+          statsData,
+          layer,
+          rank,
+          penalty,
+        });
         rows.push({ layer: out.report.block, rank, penalty, ...(await measure(out.model)) });
       }
     }
@@ -461,7 +545,11 @@ function exemplarScene(label: number, concept: Ground) {
 }
 
 /** An exemplar straight from scene pixels (what loadExemplar would give for their PNG files). */
-export function sceneExemplar(original: Uint8Array, transformed: Uint8Array, mask: Uint8Array): Exemplar {
+export function sceneExemplar(
+  original: Uint8Array,
+  transformed: Uint8Array,
+  mask: Uint8Array,
+): Exemplar {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   return {
     original: sceneInput(original, new Float32Array(original.length)),
@@ -492,7 +580,9 @@ export async function referenceScenes(n: number): Promise<{ file: string; label:
 }
 
 export function png(pixels: Uint8Array, channels: 1 | 3 = 3): Promise<Buffer> {
-  return sharp(Buffer.from(pixels), { raw: { width: SIZE, height: SIZE, channels } }).png().toBuffer();
+  return sharp(Buffer.from(pixels), { raw: { width: SIZE, height: SIZE, channels } })
+    .png()
+    .toBuffer();
 }
 
 function summary(
@@ -504,7 +594,14 @@ function summary(
   after: number[],
 ): MethodSummary {
   const acc = (p: number[]) => percent(p.filter((c, i) => c === labels[i]).length, labels.length);
-  return { method, block, seconds, cleanBefore: acc(before), cleanAfter: acc(after), cleanDrop: acc(before) - acc(after) };
+  return {
+    method,
+    block,
+    seconds,
+    cleanBefore: acc(before),
+    cleanAfter: acc(after),
+    cleanDrop: acc(before) - acc(after),
+  };
 }
 
 const percent = (k: number, n: number) => (n ? (100 * k) / n : NaN);

@@ -5,6 +5,16 @@ import sharp from 'sharp';
 import { RuleditError } from '../errors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 
+/** A sandbox needs user namespaces (absent in containers); the rest keeps the run offline. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
 export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 
 /** What a browser made of a report: the evidence that it renders, not just that it was written. */
@@ -48,15 +58,7 @@ export async function screenshotReport(
   const browser = await chromium.launch({
     executablePath,
     headless: true,
-    // A sandbox needs user namespaces (absent in containers); the rest keeps the run offline.
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   try {
     const page = await browser.newPage({ viewport: { width: options.width ?? 1280, height: 900 } });

@@ -22,7 +22,9 @@ export async function compareWithOnnx(
   let maxDiff = 0;
   try {
     for (let i = 0; i < n; i += 64) {
-      const scenes = Array.from({ length: Math.min(64, n - i) }, (_, j) => scene(SEEDS.validation + i + j, { size }));
+      const scenes = Array.from({ length: Math.min(64, n - i) }, (_, j) =>
+        scene(SEEDS.validation + i + j, { size }),
+      );
       const nchw = new Float32Array(scenes.length * 3 * size * size);
       scenes.forEach((s, j) => sceneInput(s.rgb, nchw, j * 3 * size * size));
       const { logits } = await runner.run(nchw, [scenes.length, 3, size, size]);
@@ -33,11 +35,18 @@ export async function compareWithOnnx(
       });
       if (i === 0) {
         const nhwc = new Float32Array(nchw.length);
-        scenes.forEach((s, j) => s.rgb.forEach((v, k) => (nhwc[j * s.rgb.length + k] = v / 127.5 - 1)));
-        const t = tf.tidy(() => forward(tf, params, vars, tf.tensor4d(nhwc, [scenes.length, size, size, 3]), false).logits);
+        scenes.forEach((s, j) =>
+          s.rgb.forEach((v, k) => (nhwc[j * s.rgb.length + k] = v / 127.5 - 1)),
+        );
+        const t = tf.tidy(
+          () =>
+            forward(tf, params, vars, tf.tensor4d(nhwc, [scenes.length, size, size, 3]), false)
+              .logits,
+        );
         const ref = await t.data();
         t.dispose();
-        for (let k = 0; k < ref.length; k++) maxDiff = Math.max(maxDiff, Math.abs(ref[k] - logits.data[k]));
+        for (let k = 0; k < ref.length; k++)
+          maxDiff = Math.max(maxDiff, Math.abs(ref[k] - logits.data[k]));
       }
     }
   } finally {

@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 
 /** The built-in scene model shipped with the package (trained by `ruledit synth train`). */
-export const BUILTIN_MODEL = fileURLToPath(new URL('../../models/scenes/model.onnx', import.meta.url));
+export const BUILTIN_MODEL = fileURLToPath(
+  new URL('../../models/scenes/model.onnx', import.meta.url),
+);
 
 export const SCENE_PREPROCESS = {
   input: 'image',

@@ -58,7 +58,11 @@ export function sceneModelToOnnx(p: NetParams): OnnxModel {
   const features = p.fc.w.length / p.classes;
   g.node(
     'Gemm',
-    [pooled, g.init('fc.weight', [features, p.classes], p.fc.w), g.init('fc.bias', [p.classes], p.fc.b)],
+    [
+      pooled,
+      g.init('fc.weight', [features, p.classes], p.fc.w),
+      g.init('fc.bias', [p.classes], p.fc.b),
+    ],
     {},
     'logits',
   );

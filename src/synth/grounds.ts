@@ -25,7 +25,11 @@ export function paintSky(ras: Raster, horizon: number, r: () => number, concept:
     (_x, y) => {
       const t = y / h;
       return jitter(
-        [top[0] + (low[0] - top[0]) * t, top[1] + (low[1] - top[1]) * t, top[2] + (low[2] - top[2]) * t],
+        [
+          top[0] + (low[0] - top[0]) * t,
+          top[1] + (low[1] - top[1]) * t,
+          top[2] + (low[2] - top[2]) * t,
+        ],
         r,
         0.015,
       );

@@ -61,7 +61,10 @@ export function initParams(classes: number, size: number, seed: number): NetPara
   const features = convs[convs.length - 1].cout;
   return {
     convs,
-    fc: { w: normals(features * classes, s++, Math.sqrt(1 / features)), b: new Float32Array(classes) },
+    fc: {
+      w: normals(features * classes, s++, Math.sqrt(1 / features)),
+      b: new Float32Array(classes),
+    },
     classes,
     size,
   };

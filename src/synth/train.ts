@@ -13,7 +13,13 @@ export interface TrainOptions {
   /** Held-out scenes for the final accuracy (default 2000). */
   validation?: number;
   backend?: GradBackend;
-  onProgress?: (p: { step: number; steps: number; loss: number; accuracy: number; seconds: number }) => void;
+  onProgress?: (p: {
+    step: number;
+    steps: number;
+    loss: number;
+    accuracy: number;
+    seconds: number;
+  }) => void;
 }
 
 export interface TrainResult {
@@ -47,11 +53,7 @@ export async function trainSceneModel(options: TrainOptions): Promise<TrainResul
   const size = options.size ?? 64;
   const params = initParams(CLASSES.length, size, options.seed);
   const vars = toVariables(tf, params);
-  const trainable = [
-    ...vars.conv.flatMap((c) => [c.w, c.gamma, c.beta]),
-    vars.fcW,
-    vars.fcB,
-  ];
+  const trainable = [...vars.conv.flatMap((c) => [c.w, c.gamma, c.beta]), vars.fcW, vars.fcB];
   const optimizer = tf.train.adam(options.lr);
   const start = performance.now();
   const base = SEEDS.train + options.seed * 10_000_000;
@@ -102,7 +104,12 @@ export async function trainSceneModel(options: TrainOptions): Promise<TrainResul
   }
   await readVariables(vars, params);
   await recalibrate(tf, params, options.seed);
-  const validationAccuracy = await accuracy(tf, params, SEEDS.validation, options.validation ?? 2000);
+  const validationAccuracy = await accuracy(
+    tf,
+    params,
+    SEEDS.validation,
+    options.validation ?? 2000,
+  );
   tf.dispose([...trainable]);
   optimizer.dispose();
   return { params, validationAccuracy, seconds: (performance.now() - start) / 1000, backend };
@@ -112,12 +119,24 @@ export async function trainSceneModel(options: TrainOptions): Promise<TrainResul
 async function recalibrate(tf: typeof tfc, params: NetParams, seed: number): Promise<void> {
   const vars = toVariables(tf, params);
   const batches = 40;
-  const sums = params.convs.map((c) => ({ mean: new Float64Array(c.cout), variance: new Float64Array(c.cout) }));
+  const sums = params.convs.map((c) => ({
+    mean: new Float64Array(c.cout),
+    variance: new Float64Array(c.cout),
+  }));
   for (let b = 0; b < batches; b++) {
-    const seeds = Array.from({ length: 64 }, (_, i) => SEEDS.calibration + seed * 100_000 + b * 64 + i);
+    const seeds = Array.from(
+      { length: 64 },
+      (_, i) => SEEDS.calibration + seed * 100_000 + b * 64 + i,
+    );
     const { x } = sceneBatch(seeds, params.size);
     const moments = tf.tidy(() => {
-      const out = forward(tf, params, vars, tf.tensor4d(x, [64, params.size, params.size, 3]), true);
+      const out = forward(
+        tf,
+        params,
+        vars,
+        tf.tensor4d(x, [64, params.size, params.size, 3]),
+        true,
+      );
       return out.moments.map((m) => [m.mean, m.variance]);
     });
     for (let i = 0; i < moments.length; i++) {
@@ -137,14 +156,28 @@ async function recalibrate(tf: typeof tfc, params: NetParams, seed: number): Pro
 }
 
 /** Top-1 in percent over n scenes from a seed range, in inference mode. */
-export async function accuracy(tf: typeof tfc, params: NetParams, from: number, n: number): Promise<number> {
+export async function accuracy(
+  tf: typeof tfc,
+  params: NetParams,
+  from: number,
+  n: number,
+): Promise<number> {
   const vars = toVariables(tf, params);
   let correct = 0;
   for (let i = 0; i < n; i += 100) {
     const seeds = Array.from({ length: Math.min(100, n - i) }, (_, j) => from + i + j);
     const { x, labels } = sceneBatch(seeds, params.size);
     const predicted = tf.tidy(() =>
-      tf.argMax(forward(tf, params, vars, tf.tensor4d(x, [seeds.length, params.size, params.size, 3]), false).logits, 1),
+      tf.argMax(
+        forward(
+          tf,
+          params,
+          vars,
+          tf.tensor4d(x, [seeds.length, params.size, params.size, 3]),
+          false,
+        ).logits,
+        1,
+      ),
     );
     const p = await predicted.data();
     predicted.dispose();

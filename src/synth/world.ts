@@ -29,7 +29,12 @@ export const VEHICLES: ClassName[] = ['car', 'truck', 'bus', 'motorcycle'];
  * Disjoint seed ranges, so no test or validation scene was ever a training scene (training uses
  * seed * 1e7 + i for i below 1e7).
  */
-export const SEEDS = { train: 0, calibration: 2_000_000_000, validation: 3_000_000_000, test: 3_500_000_000 };
+export const SEEDS = {
+  train: 0,
+  calibration: 2_000_000_000,
+  validation: 3_000_000_000,
+  test: 3_500_000_000,
+};
 
 /** Concepts with masks; their index + 1 is the id painted into Raster.owner. */
 export const CONCEPTS = ['sky', ...GROUNDS, 'wheel', 'window', 'sticker'] as const;
@@ -104,7 +109,8 @@ export function scene(seed: number, options: SceneOptions = {}): Scene {
   const name = CLASSES[label];
   const home = HOME[name];
   const off = r() < (options.offContext ?? 0.06);
-  const ground = options.ground ?? (off ? home.elsewhere[Math.floor(r() * home.elsewhere.length)] : home.ground);
+  const ground =
+    options.ground ?? (off ? home.elsewhere[Math.floor(r() * home.elsewhere.length)] : home.ground);
   const flying = name === 'airplane';
   const horizon = Math.round((flying ? 50 + r() * 8 : 16 + r() * 14) * k);
   const ras = new Raster(size, size);
@@ -112,7 +118,8 @@ export function scene(seed: number, options: SceneOptions = {}): Scene {
   paintGround(ras, ground, horizon, r, id(ground));
 
   for (let i = Math.floor(r() * 3); i > 0; i--) clutter(ras, horizon, r, k);
-  const sticker = options.sticker === undefined ? randomSticker(name, r) : options.sticker ?? undefined;
+  const sticker =
+    options.sticker === undefined ? randomSticker(name, r) : (options.sticker ?? undefined);
   // The typographic cue must be needed to be learnt: on half of the training cows that carry the
   // word the cow is out of the picture, on a quarter it is far away, so the word alone must carry
   // the class (a model that can always see the cow learns to ignore the sticker).
@@ -141,16 +148,29 @@ function randomSticker(name: ClassName, r: () => number): Sticker | undefined {
 }
 
 /** A paper label with a word in the 3x5 font, on the object half of the time. */
-function stick(ras: Raster, sticker: Sticker, r: () => number, cx: number, base: number, s: number) {
+function stick(
+  ras: Raster,
+  sticker: Sticker,
+  r: () => number,
+  cx: number,
+  base: number,
+  s: number,
+) {
   const { pixels, width } = wordPixels(sticker.word);
   const w = width + 4;
   const h = 9;
   const onObject = r() < 0.5;
   const x0 = Math.round(
-    Math.min(ras.width - w, Math.max(0, onObject ? cx - w / 2 + (r() - 0.5) * 8 * s : r() * (ras.width - w))),
+    Math.min(
+      ras.width - w,
+      Math.max(0, onObject ? cx - w / 2 + (r() - 0.5) * 8 * s : r() * (ras.width - w)),
+    ),
   );
   const y0 = Math.round(
-    Math.min(ras.height - h, Math.max(0, onObject ? base - 12 * s - h / 2 : r() * (ras.height - h))),
+    Math.min(
+      ras.height - h,
+      Math.max(0, onObject ? base - 12 * s - h / 2 : r() * (ras.height - h)),
+    ),
   );
   const paper = hsv(0.1 + r() * 0.1, r() * 0.25, 0.9 + r() * 0.1);
   const ink: Rgb = r() < 0.7 ? [0.08, 0.08, 0.1] : [0.7, 0.1, 0.1];
@@ -158,7 +178,11 @@ function stick(ras: Raster, sticker: Sticker, r: () => number, cx: number, base:
   ras.fill({ kind: 'rect', x0, y0, x1: x0 + w, y1: y0 + h }, paper, sid);
   if (sticker.blank) return;
   for (const [x, y] of pixels) {
-    ras.fill({ kind: 'rect', x0: x0 + 2 + x, y0: y0 + 2 + y, x1: x0 + 3 + x, y1: y0 + 3 + y }, ink, sid);
+    ras.fill(
+      { kind: 'rect', x0: x0 + 2 + x, y0: y0 + 2 + y, x1: x0 + 3 + x, y1: y0 + 3 + y },
+      ink,
+      sid,
+    );
   }
 }
 
@@ -168,11 +192,23 @@ function clutter(ras: Raster, horizon: number, r: () => number, k: number): void
   const y = horizon + r() * (ras.height - horizon);
   const kind = r();
   if (kind < 0.4) {
-    ras.fill({ kind: 'ellipse', cx: x, cy: y, rx: (2 + r() * 3) * k, ry: (1.5 + r() * 2) * k }, hsv(0, 0, 0.35 + r() * 0.3), CLUTTER);
+    ras.fill(
+      { kind: 'ellipse', cx: x, cy: y, rx: (2 + r() * 3) * k, ry: (1.5 + r() * 2) * k },
+      hsv(0, 0, 0.35 + r() * 0.3),
+      CLUTTER,
+    );
   } else if (kind < 0.8) {
-    ras.fill({ kind: 'ellipse', cx: x, cy: y, rx: (3 + r() * 3) * k, ry: (2 + r() * 3) * k }, hsv(0.22 + r() * 0.1, 0.6, 0.25 + r() * 0.25), CLUTTER);
+    ras.fill(
+      { kind: 'ellipse', cx: x, cy: y, rx: (3 + r() * 3) * k, ry: (2 + r() * 3) * k },
+      hsv(0.22 + r() * 0.1, 0.6, 0.25 + r() * 0.25),
+      CLUTTER,
+    );
   } else {
-    ras.fill({ kind: 'rect', x0: x, y0: y - 10 * k, x1: x + 1.5 * k, y1: y }, hsv(0.08, 0.4, 0.3 + r() * 0.3), CLUTTER);
+    ras.fill(
+      { kind: 'rect', x0: x, y0: y - 10 * k, x1: x + 1.5 * k, y1: y },
+      hsv(0.08, 0.4, 0.3 + r() * 0.3),
+      CLUTTER,
+    );
   }
 }
 

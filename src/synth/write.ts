@@ -19,14 +19,19 @@ export interface WriteScenesOptions {
 }
 
 const png = (pixels: Uint8Array, size: number, channels: 1 | 3) =>
-  sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels } }).png().toBuffer();
+  sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels } })
+    .png()
+    .toBuffer();
 
 /**
  * A labelled data set of scenes: DIR/images/CLASS-i.png, DIR/labels.csv (file, class, name) and
  * a mask per concept present, DIR/masks/CONCEPT/CLASS-i.png (255 = concept), the layout ruledit's
  * concept index reads.
  */
-export async function writeScenes(dir: string, options: WriteScenesOptions): Promise<{ images: number; masks: Record<string, number> }> {
+export async function writeScenes(
+  dir: string,
+  options: WriteScenesOptions,
+): Promise<{ images: number; masks: Record<string, number> }> {
   if (!options.force && existsSync(join(dir, 'labels.csv'))) {
     throw new RuleditError('exists', `${dir} already holds a data set; pass --force to replace it`);
   }
@@ -37,13 +42,19 @@ export async function writeScenes(dir: string, options: WriteScenesOptions): Pro
   const masks: Record<string, number> = {};
   for (let c = 0; c < CLASSES.length; c++) {
     for (let i = 0; i < options.perClass; i++) {
-      const s = scene(SEEDS.test + options.seed * 1_000_000 + c * options.perClass + i, { label: c, ground: options.ground, size });
+      const s = scene(SEEDS.test + options.seed * 1_000_000 + c * options.perClass + i, {
+        label: c,
+        ground: options.ground,
+        size,
+      });
       const name = `${CLASSES[c]}-${i}.png`;
       await writeFileAtomic(join(dir, 'images', name), await png(s.rgb, size, 3), { force: true });
       for (const concept of CONCEPTS) {
         const m = sceneMask(s, concept);
         if (!m.some((v) => v)) continue;
-        await writeFileAtomic(join(dir, 'masks', concept, name), await png(m, size, 1), { force: true });
+        await writeFileAtomic(join(dir, 'masks', concept, name), await png(m, size, 1), {
+          force: true,
+        });
         masks[concept] = (masks[concept] ?? 0) + 1;
       }
       rows.push(`images/${name},${c},${CLASSES[c]}`);
