@@ -9,6 +9,7 @@ import { DEFAULT_PENALTY } from '../edit/rewrite.ts';
 import { cacheDir } from '../edit/stats.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { RuleditError } from '../errors.ts';
+import type { ReportExample } from '../report/types.ts';
 import { cleanAccuracyDrop, fourWay, selectSetting, type CaseImage } from '../eval/protocol.ts';
 import { listBlocks } from '../onnx/blocks.ts';
 import type { OnnxModel } from '../onnx/model.ts';
@@ -102,16 +103,7 @@ export interface SceneDemoResult {
     method: MethodSummary;
   };
   /** PNG bytes for reports: the exemplars and a few test scenes with their predictions. */
-  pictures: Picture[];
-}
-
-export interface Picture {
-  caption: string;
-  original: Buffer;
-  mask?: Buffer;
-  transformed?: Buffer;
-  before?: string;
-  after?: string;
+  pictures: ReportExample[];
 }
 
 const SIZE = 64;
@@ -146,7 +138,7 @@ export async function runSceneDemo(
 
   // Test scenes: the ordinary ones (for clean accuracy), and every class placed on the concept,
   // then the concept restyled with the exemplar's style image and with the held-out ones. A
-  // validation set drawn the same way (other seeds) chooses the block and rank.
+  // validation set drawn the same way (other seeds) chooses the block, rank and penalty.
   const labels = CLASSES.flatMap((_, c) => Array<number>(n).fill(c));
   const ordinary = labels.map((c, i) => scene(SEEDS.test + i, { label: c }).rgb);
   const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) =>
@@ -182,7 +174,9 @@ export async function runSceneDemo(
   const statsData = await referenceScenes(400);
   const target = (label: number) => label === exemplarClass;
 
-  say(`choosing the block and rank on the validation scenes (clean drop <= ${maxDrop} points)`);
+  say(
+    `choosing the block, rank and penalty on the validation scenes (clean drop <= ${maxDrop} points)`,
+  );
   const selection = await chooseSetting(model, exemplar, options, statsData, async (m) => {
     const after = await predictSet(val, m, predict);
     return {
@@ -233,24 +227,19 @@ export async function runSceneDemo(
     const cleanAfter = await predict(ordinary, out.model);
     methods.push(summary(name, out.report.block, seconds, labels, cleanBefore, cleanAfter));
   }
-  const conceptBefore = before.onConcept;
-  const restyledBefore = before.heldout;
-  const onConcept = test.onConcept;
-  const restyled = test.heldout;
-
   const classes: ClassRow[] = CLASSES.map((name, c) => {
     const idx = labels.flatMap((l, i) => (l === c ? [i] : []));
     const acc = (p: number[]) => percent(idx.filter((i) => p[i] === c).length, idx.length);
     return {
       name,
       images: idx.length,
-      clean: acc(conceptBefore),
-      transformed: acc(restyledBefore),
+      clean: acc(before.onConcept),
+      transformed: acc(before.heldout),
       after: Object.fromEntries(Object.entries(afterBy).map(([m, p]) => [m, acc(p)])),
     };
   });
 
-  const pictures: Picture[] = [
+  const pictures: ReportExample[] = [
     {
       caption: `exemplar: ${CLASSES[exemplarClass]} scene, ${concept} -> ${style} (style image 0)`,
       original: await png(ex.rgb),
@@ -262,9 +251,9 @@ export async function runSceneDemo(
     const i = labels.indexOf(CLASSES.indexOf(v));
     pictures.push({
       caption: `test: ${v} on ${style} (held-out style image)`,
-      original: await png(onConcept[i].rgb),
-      transformed: await png(restyled[i]),
-      before: CLASSES[restyledBefore[i]],
+      original: await png(test.onConcept[i].rgb),
+      transformed: await png(test.heldout[i]),
+      before: CLASSES[before.heldout[i]],
       after: CLASSES[afterBy.rewrite[i]],
     });
   }
@@ -309,7 +298,7 @@ interface Shared {
   valOrdinary: Uint8Array[];
   valClean: number[];
   valCleanBefore: number[];
-  pictures: Picture[];
+  pictures: ReportExample[];
 }
 
 /** The typographic attack and its fix: one exemplar makes the written sticker read as blank. */
