@@ -14,6 +14,7 @@ import {
   positiveIntOption,
   preprocessOption,
   threadsOption,
+  cacheOption,
 } from './options.ts';
 import { table } from './table.ts';
 
@@ -55,7 +56,7 @@ export function registerBenchmark(program: Command): void {
     .addOption(labelsOption())
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
-    .option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)')
+    .addOption(cacheOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
     .option('--json', 'print the per-method summary as JSON', false)

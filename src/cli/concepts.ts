@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.ts';
 import { describeSkips } from '../concepts/skips.ts';
 import { RuleditError } from '../errors.ts';
-import { numberOption, threadsOption } from './options.ts';
+import { numberOption, threadsOption, cacheOption } from './options.ts';
 import { progress } from './progress.ts';
 import { table } from './table.ts';
 
@@ -22,7 +22,7 @@ export function registerConcepts(program: Command): void {
     .option('--threshold <p>', 'with --segment: minimum class probability', numberOption, 0.5)
     .option('--min-area <f>', 'with --segment: minimum fraction of the image', numberOption, 0.01)
     .option('--concepts <names>', 'comma-separated concepts to index (default: all)')
-    .option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)')
+    .addOption(cacheOption())
     .option('--refresh', 'rebuild even if a cached index exists', false)
     .addOption(threadsOption())
     .option('--json', 'print the counts, index path and skips as JSON', false)

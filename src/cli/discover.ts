@@ -21,6 +21,7 @@ import {
   positiveIntOption,
   preprocessOption,
   threadsOption,
+  cacheOption,
 } from './options.ts';
 import { progress } from './progress.ts';
 import { table } from './table.ts';
@@ -58,7 +59,7 @@ export function registerDiscover(program: Command): void {
     .addOption(labelsOption())
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
-    .option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)')
+    .addOption(cacheOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report with the heat map into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
     .option('--json', 'print every row as JSON', false)

@@ -36,3 +36,5 @@ export const threadsOption = () =>
   new Option('--threads <n>', 'ONNX Runtime threads (0 = one per core)')
     .argParser(intOption)
     .default(0);
+export const cacheOption = () =>
+  new Option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)');
