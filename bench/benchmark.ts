@@ -4,10 +4,9 @@
 // Usage: npx tsx bench/benchmark.ts [--real] [--cases N] [--heldout K] [--clean-limit N]
 //        [--steps N] [--style NAME] [--concept NAME]
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { buildConceptIndex, type ConceptIndex } from '../src/concepts/concept-index.ts';
 import { loadStyle } from '../src/concepts/style.ts';
 import { buildTestSet } from '../src/concepts/testset.ts';
@@ -17,8 +16,7 @@ import { loadPreprocess, parsePreprocess, type PreprocessSpec } from '../src/dat
 import { runHarness } from '../src/eval/harness.ts';
 import { methodSpec, type Setting } from '../src/eval/methods.ts';
 import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
-import { rng } from '../src/util/random.ts';
-import { colourModel, COLOURS, PREPROCESS, SIZE } from '../test/fixtures/colours.ts';
+import { colourModel, PREPROCESS, writePatchWorld } from '../test/fixtures/colours.ts';
 import { flag, shared } from './snow-problem.ts';
 
 const real = process.argv.includes('--real');
@@ -39,60 +37,14 @@ interface World {
 
 /** The colour world: 6 classes x 8 images with a coloured patch (the concept), blue styles. */
 async function colourWorld(): Promise<World> {
-  for (const d of ['images', 'masks', 'style']) await mkdir(join(work, d));
-  const png = (px: Uint8Array, ch: 1 | 3, size = SIZE) =>
-    sharp(px, { raw: { width: size, height: size, channels: ch } })
-      .png()
-      .toBuffer();
-  const images: ConceptIndex['images'] = [];
-  const rows = ['file,class'];
-  for (let cls = 0; cls < COLOURS.length; cls++)
-    for (let i = 0; i < 8; i++) {
-      const u = rng(100 * cls + i + 1);
-      const px = new Uint8Array(SIZE * SIZE * 3);
-      const mask = new Uint8Array(SIZE * SIZE);
-      const side = 10 + Math.floor(u() * 6);
-      const [x0, y0] = [Math.floor(u() * (SIZE - side)), Math.floor(u() * (SIZE - side))];
-      const rgb = COLOURS[cls][1].map((v) => (v > 0 ? 210 + 40 * u() : 40 * u()));
-      for (let y = 0; y < SIZE; y++)
-        for (let x = 0; x < SIZE; x++) {
-          const inside = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side;
-          if (inside) mask[y * SIZE + x] = 255;
-          for (let c = 0; c < 3; c++)
-            px[(y * SIZE + x) * 3 + c] = inside ? rgb[c] : 128 + Math.round((u() - 0.5) * 40);
-        }
-      const name = `${cls}-${i}.png`;
-      await writeFile(join(work, 'images', name), await png(px, 3));
-      await writeFile(join(work, 'masks', name), await png(mask, 1));
-      rows.push(`${name},${cls}`);
-      images.push({
-        file: join(work, 'images', name),
-        label: cls,
-        masks: { patch: join(work, 'masks', name) },
-        areas: { patch: 0.2 },
-      });
-    }
-  await writeFile(join(work, 'images', 'labels.csv'), rows.join('\n') + '\n');
-  for (let s = 0; s < 5; s++) {
-    const u = rng(900 + s);
-    const tex = Uint8Array.from({ length: 16 * 16 * 3 }, (_, i) =>
-      i % 3 === 2 ? 200 + Math.floor(u() * 55) : Math.floor(u() * 50),
-    );
-    await writeFile(join(work, 'style', `${s}.png`), await png(tex, 3, 16));
-  }
+  const { index, styleDir } = await writePatchWorld(work, { classes: 6, perClass: 8, styles: 5 });
   return {
     model: colourModel(),
     spec: parsePreprocess(PREPROCESS, 'bench'),
-    index: {
-      version: 1,
-      dataset: join(work, 'images'),
-      source: 'bench',
-      concepts: ['patch'],
-      images,
-    },
+    index,
     clean: (await openDataset(join(work, 'images'))).items,
     concept: 'patch',
-    styleDir: join(work, 'style'),
+    styleDir,
     nTrain: 3,
   };
 }

@@ -4,8 +4,6 @@ import { appendFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import sharp from 'sharp';
-import type { ConceptIndex } from '../src/concepts/concept-index.ts';
 import { loadStyle } from '../src/concepts/style.ts';
 import {
   buildTestSet,
@@ -24,9 +22,8 @@ import { predictFiles } from '../src/eval/predictions.ts';
 import { aggregate, MEASURE_KEYS, type ResultLine } from '../src/eval/results.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
-import { rng } from '../src/util/random.ts';
 import { ruledit } from './fixtures/cli.ts';
-import { colourModel, COLOURS, PREPROCESS, SIZE } from './fixtures/colours.ts';
+import { colourModel, COLOURS, PREPROCESS, writePatchWorld } from './fixtures/colours.ts';
 
 const spec = parsePreprocess(PREPROCESS, 'test');
 
@@ -40,61 +37,10 @@ let model: OnnxModel;
 let clean: DatasetItem[];
 let manifest: TestSetManifest;
 
-async function png(px: Uint8Array, channels: 1 | 3, size = SIZE): Promise<Buffer> {
-  return sharp(px, { raw: { width: size, height: size, channels } })
-    .png()
-    .toBuffer();
-}
-
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ruledit-harness-'));
   model = colourModel();
-  await mkdir(join(dir, 'images'));
-  await mkdir(join(dir, 'masks'));
-  await mkdir(join(dir, 'bluish'));
-  const rows = ['file,class'];
-  const images: ConceptIndex['images'] = [];
-  for (let cls = 0; cls < 3; cls++)
-    for (let i = 0; i < 6; i++) {
-      const u = rng(100 * cls + i + 1);
-      const px = new Uint8Array(SIZE * SIZE * 3);
-      const mask = new Uint8Array(SIZE * SIZE);
-      const side = 10 + Math.floor(u() * 5);
-      const [x0, y0] = [Math.floor(u() * (SIZE - side)), Math.floor(u() * (SIZE - side))];
-      const rgb = COLOURS[cls][1].map((v) => (v > 0 ? 210 + 40 * u() : 40 * u()));
-      for (let y = 0; y < SIZE; y++)
-        for (let x = 0; x < SIZE; x++) {
-          const inside = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side;
-          if (inside) mask[y * SIZE + x] = 255;
-          for (let c = 0; c < 3; c++)
-            px[(y * SIZE + x) * 3 + c] = inside ? rgb[c] : 128 + Math.round((u() - 0.5) * 40);
-        }
-      const name = `${COLOURS[cls][0]}-${i}.png`;
-      await writeFile(join(dir, 'images', name), await png(px, 3));
-      await writeFile(join(dir, 'masks', name), await png(mask, 1));
-      rows.push(`${name},${cls}`);
-      images.push({
-        file: join(dir, 'images', name),
-        label: cls,
-        masks: { patch: join(dir, 'masks', name) },
-        areas: { patch: (side * side) / (SIZE * SIZE) },
-      });
-    }
-  await writeFile(join(dir, 'images', 'labels.csv'), rows.join('\n') + '\n');
-  for (let s = 0; s < 3; s++) {
-    const u = rng(900 + s);
-    const tex = Uint8Array.from({ length: 16 * 16 * 3 }, (_, i) =>
-      i % 3 === 2 ? 200 + Math.floor(u() * 55) : Math.floor(u() * 50),
-    );
-    await writeFile(join(dir, 'bluish', `${s}.png`), await png(tex, 3, 16));
-  }
-  const index: ConceptIndex = {
-    version: 1,
-    dataset: join(dir, 'images'),
-    source: 'test',
-    concepts: ['patch'],
-    images,
-  };
+  const { index } = await writePatchWorld(dir, { classes: 3, perClass: 6, styles: 3 });
   await writeFile(join(dir, 'index.json'), JSON.stringify(index));
   manifest = buildTestSet(index, {
     concept: 'patch',

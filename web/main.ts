@@ -1,5 +1,6 @@
 import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
 import { MaskPainter } from './mask.ts';
+import type { Evaluation, Thumb } from '../src/server/wire.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -173,27 +174,8 @@ async function submit(path: string, extra: Record<string, unknown> = {}): Promis
 interface EditResult {
   block: string;
   xPrime: { before: Prediction[]; after: Prediction[] };
-  evaluation: {
-    testTitle: string;
-    cleanTitle: string;
-    perClass: { name: string; n: number; before: number; after: number }[];
-    testBefore: number;
-    testAfter: number;
-    cleanBefore: number;
-    cleanAfter: number;
-    cleanDrop: number;
-    fixed: Thumb[];
-    broken: Thumb[];
-    fixedCount: number;
-    brokenCount: number;
-  };
+  evaluation: Evaluation;
   history: HistoryRow[];
-}
-interface Thumb {
-  src: string;
-  truth: string;
-  before: string;
-  after: string;
 }
 
 const pct = (v: number) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(1));

@@ -87,24 +87,29 @@ export function methodsBarSpec(methods: MethodResult[]): TopLevelSpec {
           ],
         },
       },
-      {
-        transform: [{ filter: 'datum.value != null' }],
-        mark: { type: 'text', dy: { expr: 'datum.value < 0 ? 8 : -7' }, fontSize: 10 },
-        encoding: {
-          y: { field: 'value', type: 'quantitative' },
-          text: { field: 'value', format: '.0f' },
-        },
-      },
-      {
-        transform: [{ filter: 'datum.value == null' }],
-        mark: { type: 'text', dy: -7, fontSize: 10, fill: '#6b7280', fontStyle: 'italic' },
-        encoding: { y: { datum: 0 }, text: { value: 'n/a' } },
-      },
+      ...BAR_LABELS,
       { mark: { type: 'rule', color: '#374151' }, encoding: { y: { datum: 0 } } },
     ],
     config: CONFIG,
   } as TopLevelSpec;
 }
+
+/** Bar charts' labels: each bar's value above it (below when negative), 'n/a' where there is none. */
+const BAR_LABELS = [
+  {
+    transform: [{ filter: 'datum.value != null' }],
+    mark: { type: 'text', dy: { expr: 'datum.value < 0 ? 8 : -7' }, fontSize: 10 },
+    encoding: {
+      y: { field: 'value', type: 'quantitative' },
+      text: { field: 'value', format: '.0f' },
+    },
+  },
+  {
+    transform: [{ filter: 'datum.value == null' }],
+    mark: { type: 'text', dy: -7, fontSize: 10, fill: '#6b7280', fontStyle: 'italic' },
+    encoding: { y: { datum: 0 }, text: { value: 'n/a' } },
+  },
+];
 
 /**
  * A table drawn as grouped bars (ReportTable.chart): one group per row, one bar per value column;
@@ -166,19 +171,7 @@ export function tableBarSpec(table: ReportTable): TopLevelSpec {
           tooltip: [{ field: 'group' }, { field: 'series' }, { field: 'value', format: '.2f' }],
         },
       },
-      {
-        transform: [{ filter: 'datum.value != null' }],
-        mark: { type: 'text', dy: { expr: 'datum.value < 0 ? 8 : -7' }, fontSize: 10 },
-        encoding: {
-          y: { field: 'value', type: 'quantitative' },
-          text: { field: 'value', format: '.0f' },
-        },
-      },
-      {
-        transform: [{ filter: 'datum.value == null' }],
-        mark: { type: 'text', dy: -7, fontSize: 10, fill: '#6b7280', fontStyle: 'italic' },
-        encoding: { y: { datum: 0 }, text: { value: 'n/a' } },
-      },
+      ...BAR_LABELS,
     ],
     config: CONFIG,
   } as TopLevelSpec;

@@ -9,6 +9,7 @@ import type { EditRecord } from '../onnx/history.ts';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
 import { top5, type Prediction } from './pixels.ts';
 import type { TestSets } from './scenes.ts';
+import type { Evaluation } from './wire.ts';
 
 /**
  * The long work of the web editor as plain functions of plain (structured-cloneable) data, so it
@@ -36,29 +37,6 @@ export interface EditTask {
   params: EditParams;
   statsData: DatasetItem[];
   tests: TestSets;
-}
-
-export interface Thumb {
-  src: string;
-  truth: string;
-  before: string;
-  after: string;
-}
-
-export interface Evaluation {
-  testTitle: string;
-  cleanTitle: string;
-  perClass: { class: number; name: string; n: number; before: number; after: number }[];
-  testBefore: number;
-  testAfter: number;
-  cleanBefore: number;
-  cleanAfter: number;
-  /** Points of clean accuracy lost (negative: gained). */
-  cleanDrop: number;
-  fixed: Thumb[];
-  broken: Thumb[];
-  fixedCount: number;
-  brokenCount: number;
 }
 
 export interface EditOutcome {
