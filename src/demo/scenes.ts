@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import type { Exemplar } from '../concepts/exemplar.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { edit, type EditOptions } from '../edit/edit.ts';
@@ -15,6 +14,7 @@ import { listBlocks } from '../onnx/blocks.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import type { Ground } from '../synth/grounds.ts';
 import { predictScenes, sceneInput } from '../synth/predict.ts';
+import { scenePng } from '../synth/write.ts';
 import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
 import {
   CLASSES,
@@ -242,17 +242,17 @@ export async function runSceneDemo(
   const pictures: ReportExample[] = [
     {
       caption: `exemplar: ${CLASSES[exemplarClass]} scene, ${concept} -> ${style} (style image 0)`,
-      original: await png(ex.rgb),
-      mask: await png(sceneMask(ex, concept), 1),
-      transformed: await png(exemplarTransformed),
+      original: await scenePng(ex.rgb),
+      mask: await scenePng(sceneMask(ex, concept), 1),
+      transformed: await scenePng(exemplarTransformed),
     },
   ];
   for (const v of VEHICLES.filter((v) => v !== CLASSES[exemplarClass])) {
     const i = labels.indexOf(CLASSES.indexOf(v));
     pictures.push({
       caption: `test: ${v} on ${style} (held-out style image)`,
-      original: await png(test.onConcept[i].rgb),
-      transformed: await png(test.heldout[i]),
+      original: await scenePng(test.onConcept[i].rgb),
+      transformed: await scenePng(test.heldout[i]),
       before: CLASSES[before.heldout[i]],
       after: CLASSES[afterBy.rewrite[i]],
     });
@@ -383,15 +383,15 @@ async function stickerScenario(
   const name = CLASSES[written.label];
   ctx.pictures.push({
     caption: `sticker exemplar: a ${name} with a blank sticker (x) and with '${STICKER_WORD}' written on it (x', called ${STICKER_CLASS}): read x' like x`,
-    original: await png(blank.rgb),
-    mask: await png(mask, 1),
-    transformed: await png(written.rgb),
+    original: await scenePng(blank.rgb),
+    mask: await scenePng(mask, 1),
+    transformed: await scenePng(written.rgb),
   });
   const i = before.findIndex((p, k) => p === target && after[k] === test.others[k]);
   if (i >= 0) {
     ctx.pictures.push({
       caption: `test: ${CLASSES[test.others[i]]} with the sticker`,
-      original: await png(test.images[i]),
+      original: await scenePng(test.images[i]),
       before: CLASSES[before[i]],
       after: CLASSES[after[i]],
     });
@@ -562,16 +562,10 @@ export async function referenceScenes(n: number): Promise<{ file: string; label:
   for (let i = 0; i < n; i++) {
     const s = scene(SEEDS.calibration - 1 - i);
     const file = join(folder, `${i}.png`);
-    if (!existsSync(file)) await writeFileAtomic(file, await png(s.rgb), { mkdir: true });
+    if (!existsSync(file)) await writeFileAtomic(file, await scenePng(s.rgb), { mkdir: true });
     items.push({ file, label: s.label });
   }
   return items;
-}
-
-export function png(pixels: Uint8Array, channels: 1 | 3 = 3): Promise<Buffer> {
-  return sharp(Buffer.from(pixels), { raw: { width: SIZE, height: SIZE, channels } })
-    .png()
-    .toBuffer();
 }
 
 function summary(

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { png } from '../demo/scenes.ts';
+import { scenePng } from '../synth/write.ts';
 import type { DatasetItem } from '../data/dataset.ts';
 import { cacheDir } from '../edit/stats.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
@@ -78,17 +78,21 @@ export async function builtinTestSets(perClass = 8): Promise<TestSets> {
       const n = c * perClass + i;
       const a = join(root, 'clean', `${CLASSES[c]}-${i}.png`);
       if (!existsSync(a))
-        await writeFileAtomic(a, await png(scene(SEEDS.test + 7_000_000 + n, { label: c }).rgb), {
-          mkdir: true,
-          force: true,
-        });
+        await writeFileAtomic(
+          a,
+          await scenePng(scene(SEEDS.test + 7_000_000 + n, { label: c }).rgb),
+          {
+            mkdir: true,
+            force: true,
+          },
+        );
       clean.push({ file: a, label: c, name: CLASSES[c] });
       const b = join(root, 'snow-road', `${CLASSES[c]}-${i}.png`);
       if (!existsSync(b)) {
         const s = scene(SEEDS.test + 7_500_000 + n, { label: c, ground: 'road', sticker: null });
         await writeFileAtomic(
           b,
-          await png(replaceConcept(s, 'road', snowImages[n % snowImages.length])),
+          await scenePng(replaceConcept(s, 'road', snowImages[n % snowImages.length])),
           { mkdir: true, force: true },
         );
       }

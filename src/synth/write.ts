@@ -18,7 +18,8 @@ export interface WriteScenesOptions {
   onImage?: () => void;
 }
 
-const png = (pixels: Uint8Array, size: number, channels: 1 | 3) =>
+/** A square scene, mask (1 channel) or texture as PNG bytes. */
+export const scenePng = (pixels: Uint8Array, channels: 1 | 3 = 3, size = 64) =>
   sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels } })
     .png()
     .toBuffer();
@@ -48,11 +49,13 @@ export async function writeScenes(
         size,
       });
       const name = `${CLASSES[c]}-${i}.png`;
-      await writeFileAtomic(join(dir, 'images', name), await png(s.rgb, size, 3), { force: true });
+      await writeFileAtomic(join(dir, 'images', name), await scenePng(s.rgb, 3, size), {
+        force: true,
+      });
       for (const concept of CONCEPTS) {
         const m = sceneMask(s, concept);
         if (!m.some((v) => v)) continue;
-        await writeFileAtomic(join(dir, 'masks', concept, name), await png(m, size, 1), {
+        await writeFileAtomic(join(dir, 'masks', concept, name), await scenePng(m, 1, size), {
           force: true,
         });
         masks[concept] = (masks[concept] ?? 0) + 1;
@@ -72,7 +75,7 @@ export async function writeStyles(dir: string, size = 128, force = false): Promi
     await mkdir(join(dir, style), { recursive: true });
     for (let k = 0; k < STYLE_IMAGES; k++) {
       const file = join(dir, style, `${k}.png`);
-      await writeFileAtomic(file, await png(styleTexture(style, k, size), size, 3), { force });
+      await writeFileAtomic(file, await scenePng(styleTexture(style, k, size), 3, size), { force });
       written.push(file);
     }
   }
