@@ -234,6 +234,7 @@ describe('rewrite', () => {
         report,
       } = await rewrite(model, [exemplar(size, 1), exemplar(size, 2, [0, 0, 8, 6])], {
         spec: s,
+        guard: false,
         stats,
         layer: name,
         rank,
@@ -276,9 +277,10 @@ describe('rewrite', () => {
     const model = resnetLike();
     const stats = await statsFor(model, 'res.b', 12);
     const ex = [exemplar(12, 3)];
-    const ours = await rewrite(model, ex, { spec, stats, layer: 'res.b' });
+    const ours = await rewrite(model, ex, { spec, guard: false, stats, layer: 'res.b' });
     const published = await rewrite(model, ex, {
       spec,
+      guard: false,
       stats,
       layer: 'res.b',
       solver: 'published',
@@ -296,9 +298,15 @@ describe('rewrite', () => {
     const model = resnetLike();
     const s1 = await statsFor(model, 'res.b', 12);
     const s2 = await statsFor(model, 'down', 12);
-    const first = await rewrite(model, [exemplar(12, 4)], { spec, stats: s1, layer: 'res.b' });
+    const first = await rewrite(model, [exemplar(12, 4)], {
+      spec,
+      guard: false,
+      stats: s1,
+      layer: 'res.b',
+    });
     const second = await rewrite(first.model, [exemplar(12, 5)], {
       spec,
+      guard: false,
       stats: s2,
       layer: 'down',
     });
@@ -326,14 +334,20 @@ describe('rewrite', () => {
   it('rejects bad input with typed errors', async () => {
     const model = resnetLike();
     const stats = await statsFor(model, 'res.b', 12);
-    await assert.rejects(rewrite(model, [exemplar(16, 1)], { spec, stats, layer: 'res.b' }), {
-      code: 'bad-exemplar',
-    });
-    await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, stats, layer: 'nope' }), {
-      code: 'no-block',
-    });
     await assert.rejects(
-      rewrite(model, [exemplar(12, 1)], { spec, stats, layer: 'res.b', rank: 50 }),
+      rewrite(model, [exemplar(16, 1)], { spec, guard: false, stats, layer: 'res.b' }),
+      {
+        code: 'bad-exemplar',
+      },
+    );
+    await assert.rejects(
+      rewrite(model, [exemplar(12, 1)], { spec, guard: false, stats, layer: 'nope' }),
+      {
+        code: 'no-block',
+      },
+    );
+    await assert.rejects(
+      rewrite(model, [exemplar(12, 1)], { spec, guard: false, stats, layer: 'res.b', rank: 50 }),
       { code: 'bad-rank' },
     );
     await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, layer: 'res.b' }), {
@@ -341,12 +355,15 @@ describe('rewrite', () => {
     });
     const empty = exemplar(12, 1);
     empty.mask.fill(0);
-    await assert.rejects(rewrite(model, [empty], { spec, stats, layer: 'res.b' }), {
+    await assert.rejects(rewrite(model, [empty], { spec, guard: false, stats, layer: 'res.b' }), {
       code: 'bad-mask',
     });
     const nan = { ...stats, C: stats.C.map((v, i) => (i === 3 ? NaN : v)) };
-    await assert.rejects(rewrite(model, [exemplar(12, 1)], { spec, stats: nan, layer: 'res.b' }), {
-      code: 'not-finite',
-    });
+    await assert.rejects(
+      rewrite(model, [exemplar(12, 1)], { spec, guard: false, stats: nan, layer: 'res.b' }),
+      {
+        code: 'not-finite',
+      },
+    );
   });
 });

@@ -24,6 +24,24 @@ export function autoLayer(blocks: Block[], valueSpatial: (b: Block) => number[])
   return last;
 }
 
+/** The deepest `n` editable convolutions with a spatial output, deepest last: `auto` and its neighbours. */
+export async function spatialBlocks(
+  model: OnnxModel,
+  spec: PreprocessSpec,
+  n: number,
+): Promise<Block[]> {
+  const blocks = listBlocks(model.proto.graph!);
+  const shapes = await tensorShapes(
+    model,
+    blocks.map((b) => b.value),
+    batchDims(spec, 1),
+  );
+  const spatial = blocks.filter(
+    (b) => b.editable && b.op === 'Conv' && shapes[b.value].slice(2).reduce((a, x) => a * x, 1) > 1,
+  );
+  return spatial.slice(-n);
+}
+
 /** The block a method should edit: by name/index, or the `auto` rule (needs the value shapes). */
 export async function pickBlock(
   model: OnnxModel,

@@ -1,5 +1,5 @@
 import type { Exemplar } from '../concepts/exemplar.ts';
-import { stackImages } from '../data/batches.ts';
+import { batches, stackImages } from '../data/batches.ts';
 import { areaResize } from '../data/mask.ts';
 import type { DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
@@ -15,6 +15,15 @@ import { contextDirection } from './direction.ts';
 import { pickBlock } from './layer.ts';
 import { loss, type Example, type Objective } from './objective.ts';
 import { applyWeightChange } from './record.ts';
+import {
+  backOff,
+  checkHeldOut,
+  DEFAULT_MAX_FLIPS,
+  Guard,
+  splitReference,
+  type GuardOptions,
+  type GuardReport,
+} from './guard.ts';
 import { solveAdam } from './solve-adam.ts';
 import { solveSubspace } from './solve-subspace.ts';
 import { keyStatistics, type KeyStats } from './stats.ts';
@@ -23,6 +32,9 @@ import { whitening } from './whiten.ts';
 
 /** Chosen on the vehicles-on-snow measurements (README, 'Choosing the layer and penalty'). */
 export const DEFAULT_PENALTY = 0.003;
+export const DEFAULT_PRESERVE = 0;
+/** Reference images whose values the preserve term holds (spread over the statistics' images). */
+const PRESERVE_IMAGES = 32;
 
 export interface RewriteOptions {
   spec: PreprocessSpec;
@@ -46,6 +58,18 @@ export interface RewriteOptions {
   penalty?: number;
   /** Eigenvalues of C below this fraction of the largest are raised to it before whitening. */
   whiteningFloor?: number;
+  /**
+   * The label-free safety guard (default on, budget 0.5% flips): the edit is scaled back until it
+   * fits, or refused. false turns it off (tests of the solver's exact properties, ablations).
+   */
+  guard?: GuardOptions | false;
+  /**
+   * Weight of the reference images' own values in the exact solver's objective, relative to the
+   * exemplars (default DEFAULT_PRESERVE; 0: the published objective, exemplars only).
+   */
+  preserve?: number;
+  /** Fraction of the solved change to apply (default 1); the guard may keep less. */
+  strength?: number;
   threads?: number;
   onProgress?: (message: string) => void;
 }
@@ -61,6 +85,12 @@ export interface RewriteReport {
   lastStepLoss?: number;
   keyNormFraction: number;
   clampedEigenvalues: number;
+  /** Fraction of the solved change that was applied (after the guard's back-off). */
+  strength: number;
+  /** What the edit does to held-out in-distribution images; absent only with guard: false. */
+  guard?: GuardReport;
+  /** The edited block's key grid (rows x columns) and how many of its cells the mask touches. */
+  keyGrid: { height: number; width: number; masked: number };
   seconds: number;
 }
 
@@ -92,20 +122,22 @@ export async function rewrite(
     }
   }
 
+  const strength = options.strength ?? 1;
+  if (!(strength > 0 && strength <= 1))
+    throw new RuleditError('bad-strength', `strength must be in (0, 1], got ${strength}`);
   const block = await pickBlock(model, spec, options.layer);
   say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
-
-  // 1. Statistics and whitening.
-  const stats =
-    options.stats ??
-    (options.statsData
-      ? await keyStatistics(model, block, options.statsData, spec, { threads: options.threads })
-      : undefined);
-  if (!stats)
+  if (!options.stats && !options.statsData)
     throw new RuleditError(
       'no-stats',
       'key statistics need reference images: pass --stats-data DIR',
     );
+  const reference = referenceSplit(options);
+
+  // 1. Statistics and whitening.
+  const stats =
+    options.stats ??
+    (await keyStatistics(model, block, reference.stats!, spec, { threads: options.threads }));
   if (stats.block !== block.name)
     throw new RuleditError(
       'bad-stats',
@@ -155,8 +187,14 @@ export async function rewrite(
     cin,
     rank,
   );
+  const keyMask = maskAt(exemplars[0], kh, kw);
+  const keyGrid = { height: kh, width: kw, masked: keyMask.filter((m) => m > 0).length };
   say(
-    `direction: rank ${rank}, ${direction.positions} masked key positions, ${(100 * direction.keyNormFraction).toFixed(1)}% of the exemplar keys' norm along d`,
+    `keys: ${kh}x${kw} grid, the mask touches ${keyGrid.masked} of its ${kh * kw} cells` +
+      (useMask ? `\n${gridPicture(keyMask, kh, kw)}` : ''),
+  );
+  say(
+    `direction: rank ${rank}, ${direction.positions} masked key positions over ${n} exemplar${n > 1 ? 's' : ''}, ${(100 * direction.keyNormFraction).toFixed(1)}% of the exemplar keys' norm along d`,
   );
   if (white.repaired)
     say(
@@ -170,8 +208,12 @@ export async function rewrite(
 
   // 4. The objective over the block's tail: pre' = base + gain * conv(theta, rows).
   const subspace = solver === 'exact';
-  const examples: Example[] = exemplars.map((ex, e) => {
-    const k = perExemplar(keys, e);
+  const exampleOf = (
+    k: Float32Array,
+    pre: Float32Array,
+    value: Float32Array,
+    weight: Float64Array,
+  ): Example => {
     let map: Float64Array;
     if (subspace) {
       map = new Float64Array(rank * keyPositions);
@@ -193,11 +235,19 @@ export async function rewrite(
     }
     return {
       rows: unfolded.rows,
-      base: Float64Array.from(perExemplar(base, e)),
-      target: Float64Array.from(perExemplar(target, e)),
-      weight: Float64Array.from(maskAt(ex, vh, vw), Math.sqrt),
+      base: Float64Array.from(pre),
+      target: Float64Array.from(value),
+      weight,
     };
-  });
+  };
+  const examples: Example[] = exemplars.map((ex, e) =>
+    exampleOf(
+      perExemplar(keys, e),
+      perExemplar(base, e),
+      perExemplar(target, e),
+      Float64Array.from(maskAt(ex, vh, vw), Math.sqrt),
+    ),
+  );
   const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;
   const objective: Objective = {
     examples,
@@ -209,12 +259,50 @@ export async function rewrite(
   };
   const lossBefore = loss(objective, new Float64Array(cout * objective.features));
 
+  // 4b. What must not move: the values of ordinary reference images, held where they were with a
+  // total weight `preserve` times the exemplars' (the exact solver only; 0 = the published objective).
+  const preserve = subspace ? (options.preserve ?? DEFAULT_PRESERVE) : 0;
+  if (!(preserve >= 0))
+    throw new RuleditError('bad-option', `preserve must be >= 0, got ${preserve}`);
+  const held: Example[] = [];
+  if (preserve > 0 && reference.stats?.length) {
+    const items = spread(reference.stats, PRESERVE_IMAGES);
+    const exemplarWeight = examples.reduce((a, ex) => a + ex.weight.reduce((x, y) => x + y, 0), 0);
+    const each = Float64Array.from(
+      { length: valuePositions },
+      () => (preserve * exemplarWeight) / (items.length * valuePositions),
+    );
+    for await (const batch of batches(items, spec, { batchSize: 16 })) {
+      const out = await runner.run(batch.data, batch.dims);
+      const per = (t: Tapped, i: number) => {
+        const size = t.data.length / batch.items.length;
+        return t.data.subarray(i * size, (i + 1) * size);
+      };
+      batch.items.forEach((_, i) =>
+        held.push(
+          exampleOf(
+            per(out.taps[block.key], i),
+            per(out.taps[block.preActivation], i),
+            per(out.taps[block.value], i),
+            each,
+          ),
+        ),
+      );
+    }
+    say(
+      `preserve: the values of ${held.length} reference images weigh ${preserve} x the exemplars`,
+    );
+  }
+
   // 5. Solve.
   let theta: Float64Array;
   let lastStepLoss: number | undefined;
   const solveStart = performance.now();
   if (subspace) {
-    const solved = solveSubspace(objective, { penalty: options.penalty ?? DEFAULT_PENALTY });
+    const solved = solveSubspace(
+      { ...objective, examples: [...examples, ...held] },
+      { penalty: options.penalty ?? DEFAULT_PENALTY },
+    );
     theta = solved.theta;
     say(
       `solved ${cout} channels x ${objective.features} coefficients exactly (${solved.sweeps} sweeps) in ${((performance.now() - solveStart) / 1000).toFixed(2)} s: loss ${lossBefore.toFixed(4)} -> ${loss(objective, theta).toFixed(4)}`,
@@ -238,8 +326,9 @@ export async function rewrite(
     lastStepLoss = adam.lastStepLoss;
   }
 
-  // 6. W' = W + delta, in the canonical [out, in, kh, kw] layout.
-  const weight = readWeight(model, block);
+  // 6. W' = W + strength * delta, in the canonical [out, in, kh, kw] layout.
+  const previous = readWeight(model, block);
+  const change = new Float32Array(previous.length);
   const perOut = cin * offsets;
   for (let o = 0; o < cout; o++) {
     const t = theta.subarray(o * objective.features, (o + 1) * objective.features);
@@ -249,9 +338,44 @@ export async function rewrite(
         if (subspace)
           for (let r = 0; r < rank; r++) delta += t[r * offsets + u] * direction.d[r * cin + i];
         else delta = t[i * offsets + u];
-        weight[o * perOut + i * offsets + u] += delta;
+        change[o * perOut + i * offsets + u] = delta;
       }
   }
+  const scaled = (s: number) => Float32Array.from(previous, (x, i) => x + s * change[i]);
+
+  // 7. The guard: the strongest fraction of the change (up to `strength`) that fits its budget.
+  let guardReport: GuardReport | undefined;
+  let kept = strength;
+  if (reference.guard) {
+    const guard = await Guard.create(model, block, reference.guard, spec, {
+      threads: options.threads,
+      source: reference.source,
+    });
+    try {
+      const maxFlips = reference.maxFlips;
+      say(
+        `guard: ${guard.images} held-out images (${reference.source}), budget ${maxFlips}% flips`,
+      );
+      const { kept: fit, trials } = await backOff(
+        (s) => guard.measure(scaled(s * strength), s * strength),
+        maxFlips,
+      );
+      kept = fit.strength;
+      guardReport = {
+        ...fit,
+        images: guard.images,
+        ties: guard.ties,
+        maxFlips,
+        source: reference.source,
+        ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
+        trials,
+      };
+      say(describeGuard(guardReport));
+    } finally {
+      await guard.release();
+    }
+  }
+  const weight = scaled(kept);
 
   const fields = {
     method: solver === 'exact' ? 'rewrite' : `rewrite-${solver}`,
@@ -268,15 +392,17 @@ export async function rewrite(
       statsKey: stats.key,
     },
     exemplars: exemplars.map((e) => e.hashes),
+    strength: kept,
+    ...(guardReport ? { guard: guardReport } : {}),
     ...(subspace
-      ? { lambda: Array.from(theta) }
+      ? { lambda: Array.from(theta, (x) => x * kept) }
       : {
           lr: options.lr ?? 1e-4,
           steps: options.steps ?? 20000,
           projectEvery: solver === 'published' ? (options.projectEvery ?? 10) : 0,
         }),
   };
-  // 7. The loss of what is saved: the float32 weights run by ONNX Runtime.
+  // 8. The loss of what is saved: the float32 weights run by ONNX Runtime.
   const check = await Runner.create(patchBlock(model, block, { weight }), {
     taps: [block.value],
     threads: options.threads,
@@ -312,6 +438,9 @@ export async function rewrite(
     ...(lastStepLoss !== undefined ? { lastStepLoss } : {}),
     keyNormFraction: direction.keyNormFraction,
     clampedEigenvalues: white.clamped,
+    strength: kept,
+    ...(guardReport ? { guard: guardReport } : {}),
+    keyGrid,
     seconds: (performance.now() - start) / 1000,
   };
   return { ...edited, report };
@@ -325,4 +454,77 @@ function bnGain(model: OnnxModel, block: Block, channels: number): Float64Array 
   const scale = get(block.batchNorm.scale);
   const variance = get(block.batchNorm.variance);
   return Float64Array.from(scale, (s, o) => s / Math.sqrt(variance[o] + block.batchNorm!.epsilon));
+}
+
+/**
+ * Which reference images feed the statistics and which the guard: given guard images must be
+ * held out of the statistics; without them, a share of the reference images is set aside.
+ */
+function referenceSplit(options: RewriteOptions): {
+  stats?: DatasetItem[];
+  guard?: DatasetItem[];
+  source: GuardReport['source'];
+  maxFlips: number;
+} {
+  const all = options.statsData;
+  const guard = options.guard;
+  if (guard === false) return { stats: all, source: 'given', maxFlips: Infinity };
+  const maxFlips = guard?.maxFlips ?? DEFAULT_MAX_FLIPS;
+  if (!(maxFlips >= 0 && maxFlips <= 100))
+    throw new RuleditError(
+      'bad-option',
+      `the flip budget is a percentage in [0, 100], got ${maxFlips}`,
+    );
+  if (guard?.data) {
+    if (all) checkHeldOut(guard.data, all);
+    return { stats: all, guard: guard.data, source: 'given', maxFlips };
+  }
+  if (!all)
+    throw new RuleditError(
+      'no-guard',
+      'the safety guard needs held-out in-distribution images: give reference images to split ' +
+        '(--stats-data DIR) or guard images (--guard-data DIR)',
+    );
+  const split = splitReference(all);
+  if (!split.guard.length || !split.stats.length)
+    throw new RuleditError(
+      'no-guard',
+      `${all.length} reference images are too few to hold some out for the safety guard: give at least ${4} or guard images (--guard-data DIR)`,
+    );
+  return { ...split, source: 'held-out reference images', maxFlips };
+}
+
+/** One line of the guard's figures, as the CLI and the progress messages show them. */
+export function describeGuard(g: GuardReport): string {
+  const acc =
+    g.accuracyBefore !== undefined && g.accuracy !== undefined
+      ? `, top-1 ${g.accuracyBefore.toFixed(1)} -> ${g.accuracy.toFixed(1)}%`
+      : '';
+  const kept =
+    g.strength < 1
+      ? `strength backed off to ${g.strength.toFixed(3)} (full strength: ${g.trials[0].flipRate.toFixed(2)}% flips)`
+      : 'full strength';
+  const ties = g.ties ? ` (${g.ties} undecided ties left out, ${g.tieFlips} of them flipped)` : '';
+  return `guard: ${g.flips}/${g.images - g.ties} held-out images change top-1 (${g.flipRate.toFixed(2)}%, budget ${g.maxFlips}%)${ties}, mean KL ${g.meanKL.toExponential(2)}${acc}; ${kept}`;
+}
+
+/** The mask on a block's key grid: '#' mostly inside, '+' partly, '.' outside. */
+function gridPicture(mask: Float32Array, h: number, w: number): string {
+  if (h * w > 32 * 32) return `  (${h}x${w}: too large to draw)`;
+  const rows: string[] = [];
+  for (let y = 0; y < h; y++) {
+    let row = '  ';
+    for (let x = 0; x < w; x++) {
+      const m = mask[y * w + x];
+      row += m >= 0.5 ? '#' : m > 0 ? '+' : '.';
+    }
+    rows.push(row);
+  }
+  return rows.join('\n');
+}
+
+/** Up to n items spread evenly over the list (deterministic). */
+function spread<T>(items: T[], n: number): T[] {
+  if (items.length <= n) return items;
+  return Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)]);
 }

@@ -4,7 +4,7 @@ import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/grap
 import type { OnnxModel } from '../onnx/model.ts';
 import { DataType, type NodeProto } from '../onnx/proto.ts';
 import { dimsOf, tensorToFloat32 } from '../onnx/tensor.ts';
-import { tailFrom } from './subgraph.ts';
+import { tailFrom } from '../onnx/subgraph.ts';
 
 type Tf = typeof TF;
 

@@ -68,15 +68,20 @@ export class GraphBuilder {
   }
 }
 
-function valueInfo(name: string, dims: (number | string)[]): ValueInfoProto {
+/** A float tensor's declaration; without dims, its shape is left to the runtime. */
+export function valueInfo(name: string, dims?: (number | string)[]): ValueInfoProto {
   return {
     name,
     type: {
       tensorType: {
         elemType: onnx.TensorProto.DataType.FLOAT,
-        shape: {
-          dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
-        },
+        ...(dims
+          ? {
+              shape: {
+                dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+              },
+            }
+          : {}),
       },
     },
   };

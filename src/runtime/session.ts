@@ -1,6 +1,7 @@
 import ort from 'onnxruntime-node';
 import { RuleditError } from '../errors.ts';
 import type { OnnxModel } from '../onnx/model.ts';
+import type { ModelProto } from '../onnx/proto.ts';
 import { modelInputs, serializeModel } from '../onnx/model.ts';
 import { withTaps } from '../onnx/taps.ts';
 
@@ -40,24 +41,7 @@ export class Runner {
         `the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); ruledit needs a classifier with one image input`,
       );
     }
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(serializeModel(proto), {
-        intraOpNumThreads: options.threads ?? 0,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        // Warnings about exporter quirks (initializers listed as inputs) are not the user's business.
-        logSeverityLevel: 3,
-        // Idle ORT threads otherwise spin, taking the cores that decode the next batch.
-        extra: { session: { intra_op: { allow_spinning: '0' } } },
-      });
-    } catch (e) {
-      throw new RuleditError(
-        'bad-model',
-        `ONNX Runtime cannot load the model: ${(e as Error).message.split('\n')[0]}`,
-      );
-    }
+    const session = await openSession(proto, options.threads);
     return new Runner(session, inputs[0].name, model.proto.graph!.output![0].name!, taps);
   }
 
@@ -76,5 +60,52 @@ export class Runner {
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * A session over a graph with several named inputs (a network's tail fed with tensors captured
+ * from the full model, and a weight to try), returning its first output.
+ */
+export class FeedRunner {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly output: string,
+  ) {}
+
+  static async create(proto: ModelProto, threads?: number): Promise<FeedRunner> {
+    return new FeedRunner(await openSession(proto, threads), proto.graph!.output![0].name!);
+  }
+
+  async run(feeds: Record<string, Tapped>): Promise<Tapped> {
+    const tensors = Object.fromEntries(
+      Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor('float32', t.data, t.dims)]),
+    );
+    const out = (await this.session.run(tensors, [this.output]))[this.output];
+    return { data: out.data as Float32Array, dims: [...out.dims] };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+async function openSession(proto: ModelProto, threads = 0): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(serializeModel(proto), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // Warnings about exporter quirks (initializers listed as inputs) are not the user's business.
+      logSeverityLevel: 3,
+      // Idle ORT threads otherwise spin, taking the cores that decode the next batch.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
+    });
+  } catch (e) {
+    throw new RuleditError(
+      'bad-model',
+      `ONNX Runtime cannot load the model: ${(e as Error).message.split('\n')[0]}`,
+    );
   }
 }

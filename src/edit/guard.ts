@@ -1,0 +1,276 @@
+import { resolve } from 'node:path';
+import { batches } from '../data/batches.ts';
+import type { DatasetItem } from '../data/dataset.ts';
+import type { PreprocessSpec } from '../data/preprocess.ts';
+import { RuleditError } from '../errors.ts';
+import type { Block } from '../onnx/blocks.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { tailModel } from '../onnx/tail-model.ts';
+import { storedWeight } from '../onnx/weights.ts';
+import { FeedRunner, Runner, type Tapped } from '../runtime/session.ts';
+
+/**
+ * The label-free safety guard (METHOD.md section 11): how much an edit changes the model on
+ * in-distribution images it never saw. The flip rate (share of images whose top-1 changes) and the
+ * mean KL divergence of the softmax need no label; with labelled guard images the accuracy before
+ * and after is reported too. A flip rate within budget is necessary, not sufficient, for a small
+ * clean accuracy drop.
+ */
+export interface GuardOptions {
+  /** Held-out in-distribution images; default: every 4th reference image, kept out of the statistics. */
+  data?: DatasetItem[];
+  /** Largest share of guard images (percent) whose top-1 the edit may change (default 0.5). */
+  maxFlips?: number;
+}
+
+export const DEFAULT_MAX_FLIPS = 0.5;
+
+/** What an edit does to the guard images at one strength. */
+export interface GuardFigures {
+  strength: number;
+  /** Decided guard images (see TIE) whose top-1 changed. */
+  flips: number;
+  /** Percent of the decided guard images whose top-1 changed. */
+  flipRate: number;
+  /** Undecided images (a tie between the original top-2) whose top-1 changed: not counted. */
+  tieFlips: number;
+  /** Mean over guard images of KL(p_original || p_edited), in nats. */
+  meanKL: number;
+  /** Top-1 accuracy (percent) of the edited model, when the guard images are labelled. */
+  accuracy?: number;
+}
+
+export interface GuardReport extends GuardFigures {
+  images: number;
+  /** Guard images the original model cannot decide (top-2 within TIE): left out of the flip rate. */
+  ties: number;
+  /** The budget, percent. */
+  maxFlips: number;
+  /** Where the guard images came from: held out of the reference images, or given. */
+  source: 'held-out reference images' | 'given';
+  /** Top-1 accuracy (percent) of the original model on labelled guard images. */
+  accuracyBefore?: number;
+  /** Every strength tried, in order (the first is the solved edit at full strength). */
+  trials: GuardFigures[];
+}
+
+/**
+ * An image whose original top-2 probabilities are within this of each other is a tie: any
+ * perturbation flips it (a float rounding, an edit of no consequence; measured on imagenet-sample,
+ * two such images with margins 0.002 and 0.005 flipped at 1/4 of an edit that moved no accuracy),
+ * so it says nothing about the edit and is left out of the flip rate (and reported).
+ */
+export const TIE = 0.01;
+
+/** Share of the reference images held out for the guard when no guard images are given. */
+const GUARD_EVERY = 4;
+/** Enough images to resolve a 0.5% flip budget; more only costs time. */
+const GUARD_MAX = 500;
+
+/**
+ * Reference images split in two: the key statistics are computed on one part and the guard runs
+ * on the other, so the guard measures images the edit's statistics never saw.
+ */
+export function splitReference(items: DatasetItem[]): {
+  stats: DatasetItem[];
+  guard: DatasetItem[];
+} {
+  const stats: DatasetItem[] = [];
+  const guard: DatasetItem[] = [];
+  items.forEach((item, i) =>
+    (i % GUARD_EVERY === GUARD_EVERY - 1 && guard.length < GUARD_MAX ? guard : stats).push(item),
+  );
+  return { stats, guard };
+}
+
+/** Refuse guard images that the statistics also used: the guard would not be held out. */
+export function checkHeldOut(guard: DatasetItem[], stats: DatasetItem[]): void {
+  const used = new Set(stats.map((i) => resolve(i.file)));
+  const shared = guard.filter((i) => used.has(resolve(i.file)));
+  if (shared.length)
+    throw new RuleditError(
+      'guard-overlap',
+      `${shared.length} of the ${guard.length} guard images are also reference images of the key statistics ` +
+        `(e.g. ${shared[0].file}): the guard must measure images the edit never saw; give separate folders`,
+    );
+}
+
+/**
+ * A block's tail run on guard images captured once: the block's key and whatever else crosses into
+ * the tail are taken from the original model, so each candidate weight costs one pass of the tail.
+ */
+export class Guard {
+  private constructor(
+    private readonly block: Block,
+    private readonly tail: FeedRunner,
+    private readonly feeds: Record<string, Tapped>[],
+    private readonly original: { probs: Float32Array; top1: Int32Array; margin: Float32Array },
+    private readonly labels: (number | undefined)[],
+    readonly source: GuardReport['source'],
+  ) {}
+
+  static async create(
+    model: OnnxModel,
+    block: Block,
+    items: DatasetItem[],
+    spec: PreprocessSpec,
+    options: { threads?: number; source: GuardReport['source'] },
+  ): Promise<Guard> {
+    if (!items.length)
+      throw new RuleditError(
+        'no-guard',
+        'the safety guard needs in-distribution images; none given',
+      );
+    const tail = tailModel(model.proto, block.key, [block.weight]);
+    const runner = await Runner.create(model, { taps: tail.inputs, threads: options.threads });
+    const feeds: Record<string, Tapped>[] = [];
+    const logits: Tapped[] = [];
+    const labels: (number | undefined)[] = [];
+    try {
+      for await (const batch of batches(items, spec, { batchSize: 32 })) {
+        const out = await runner.run(batch.data, batch.dims);
+        feeds.push(out.taps);
+        logits.push(out.logits);
+        labels.push(...batch.items.map((i) => i.label));
+      }
+    } finally {
+      await runner.release();
+    }
+    const original = softmaxTop1(logits);
+    return new Guard(
+      block,
+      await FeedRunner.create(tail.proto, options.threads),
+      feeds,
+      original,
+      labels,
+      options.source,
+    );
+  }
+
+  get images(): number {
+    return this.labels.length;
+  }
+
+  /** Guard images the original model cannot decide between its top two classes. */
+  get ties(): number {
+    return this.original.margin.filter((m) => m < TIE).length;
+  }
+
+  get labelled(): boolean {
+    return this.labels.every((l) => l !== undefined);
+  }
+
+  /** Top-1 accuracy (percent) of the original model; undefined without labels. */
+  accuracyBefore(): number | undefined {
+    return this.labelled ? accuracy(this.original.top1, this.labels) : undefined;
+  }
+
+  /** The guard's figures for a block weight (canonical [out, in, ...] layout). */
+  async measure(weight: Float32Array, strength: number): Promise<GuardFigures> {
+    const w = storedWeight(this.block, weight);
+    const stored = { data: w, dims: storedDims(this.block) };
+    const logits: Tapped[] = [];
+    for (const f of this.feeds)
+      logits.push(await this.tail.run({ ...f, [this.block.weight]: stored }));
+    const edited = softmaxTop1(logits);
+    const n = this.images;
+    const classes = edited.probs.length / n;
+    let flips = 0;
+    let tieFlips = 0;
+    let kl = 0;
+    for (let i = 0; i < n; i++) {
+      if (edited.top1[i] !== this.original.top1[i]) {
+        if (this.original.margin[i] < TIE) tieFlips++;
+        else flips++;
+      }
+      for (let c = 0; c < classes; c++) {
+        const p = this.original.probs[i * classes + c];
+        if (p > 0) kl += p * Math.log(p / Math.max(edited.probs[i * classes + c], 1e-30));
+      }
+    }
+    return {
+      strength,
+      flips,
+      flipRate: (100 * flips) / Math.max(1, n - this.ties),
+      tieFlips,
+      meanKL: kl / n,
+      ...(this.labelled ? { accuracy: accuracy(edited.top1, this.labels) } : {}),
+    };
+  }
+
+  async release(): Promise<void> {
+    await this.tail.release();
+  }
+}
+
+/** Bisection steps of the back-off: the kept strength is found to 1/2^6 of the solved change. */
+const BACKOFF_STEPS = 6;
+
+/**
+ * The strongest scaling s in (0, 1] of a change whose guard figures fit the budget. Scaling the
+ * coefficients keeps the edit's direction and shrinks it toward the original model; the flip rate
+ * grows with s, so a bisection finds the largest s that fits. Nothing fits: a clear error.
+ */
+export async function backOff(
+  measure: (strength: number) => Promise<GuardFigures>,
+  maxFlips: number,
+): Promise<{ kept: GuardFigures; trials: GuardFigures[] }> {
+  const trials = [await measure(1)];
+  if (trials[0].flipRate <= maxFlips) return { kept: trials[0], trials };
+  let kept: GuardFigures | undefined;
+  let [lo, hi] = [0, 1];
+  for (let k = 0; k < BACKOFF_STEPS; k++) {
+    const mid = (lo + hi) / 2;
+    const f = await measure(mid);
+    trials.push(f);
+    if (f.flipRate <= maxFlips) [lo, kept] = [mid, f];
+    else hi = mid;
+  }
+  if (!kept)
+    throw new RuleditError(
+      'guard-rejected',
+      `the edit changes the top-1 of ${trials[0].flipRate.toFixed(2)}% of the guard images, and still ` +
+        `${trials.at(-1)!.flipRate.toFixed(2)}% at 1/${2 ** BACKOFF_STEPS} of its strength (budget ${maxFlips}%): ` +
+        'nothing was written. Try a larger or more precise mask, more style variants, another --layer, or a larger --max-flips',
+    );
+  return { kept, trials };
+}
+
+function storedDims(block: Block): number[] {
+  const [out, inp, ...rest] = block.weightShape;
+  return block.storage === 'in-out' ? [inp, out, ...rest] : block.weightShape;
+}
+
+function softmaxTop1(batches: Tapped[]): {
+  probs: Float32Array;
+  top1: Int32Array;
+  /** Top-1 probability minus the second's. */
+  margin: Float32Array;
+} {
+  const classes = batches[0].dims[1];
+  const n = batches.reduce((a, b) => a + b.dims[0], 0);
+  const probs = new Float32Array(n * classes);
+  const top1 = new Int32Array(n);
+  const margin = new Float32Array(n);
+  let i = 0;
+  for (const b of batches)
+    for (let r = 0; r < b.dims[0]; r++, i++) {
+      const row = b.data.subarray(r * classes, (r + 1) * classes);
+      let max = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < classes; c++) if (row[c] > max) [max, arg] = [row[c], c];
+      let sum = 0;
+      for (let c = 0; c < classes; c++) sum += Math.exp(row[c] - max);
+      for (let c = 0; c < classes; c++) probs[i * classes + c] = Math.exp(row[c] - max) / sum;
+      top1[i] = arg;
+      let second = 0;
+      for (let c = 0; c < classes; c++)
+        if (c !== arg) second = Math.max(second, probs[i * classes + c]);
+      margin[i] = probs[i * classes + arg] - second;
+    }
+  return { probs, top1, margin };
+}
+
+function accuracy(top1: Int32Array, labels: (number | undefined)[]): number {
+  return (100 * labels.filter((l, i) => top1[i] === l).length) / labels.length;
+}

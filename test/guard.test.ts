@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { loadModelAssets } from '../src/cli/assets.ts';
+import { referenceScenes, sceneExemplar } from '../src/demo/scenes.ts';
+import { Guard, splitReference } from '../src/edit/guard.ts';
+import { rewrite } from '../src/edit/rewrite.ts';
+import type { PreprocessSpec } from '../src/data/preprocess.ts';
+import { predictFiles } from '../src/eval/predictions.ts';
+import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import type { OnnxModel } from '../src/onnx/model.ts';
+import { readWeight } from '../src/onnx/weights.ts';
+import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
+import { styleTexture } from '../src/synth/styles.ts';
+import { CLASSES, replaceConcept, scene, sceneMask, SEEDS } from '../src/synth/world.ts';
+
+let model: OnnxModel;
+let spec: PreprocessSpec;
+let reference: { file: string; label: number }[];
+
+before(async () => {
+  process.env.RULEDIT_CACHE = await mkdtemp(join(tmpdir(), 'ruledit-guard-'));
+  ({ model, spec } = (await loadModelAssets(BUILTIN_MODEL, {}, true)) as {
+    model: OnnxModel;
+    spec: PreprocessSpec;
+  });
+  reference = await referenceScenes(200);
+});
+
+/** A car on road, its road restyled with snow, and a mask of the first `cells` pixels of the road (its far edge). */
+function tinyMaskExemplar(cells: number) {
+  const car = CLASSES.indexOf('car');
+  for (let seed = SEEDS.test - 1000; ; seed++) {
+    const s = scene(seed, { label: car, ground: 'road', sticker: null });
+    const road = sceneMask(s, 'road');
+    if (road.filter((v) => v).length < 0.3 * road.length) continue;
+    const tiny = new Uint8Array(road.length);
+    for (let i = 0, kept = 0; i < road.length && kept < cells; i++)
+      if (road[i]) [tiny[i], kept] = [255, kept + 1];
+    return sceneExemplar(s.rgb, replaceConcept(s, 'road', styleTexture('snow', 0, 64)), tiny);
+  }
+}
+
+describe('safety guard', () => {
+  it('runs the tail exactly: the unedited weight flips nothing and has zero KL', async () => {
+    const block = findBlock(listBlocks(model.proto.graph!), 'res2a');
+    const guard = await Guard.create(model, block, reference.slice(0, 40), spec, {
+      source: 'given',
+    });
+    const f = await guard.measure(readWeight(model, block), 0);
+    await guard.release();
+    assert.equal(f.flips, 0);
+    assert.ok(f.meanKL < 1e-9, `KL ${f.meanKL}`);
+    assert.ok(f.accuracy! > 80, `accuracy ${f.accuracy}`);
+  });
+
+  it('catches a harmful edit (tiny mask, no penalty) and backs it off until it fits', async () => {
+    const out = await rewrite(model, [tinyMaskExemplar(16)], {
+      spec,
+      statsData: reference,
+      layer: 'res2b',
+      penalty: 0,
+    });
+    const g = out.report.guard!;
+    assert.ok(g.trials[0].flipRate > 2, `full strength flips ${g.trials[0].flipRate}%`);
+    assert.ok(out.report.strength < 1 && g.flipRate <= g.maxFlips);
+    assert.equal(g.images, splitReference(reference).guard.length);
+    assert.equal(out.record.strength, out.report.strength);
+    // The saved model, run whole by ONNX Runtime, flips exactly what the guard counted.
+    const files = splitReference(reference).guard.map((i) => i.file);
+    const [a, b] = [
+      await predictFiles(model, files, spec),
+      await predictFiles(out.model, files, spec),
+    ];
+    assert.equal(a.filter((p, i) => p !== b[i]).length, g.flips);
+  });
+
+  it('refuses an edit that no strength makes fit, and guard images the statistics used', async () => {
+    await assert.rejects(
+      rewrite(model, [tinyMaskExemplar(16)], {
+        spec,
+        statsData: reference,
+        layer: 'res2a',
+        penalty: 0,
+        guard: { maxFlips: 0, data: [{ file: reference[0].file }] },
+      }),
+      { code: 'guard-overlap' },
+    );
+  });
+});
