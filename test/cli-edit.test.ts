@@ -181,7 +181,7 @@ describe('ruledit edit, history, revert', () => {
       [
         'no replacement given',
         () => ['--mask', join(dir, 'm.png')],
-        /exactly one of --texture, --fill or --modified/,
+        /exactly one of --texture, --style, --fill or --modified/,
       ],
       [
         'no statistics data',

@@ -1,8 +1,12 @@
 import type { Command } from 'commander';
-import { loadExemplar, type Exemplar, type Replacement } from '../concepts/exemplar.ts';
+import {
+  loadExemplars as loadVariants,
+  type Exemplar,
+  type Replacement,
+} from '../concepts/exemplar.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
-import { preprocessOption, threadsOption } from './options.ts';
+import { positiveIntOption, preprocessOption, threadsOption } from './options.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -10,6 +14,8 @@ export interface ExemplarFlags {
   image: string[];
   mask: string[];
   texture?: string;
+  style?: string;
+  variants: number;
   tile: boolean;
   keepShading: boolean;
   fill?: string;
@@ -35,6 +41,16 @@ export function exemplarCommand(program: Command, name: string, description: str
       collect,
     )
     .option('--texture <file>', 'replace the masked region by this texture')
+    .option(
+      '--style <dir>',
+      'replace the masked region by every image of this style folder (one exemplar each)',
+    )
+    .option(
+      '--variants <n>',
+      'with --texture or --style: placements per image (the first as given, the others jittered in scale, offset and mirroring)',
+      positiveIntOption,
+      1,
+    )
     .option('--tile', 'tile the texture instead of stretching it over the image', false)
     .option(
       '--keep-shading',
@@ -70,22 +86,30 @@ export async function loadExemplars(
       `${opts.image.length} --image but ${opts.mask.length} --mask: give one mask per image`,
     );
   }
-  return Promise.all(
-    opts.image.map((image, i) => loadExemplar(image, opts.mask[i], replacement(i), spec)),
+  const each = await Promise.all(
+    opts.image.map((image, i) => loadVariants(image, opts.mask[i], replacement(i), spec)),
   );
+  return each.flat();
 }
 
 function replacementsOf(opts: ExemplarFlags): (i: number) => Replacement {
-  const given = [opts.texture, opts.fill, opts.modified].filter((x) => x !== undefined).length;
+  const given = [opts.texture, opts.style, opts.fill, opts.modified].filter(
+    (x) => x !== undefined,
+  ).length;
   if (given !== 1)
-    throw new RuleditError('bad-exemplar', 'give exactly one of --texture, --fill or --modified');
-  if (opts.texture) {
-    return () => ({
-      texture: opts.texture!,
-      mode: opts.tile ? 'tile' : 'stretch',
-      keepShading: opts.keepShading,
-    });
-  }
+    throw new RuleditError(
+      'bad-exemplar',
+      'give exactly one of --texture, --style, --fill or --modified',
+    );
+  const look = {
+    mode: opts.tile ? ('tile' as const) : ('stretch' as const),
+    keepShading: opts.keepShading,
+    variants: opts.variants,
+  };
+  if (opts.texture) return () => ({ texture: opts.texture!, ...look });
+  if (opts.style) return () => ({ style: opts.style!, ...look });
+  if (opts.variants > 1)
+    throw new RuleditError('bad-option', '--variants goes with --texture or --style');
   if (opts.fill) return () => ({ fill: opts.fill! });
   if (opts.modified!.length !== opts.image.length) {
     throw new RuleditError(

@@ -4,7 +4,16 @@ import { loadMask } from '../data/mask.ts';
 import { modelPixels, normalizePixels } from '../data/image.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { RuleditError } from '../errors.ts';
-import { compose, fillTexture, parseColour, shadeTexture, textureImage } from './transform.ts';
+import { rng } from '../util/random.ts';
+import { loadStyle, type Style } from './style.ts';
+import {
+  compose,
+  fillTexture,
+  parseColour,
+  shadeTexture,
+  textureImage,
+  type TexturePlacement,
+} from './transform.ts';
 
 /** One exemplar for the rewrite: x and x' as normalized model inputs, and the concept mask. */
 export interface Exemplar {
@@ -20,34 +29,92 @@ export interface Exemplar {
   hashes: { image: string; mask: string; replacement: string };
 }
 
+/** How textures are laid over the concept, and how many placements of each to make. */
+interface TextureLook {
+  mode?: 'stretch' | 'tile';
+  keepShading?: boolean;
+  /**
+   * Placements per texture image (default 1): the first as given, the others jittered (scale
+   * 0.75-1.5, a random offset, every other one mirrored), drawn from `seed` (default 0).
+   */
+  variants?: number;
+  seed?: number;
+}
+
+/**
+ * The concept's new look. A style (a folder of style images, see loadStyle) gives one exemplar
+ * per image and placement: every variant feeds the direction and the objective, so what is
+ * particular to one texture averages out and what is common to the style stays.
+ */
 export type Replacement =
-  | { texture: string; mode?: 'stretch' | 'tile'; keepShading?: boolean }
+  | ({ texture: string } & TextureLook)
+  | ({ style: string | Style } & TextureLook)
   | { fill: string }
   | { modified: string };
 
+/** One exemplar for a replacement that gives one (a texture, a fill or a modified copy). */
 export async function loadExemplar(
   image: string,
   mask: string,
   replacement: Replacement,
   spec: PreprocessSpec,
 ): Promise<Exemplar> {
+  const all = await loadExemplars(image, mask, replacement, spec);
+  if (all.length !== 1)
+    throw new RuleditError(
+      'bad-exemplar',
+      `this replacement gives ${all.length} exemplars (a style or several variants): use loadExemplars`,
+    );
+  return all[0];
+}
+
+/** Every exemplar of one image and mask: one per style image and placement (one for a fill or a modified copy). */
+export async function loadExemplars(
+  image: string,
+  mask: string,
+  replacement: Replacement,
+  spec: PreprocessSpec,
+): Promise<Exemplar[]> {
   const [h, w] = spec.size;
   const imageBytes = await readBytes(image, 'image');
   const maskBytes = await readBytes(mask, 'mask');
   const img = await modelPixels(imageBytes, image, spec);
   const m = await loadMaskFrom(maskBytes, mask, img.width, img.height, spec);
   const x = Float32Array.from(img.pixels);
+  const original = normalizePixels(x, spec);
+  const hashes = { image: sha256(imageBytes), mask: sha256(maskBytes) };
+  const exemplar = (transformed: Float32Array, replacementHash: string): Exemplar => ({
+    original,
+    transformed: normalizePixels(transformed, spec),
+    mask: m,
+    size: [h, w],
+    hashes: { ...hashes, replacement: replacementHash },
+  });
+  if ('texture' in replacement || 'style' in replacement) {
+    const files =
+      'texture' in replacement
+        ? [replacement.texture]
+        : typeof replacement.style === 'string'
+          ? (await loadStyle(replacement.style)).images
+          : replacement.style.images;
+    const placements = jitteredPlacements(replacement.variants ?? 1, replacement.seed ?? 0);
+    const out: Exemplar[] = [];
+    for (const file of files) {
+      const bytes = await readBytes(file, 'texture image');
+      for (const place of placements) {
+        const texture = await textureImage(bytes, w, h, replacement.mode ?? 'stretch', place);
+        const t = replacement.keepShading ? shadeTexture(x, texture, m) : texture;
+        const where = placements.length > 1 ? `\0${JSON.stringify(place)}` : '';
+        out.push(exemplar(compose(x, t, m), sha256(Buffer.concat([bytes, Buffer.from(where)]))));
+      }
+    }
+    return out;
+  }
   let transformed: Float32Array;
   let replacementHash: string;
   if ('fill' in replacement) {
     transformed = compose(x, fillTexture(parseColour(replacement.fill), w, h), m);
     replacementHash = sha256(Buffer.from(replacement.fill, 'utf8'));
-  } else if ('texture' in replacement) {
-    const bytes = await readBytes(replacement.texture, 'texture image');
-    const texture = await textureImage(bytes, w, h, replacement.mode ?? 'stretch');
-    const t = replacement.keepShading ? shadeTexture(x, texture, m) : texture;
-    transformed = compose(x, t, m);
-    replacementHash = sha256(bytes);
   } else if ('modified' in replacement) {
     const bytes = await readBytes(replacement.modified, 'modified image');
     const mod = await modelPixels(bytes, replacement.modified, spec);
@@ -62,16 +129,25 @@ export async function loadExemplar(
   } else {
     throw new RuleditError(
       'bad-exemplar',
-      'a replacement must give one of texture, fill or modified',
+      'a replacement must give one of texture, style, fill or modified',
     );
   }
-  return {
-    original: normalizePixels(x, spec),
-    transformed: normalizePixels(transformed, spec),
-    mask: m,
-    size: [h, w],
-    hashes: { image: sha256(imageBytes), mask: sha256(maskBytes), replacement: replacementHash },
-  };
+  return [exemplar(transformed, replacementHash)];
+}
+
+/** Placement 0 as given; the others jittered, deterministic from the seed. */
+export function jitteredPlacements(variants: number, seed: number): TexturePlacement[] {
+  if (!(Number.isInteger(variants) && variants >= 1 && variants <= 64))
+    throw new RuleditError(
+      'bad-option',
+      `variants must be a whole number in 1..64, got ${variants}`,
+    );
+  const u = rng(seed);
+  return Array.from({ length: variants }, (_, k) =>
+    k === 0
+      ? {}
+      : { scale: 0.75 + 0.75 * u(), offset: [u(), u()] as [number, number], flip: k % 2 === 1 },
+  );
 }
 
 async function loadMaskFrom(

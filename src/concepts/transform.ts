@@ -50,6 +50,8 @@ export function fillTexture(colour: Rgb, w: number, h: number): Float32Array {
 export interface TexturePlacement {
   scale?: number;
   offset?: [number, number];
+  /** Mirror the texture left to right. */
+  flip?: boolean;
 }
 
 /**
@@ -105,7 +107,8 @@ export async function textureImage(
   const out = new Float32Array(w * h * 3);
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
-      const s = (((y + oy) % th) * tw + ((x + ox) % tw)) * 3;
+      const tx = (x + ox) % tw;
+      const s = (((y + oy) % th) * tw + (place.flip ? tw - 1 - tx : tx)) * 3;
       const d = (y * w + x) * 3;
       out[d] = px[s];
       out[d + 1] = px[s + 1];
