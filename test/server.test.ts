@@ -13,7 +13,9 @@ import { tensorToFloat32 } from '../src/onnx/tensor.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { createServer } from '../src/server/app.ts';
 import type { JobRecord } from '../src/server/jobs.ts';
-import type { Workbench } from '../src/server/workbench.ts';
+import type { EditOutcome } from '../src/server/tasks.ts';
+import { explainRejection, type Workbench } from '../src/server/workbench.ts';
+import { RuleditError } from '../src/errors.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 
 // Lets a developer point the tests at another copy of the scene model while it is being retrained.
@@ -235,7 +237,107 @@ describe('ruledit serve API', () => {
     assert.equal(wb.jobs.get(second.id).startedAt, undefined);
     assert.equal(readHistory(wb.model).length, 4, 'nothing was added by the cancelled edits');
   });
+
+  it('guards a careless style edit: flips within budget on held-out images, clean accuracy kept', async () => {
+    const img = await sample();
+    const mask = carelessMask(img.masks.road);
+    const info = (await app.inject({ url: '/api/info', headers: H })).json();
+    const auto = info.blocks.find((b: { auto: boolean }) => b.auto);
+    assert.ok(auto, 'the block table says which block auto edits');
+    assert.match(auto.keyGrid, /^\d+x\d+$/);
+    const body = { image: img.id, mask, replacement: { style: 'snow' }, layer: 'auto' };
+    const preview = await app.inject({
+      method: 'POST',
+      url: '/api/preview',
+      headers: H,
+      payload: body,
+    });
+    assert.equal(preview.statusCode, 200, preview.body);
+    assert.equal(preview.json().exemplars.length, 4, 'one exemplar per snow image');
+
+    const guarded = await editResult(body);
+    const g = guarded.guard!;
+    assert.ok(g, 'the response carries the guard figures');
+    assert.ok(g.images > 0, `${g.images} guard images`);
+    assert.ok(g.flipRate <= g.maxFlips, `flip rate ${g.flipRate}% within ${g.maxFlips}%`);
+    assert.equal(g.maxFlips, 0.5, 'the default budget');
+    assert.ok(g.meanKL >= 0 && Number.isFinite(g.meanKL));
+    assert.equal(guarded.strength, g.strength);
+    assert.ok(guarded.strength! > 0 && guarded.strength! <= 1);
+    assert.equal(guarded.block, auto.name);
+    assert.equal(`${guarded.keyGrid!.height}x${guarded.keyGrid!.width}`, auto.keyGrid);
+    assert.ok(guarded.keyGrid!.masked > 0);
+    assert.equal(guarded.exemplars.length, 4);
+    const e = guarded.evaluation;
+    assert.ok(e.cleanDrop <= 1, `clean accuracy ${e.cleanBefore}% -> ${e.cleanAfter}%`);
+    assert.match(e.testTitle, /never saw/, 'the test scenes use held-out snow images');
+
+    // The same edit with a budget that lets everything through: what the guard prevented.
+    await revert();
+    const loose = await editResult({ ...body, maxFlips: 100 });
+    await revert();
+    console.log(
+      `careless snow mask on ${guarded.block} (${g.images} guard images): with the guard ` +
+        `strength ${g.strength.toFixed(3)}, ${g.flipRate.toFixed(2)}% flips, mean KL ` +
+        `${g.meanKL.toExponential(2)}, clean drop ${e.cleanDrop.toFixed(1)} points, test ` +
+        `${e.testBefore.toFixed(1)} -> ${e.testAfter.toFixed(1)}%; at full strength ` +
+        `${loose.guard!.flipRate.toFixed(2)}% flips, clean drop ${loose.evaluation.cleanDrop.toFixed(1)} ` +
+        `points, test ${loose.evaluation.testAfter.toFixed(1)}%`,
+    );
+    assert.equal(loose.strength, 1);
+  });
+
+  it('fails a job the guard rejected with its code and a clear message, model unchanged', async () => {
+    // No edit of the built-in model is refused even at 1/64 strength, so the library's error is
+    // raised directly where the worker's would arrive (see the guard's own tests for the back-off).
+    const records = readHistory(wb.model).length;
+    const job = wb.jobs.submit('rewrite', () =>
+      Promise.reject(
+        new RuleditError(
+          'guard-rejected',
+          'the edit changes the top-1 of 9.00% of the guard images, and still 1.00% at 1/64 of its ' +
+            'strength (budget 0.5%): nothing was written. Try another --layer, or a larger --max-flips',
+        ),
+      ).catch(explainRejection),
+    );
+    await wb.jobs.idle();
+    const done = wb.jobs.get(job.id);
+    assert.equal(done.state, 'failed');
+    assert.equal(done.code, 'guard-rejected');
+    assert.match(done.error!, /^the safety guard rejected the edit: .*the model is unchanged/);
+    assert.match(done.error!, /another block, or a larger flip budget/);
+    assert.equal(readHistory(wb.model).length, records);
+  });
 });
+
+/**
+ * What a hasty user paints for "the road": all of the lower half (the car's lower part with it)
+ * and a band of sky above the road, besides the road itself.
+ */
+function carelessMask(road: number[]): number[] {
+  const side = Math.sqrt(road.length);
+  const top = Math.floor(road.findIndex((v) => v > 0) / side);
+  return road.map((v, i) => {
+    const y = Math.floor(i / side);
+    return v > 0 || y >= side / 2 || (y >= top - 6 && y < top) ? 1 : 0;
+  });
+}
+
+/** Run an edit to the end and return its result (the job must succeed). */
+async function editResult(payload: object): Promise<EditOutcome> {
+  const r = await app.inject({ method: 'POST', url: '/api/edit', headers: H, payload });
+  assert.equal(r.statusCode, 202, r.body);
+  await wb.jobs.idle();
+  const job = wb.jobs.get(r.json<JobRecord>().id);
+  assert.equal(job.state, 'done', job.error);
+  return job.result as EditOutcome;
+}
+
+async function revert(): Promise<void> {
+  const r = await app.inject({ method: 'POST', url: '/api/revert', headers: H });
+  await wb.jobs.idle();
+  assert.equal(wb.jobs.get(r.json<JobRecord>().id).state, 'done');
+}
 
 function bytesEqual(a: Float32Array, b: Float32Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(

@@ -1,6 +1,7 @@
-// The web editor end to end in headless Chromium (issue 7, "Must show"): load an image, paint a
-// mask with the mouse, pick a texture, run the edit on the built-in model and see the top-5 on x'
-// change; the page must stay usable while the job runs. Leaves a screenshot for a person to look at.
+// The web editor end to end in headless Chromium (issue 7, "Must show"; issue 11): load an image,
+// paint a mask with the mouse, pick a style, run the edit on the built-in model and see the top-5
+// on x' change and the safety guard's figures; the page must stay usable while the job runs.
+// Leaves a screenshot for a person to look at.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -85,10 +86,17 @@ describe('web editor in Chromium', { skip }, () => {
       `the drags painted ${(painted * 100).toFixed(0)}% of the canvas`,
     );
 
-    // Pick the snow texture: the preview of x' and its top-5 appear.
+    // Before running, the page says which block auto edits and how much of its key grid is painted.
+    assert.match(
+      await page.locator('#block-info').innerText(),
+      /^auto edits \S+ .*key grid \d+x\d+: the mask touches \d+ of its \d+ cells/,
+    );
+
+    // Pick the snow style: the preview of x' and its top-5 appear, and one exemplar per snow image.
     await page.click('#styles button[data-style="snow"]');
     await page.waitForFunction(() => document.querySelectorAll('#top-xp li').length === 5);
     const xPrimeBefore = await page.locator('#top-xp').innerText();
+    assert.equal(await page.locator('#exemplars figure').count(), 4, 'all four snow images');
 
     await page.click('#run');
     await page.waitForFunction(() =>
@@ -127,6 +135,10 @@ describe('web editor in Chromium', { skip }, () => {
     assert.notEqual(label(afterEdit), label(before), "the top-1 class on x' changed");
     assert.equal(label(afterEdit), 'car');
     assert.match(await page.locator('#summary').innerText(), /clean accuracy/i);
+    // The safety guard's verdict: flips on held-out images against the budget, strength kept.
+    const guard = await page.locator('#guard').innerText();
+    assert.match(guard, /held-out images changed top-1 \([\d.]+%, budget 0\.5%\)/);
+    assert.match(guard, /mean KL .*Strength kept/);
     assert.equal(await page.locator('#per-class tr').count(), 11, 'header + 10 classes');
     assert.match(await page.locator('#history').innerText(), /rewrite/);
 

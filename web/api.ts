@@ -41,4 +41,6 @@ export interface Job {
   message: string;
   result?: unknown;
   error?: string;
+  /** Kind of failure, e.g. 'guard-rejected'. */
+  code?: string;
 }

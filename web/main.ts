@@ -1,6 +1,6 @@
 import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
 import { MaskPainter } from './mask.ts';
-import type { Evaluation, Thumb } from '../src/server/wire.ts';
+import type { EditSafety, Evaluation, Thumb } from '../src/server/wire.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -15,10 +15,16 @@ interface Info {
     chain: string;
     weight: string;
     spatial: string;
+    /** The key's grid (rows x columns): the resolution the mask is brought to. */
+    keyGrid: string;
+    /** The block `auto` edits. */
+    auto: boolean;
     editable: boolean;
     reason?: string;
   }[];
   styles: string[];
+  /** Images per built-in style: a style edit uses one exemplar per image. */
+  styleImages: number;
   samples: { id: string; caption: string }[];
   data: { folder: number; name: string }[];
   history: HistoryRow[];
@@ -39,7 +45,7 @@ interface LoadedImage {
   masks: Record<string, number[]>;
   top5: Prediction[];
 }
-type Replacement = { style: string; variant: number } | { texture: string } | { fill: string };
+type Replacement = { style: string } | { texture: string } | { fill: string };
 
 const painter = new MaskPainter($<HTMLCanvasElement>('mask'));
 let info: Info;
@@ -132,6 +138,7 @@ function exemplarBody(extra: Record<string, unknown> = {}) {
   const mask = painter.read(image.width, image.height);
   if (!mask.some((v) => v > 0)) throw new Error('paint the concept mask first');
   const rank = Number($<HTMLInputElement>('rank').value) || 1;
+  const maxFlips = Number($<HTMLInputElement>('max-flips').value);
   return {
     image: image.id,
     mask,
@@ -139,19 +146,83 @@ function exemplarBody(extra: Record<string, unknown> = {}) {
     layer: $<HTMLSelectElement>('block').value,
     rank,
     label: Number($<HTMLSelectElement>('label').value),
+    ...(Number.isFinite(maxFlips) ? { maxFlips } : {}),
     ...extra,
   };
 }
 
+/** The block the edit will change (what `auto` picks), with its key grid. */
+function chosenBlock(): Info['blocks'][number] | undefined {
+  const v = $<HTMLSelectElement>('block').value;
+  return info?.blocks.find((b) => (v === 'auto' ? b.auto : b.name === v));
+}
+
+/** How many cells of a kh x kw key grid the mask reaches (any painted pixel inside the cell). */
+function maskedCells(mask: number[], w: number, h: number, kh: number, kw: number): number {
+  let n = 0;
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++) {
+      let hit = false;
+      for (let y = Math.floor((i * h) / kh); !hit && y < Math.ceil(((i + 1) * h) / kh); y++)
+        for (let x = Math.floor((j * w) / kw); !hit && x < Math.ceil(((j + 1) * w) / kw); x++)
+          hit = mask[y * w + x] > 0;
+      if (hit) n++;
+    }
+  return n;
+}
+
+/** Before running: which block will be edited, and how much of its key grid the mask covers. */
+function showBlockInfo(): void {
+  const b = chosenBlock();
+  const v = $<HTMLSelectElement>('block').value;
+  if (!b) {
+    $('block-info').textContent =
+      v === 'auto' ? 'auto: no spatial block found; choose one by name' : '';
+    return;
+  }
+  const [kh, kw] = b.keyGrid.split('x').map(Number);
+  let text = `${v === 'auto' ? 'auto edits ' : ''}${b.name} (${b.weight}); key grid ${b.keyGrid}`;
+  if (image && kh && kw) {
+    const n = maskedCells(
+      painter.read(image.width, image.height),
+      image.width,
+      image.height,
+      kh,
+      kw,
+    );
+    text += `: the mask touches ${n} of its ${kh * kw} cells`;
+    // A coarse grid turns a careless brush into many cells: the guard will likely scale back.
+    if (n > 0.75 * kh * kw) text += ' (most of the image: paint more precisely if you can)';
+  }
+  $('block-info').textContent = text;
+}
+
+interface PreviewResult {
+  png: string;
+  top5: { x: Prediction[]; xPrime: Prediction[] };
+  exemplars: { png: string; top1: Prediction }[];
+}
+
 async function preview(): Promise<void> {
-  const out = await api<{ png: string; top5: { x: Prediction[]; xPrime: Prediction[] } }>(
-    '/api/preview',
-    exemplarBody(),
-  );
+  const out = await api<PreviewResult>('/api/preview', exemplarBody());
   await draw($<HTMLCanvasElement>('xprime'), out.png);
   showTop5($('top-x'), out.top5.x);
   showTop5($('top-xp'), out.top5.xPrime);
-  status('preview ready');
+  // Every exemplar the edit will use: one per image of the chosen style.
+  $('exemplars').replaceChildren(
+    ...out.exemplars.map((e, i) => {
+      const f = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = e.png;
+      img.alt = `exemplar ${i + 1}`;
+      const cap = document.createElement('figcaption');
+      cap.textContent = `${e.top1.label} ${e.top1.p.toFixed(0)}%`;
+      f.append(img, cap);
+      return f;
+    }),
+  );
+  showBlockInfo();
+  status(`preview ready: ${out.exemplars.length} exemplar${out.exemplars.length > 1 ? 's' : ''}`);
 }
 
 function choose(r: Replacement, text: string): void {
@@ -167,27 +238,61 @@ function choose(r: Replacement, text: string): void {
 
 async function submit(path: string, extra: Record<string, unknown> = {}): Promise<void> {
   const job = await api<Job>(path, exemplarBody(extra));
+  $('guard').hidden = true;
   status(`job ${job.id} (${job.kind}) queued`);
   follow(job);
 }
 
-interface EditResult {
+interface EditResult extends EditSafety {
   block: string;
   xPrime: { before: Prediction[]; after: Prediction[] };
+  exemplars: { before: Prediction; after: Prediction }[];
   evaluation: Evaluation;
   history: HistoryRow[];
 }
 
 const pct = (v: number) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(1));
 
+/** The safety guard's verdict after an edit: flips against the budget, mean KL, strength kept. */
+function showGuard(r: EditSafety): void {
+  const el = $('guard');
+  el.hidden = false;
+  const g = r.guard;
+  if (!g) {
+    el.className = 'guard';
+    el.textContent = r.guardText;
+    return;
+  }
+  const full = g.trials[0];
+  const kept =
+    g.strength < 1
+      ? `Strength kept: ${g.strength.toFixed(3)} of the solved change (at full strength ${full.flipRate.toFixed(2)}% flipped, over the budget).`
+      : 'Strength kept: the full solved change.';
+  const grid = r.keyGrid
+    ? ` Key grid ${r.keyGrid.height}x${r.keyGrid.width}, the mask on ${r.keyGrid.masked} cells.`
+    : '';
+  el.className = g.strength < 1 ? 'guard backed-off' : 'guard';
+  el.textContent =
+    `Safety guard: ${g.flips} of ${g.images} held-out images changed top-1 (${g.flipRate.toFixed(2)}%, budget ${g.maxFlips}%), ` +
+    `mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid}`;
+}
+
+function showRejected(message: string): void {
+  const el = $('guard');
+  el.hidden = false;
+  el.className = 'guard error';
+  el.textContent = `Edit rejected, model unchanged. ${message}`;
+}
+
 function showEdit(r: EditResult): void {
   $('result').hidden = false;
+  showGuard(r);
   showTop5($('xp-before'), r.xPrime.before);
   showTop5($('xp-after'), r.xPrime.after);
   showTop5($('top-xp'), r.xPrime.after);
   const e = r.evaluation;
   $('summary').textContent =
-    `Edited ${r.block}. ${e.testTitle}: ${pct(e.testBefore)}% → ${pct(e.testAfter)}% (${e.fixedCount} fixed, ${e.brokenCount} broken). ` +
+    `Edited ${r.block} with ${r.exemplars.length} exemplar${r.exemplars.length > 1 ? 's' : ''}. ${e.testTitle}: ${pct(e.testBefore)}% → ${pct(e.testAfter)}% (${e.fixedCount} fixed, ${e.brokenCount} broken). ` +
     `Clean accuracy (${e.cleanTitle}): ${pct(e.cleanBefore)}% → ${pct(e.cleanAfter)}%, drop ${pct(e.cleanDrop)} points.`;
   table(
     $<HTMLTableElement>('per-class'),
@@ -231,7 +336,10 @@ function onJob(job: Job): void {
   if (job.state === 'queued' || job.state === 'running') return;
   $<HTMLButtonElement>('cancel').disabled = true;
   currentJob = undefined;
-  if (job.state === 'failed') return status(job.error ?? 'failed', true);
+  if (job.state === 'failed') {
+    if (job.code === 'guard-rejected') showRejected(job.error ?? '');
+    return status(job.error ?? 'failed', true);
+  }
   if (job.state !== 'done') return status(job.state);
   status(`${job.kind} done`);
   if (job.kind === 'compare') {
@@ -245,28 +353,54 @@ function onJob(job: Job): void {
         cleanDrop: number;
         fixedCount: number;
         brokenCount: number;
+        strength?: number;
+        flipRate?: number;
+        rejected?: string;
         seconds: number;
       }[];
       label: string;
     };
     table(
       $<HTMLTableElement>('comparison'),
-      ['method', 'block', "x' top-1", 'test %', 'clean %', 'drop', 'fixed', 'broken', 's'],
+      [
+        'method',
+        'block',
+        "x' top-1",
+        'test %',
+        'clean %',
+        'drop',
+        'fixed',
+        'broken',
+        'strength',
+        'flips %',
+        's',
+      ],
       r.rows.map((x) => [
         x.method,
         x.block,
-        x.xPrimeTop1,
+        x.rejected ? 'rejected by the guard' : x.xPrimeTop1,
         pct(x.testAfter),
         pct(x.cleanAfter),
         pct(x.cleanDrop),
         x.fixedCount,
         x.brokenCount,
+        x.strength?.toFixed(3) ?? '-',
+        x.flipRate?.toFixed(2) ?? '-',
         x.seconds.toFixed(1),
       ]),
     );
   } else if (job.kind === 'revert') {
     showHistory((job.result as { history: HistoryRow[] }).history);
   } else showEdit(job.result as EditResult);
+}
+
+/** A style, not one image: say how many exemplars it makes and what the test scenes use. */
+function styleChoice(style: string): string {
+  const n = info.styleImages;
+  const test = info.builtin
+    ? `; the test scenes are covered with other ${style} images, never used by the edit`
+    : '';
+  return `style ${style}: all ${n} images, one exemplar each${test}`;
 }
 
 async function init(): Promise<void> {
@@ -282,17 +416,19 @@ async function init(): Promise<void> {
   }
   for (const b of info.blocks.filter((b) => b.editable))
     $<HTMLSelectElement>('block').add(
-      new Option(`${b.index} ${b.name} (${b.weight}, ${b.spatial})`, b.name),
+      new Option(`${b.index} ${b.name} (${b.weight}, keys ${b.keyGrid})`, b.name),
     );
+  showBlockInfo();
   info.labels.forEach((l, i) => $<HTMLSelectElement>('label').add(new Option(l, String(i))));
   table(
     $<HTMLTableElement>('blocks'),
-    ['#', 'name', 'chain', 'weight', 'spatial', 'editable'],
+    ['#', 'name', 'chain', 'weight', 'key grid', 'output', 'editable'],
     info.blocks.map((b) => [
       b.index,
-      b.name,
+      b.auto ? `${b.name} (auto)` : b.name,
       b.chain,
       b.weight,
+      b.keyGrid,
       b.spatial,
       b.editable ? 'yes' : `no: ${b.reason ?? ''}`,
     ]),
@@ -301,12 +437,12 @@ async function init(): Promise<void> {
     ...info.styles.map((s) => {
       const b = document.createElement('button');
       b.dataset.style = s;
-      b.title = s;
+      b.title = `${s}: the edit uses all ${info.styleImages} images of the style`;
       const img = document.createElement('img');
       img.src = withToken(`/api/styles/${s}/0`);
       img.alt = s;
       b.append(img);
-      b.onclick = () => choose({ style: s, variant: 0 }, `style ${s}`);
+      b.onclick = () => choose({ style: s }, styleChoice(s));
       return b;
     }),
   );
@@ -342,6 +478,8 @@ $<HTMLInputElement>('brush').oninput = () =>
   (painter.radius = Number($<HTMLInputElement>('brush').value) / 2);
 painter.radius = Number($<HTMLInputElement>('brush').value) / 2;
 $('clear').onclick = () => painter.clear();
+painter.onChange = showBlockInfo;
+$<HTMLSelectElement>('block').onchange = showBlockInfo;
 $('preview').onclick = guarded(preview);
 $('run').onclick = guarded(() => submit('/api/edit', { method: 'rewrite' }));
 $('compare').onclick = guarded(() => submit('/api/compare'));

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { RuleditError } from '../errors.ts';
+import { isRuleditError, RuleditError } from '../errors.ts';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 
@@ -23,6 +23,8 @@ export interface JobRecord {
   message: string;
   result?: unknown;
   error?: string;
+  /** The RuleditError code of a failure (e.g. 'guard-rejected'), for the page to tell kinds apart. */
+  code?: string;
 }
 
 interface Entry {
@@ -118,7 +120,12 @@ export class JobQueue extends EventEmitter {
     } catch (e) {
       if (e instanceof Cancelled || abort.signal.aborted)
         this.finish(record, 'cancelled', { message: 'cancelled' });
-      else this.finish(record, 'failed', { error: (e as Error).message, message: 'failed' });
+      else
+        this.finish(record, 'failed', {
+          error: (e as Error).message,
+          message: 'failed',
+          ...(isRuleditError(e) ? { code: e.code } : {}),
+        });
     } finally {
       this.running = false;
       setImmediate(() => void this.drain());

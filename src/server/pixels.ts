@@ -40,6 +40,7 @@ export async function pngDataUrl(rgb: Uint8Array, width: number, height: number)
   return `data:image/png;base64,${png.toString('base64')}`;
 }
 
+/** A built-in style (all its images, or the one `variant`), an uploaded texture, or a fill. */
 export type WebReplacement =
   { style: string; variant?: number } | { texture: string } | { fill: string };
 

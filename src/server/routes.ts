@@ -5,22 +5,9 @@ import { textureImage } from '../concepts/transform.ts';
 import { RuleditError } from '../errors.ts';
 import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
 import { listImages, resolveInside } from './files.ts';
-import {
-  makeExemplar,
-  pngDataUrl,
-  toModelImage,
-  top5,
-  transformPixels,
-  type WebReplacement,
-} from './pixels.ts';
-import type { EditParams } from './tasks.ts';
-import {
-  maskPng,
-  rgbPng,
-  type PreparedEdit,
-  type StoredImage,
-  type Workbench,
-} from './workbench.ts';
+import { makeExemplar, pngDataUrl, toModelImage, top5 } from './pixels.ts';
+import { prepareEdit, type ExemplarBody } from './prepare.ts';
+import { rgbPng, type StoredImage, type Workbench } from './workbench.ts';
 
 // JSON schemas: fastify validates every body before a handler runs (400 with the failing path).
 const replacementSchema = {
@@ -56,6 +43,7 @@ const exemplarSchema = {
     label: { type: 'integer', minimum: 0 },
     steps: { type: 'integer', minimum: 1, maximum: 5000 },
     lr: { type: 'number', exclusiveMinimum: 0, maximum: 10 },
+    maxFlips: { type: 'number', minimum: 0, maximum: 100 },
   },
 } as const;
 
@@ -72,12 +60,6 @@ const imageSchema = {
   },
 } as const;
 
-interface ExemplarBody extends EditParams {
-  image: string;
-  mask: number[];
-  replacement: WebReplacement;
-}
-
 export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
   app.get('/api/health', async () => ({ ok: true, time: Date.now() }));
 
@@ -88,6 +70,7 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     labels: wb.labels ?? [],
     blocks: await wb.blocks(),
     styles: STYLES,
+    styleImages: STYLE_IMAGES,
     samples: wb.samples.map((s) => ({ id: s.id, caption: s.caption })),
     data: wb.options.data.map((d, i) => ({ folder: i, name: basename(d) })),
     history: wb.history(),
@@ -178,18 +161,21 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     '/api/preview',
     { schema: { body: exemplarSchema } },
     async (req) => {
-      const p = await prepare(wb, req.body);
-      const [x, xp] = await top5(
+      const p = await prepareEdit(wb, req.body);
+      const ex = p.exemplars;
+      const [x, ...xp] = await top5(
         wb.model,
-        [p.exemplar.original, p.exemplar.transformed],
+        [ex[0].original, ...ex.map((e) => e.transformed)],
         wb.spec,
         wb.labels,
       );
-      const [h, w] = p.exemplar.size;
+      const url = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
       return {
-        png: `data:image/png;base64,${p.pictures.transformed.toString('base64')}`,
-        size: [h, w],
-        top5: { x, xPrime: xp },
+        png: url(p.pictures.transformed[0]),
+        size: ex[0].size,
+        top5: { x, xPrime: xp[0] },
+        // Every exemplar the edit will use (one per style image), with the model's top-1 on it.
+        exemplars: p.pictures.transformed.map((png, i) => ({ png: url(png), top1: xp[i][0] })),
       };
     },
   );
@@ -198,7 +184,7 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     '/api/edit',
     { schema: { body: exemplarSchema } },
     async (req, reply) => {
-      const job = wb.submitEdit(await prepare(wb, req.body));
+      const job = wb.submitEdit(await prepareEdit(wb, req.body));
       return reply.code(202).send(job);
     },
   );
@@ -207,7 +193,7 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     '/api/compare',
     { schema: { body: exemplarSchema } },
     async (req, reply) => {
-      const job = wb.submitCompare(await prepare(wb, req.body));
+      const job = wb.submitCompare(await prepareEdit(wb, req.body));
       return reply.code(202).send(job);
     },
   );
@@ -252,55 +238,6 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     reply.header('content-disposition', 'attachment; filename="report.html"').type('text/html');
     return wb.report;
   });
-}
-
-async function prepare(wb: Workbench, body: ExemplarBody): Promise<PreparedEdit> {
-  const image = wb.images.get(body.image);
-  if (!image) throw new RuleditError('not-found', `no image ${body.image}: load it again`);
-  const { width: w, height: h } = image;
-  if (body.mask.length !== w * h)
-    throw new RuleditError(
-      'bad-mask',
-      `the mask has ${body.mask.length} values; the image is ${w}x${h} = ${w * h}`,
-    );
-  const mask = Float32Array.from(body.mask);
-  if (!mask.some((v) => v > 0))
-    throw new RuleditError('bad-mask', 'the mask is empty: paint the concept first');
-  const r = body.replacement;
-  let texture: { fill: string } | { bytes: Buffer };
-  let rid: string;
-  if ('fill' in r) [texture, rid] = [{ fill: r.fill }, `fill:${r.fill}`];
-  else if ('style' in r) {
-    const v = r.variant ?? 0;
-    texture = { bytes: await rgbPng(styleTexture(r.style as StyleName, v, 128), 128, 128) };
-    rid = `style:${r.style}/${v}`;
-  } else {
-    const bytes = wb.textures.get(r.texture);
-    if (!bytes) throw new RuleditError('not-found', `no texture ${r.texture}: upload it again`);
-    [texture, rid] = [{ bytes }, `texture:${r.texture}`];
-  }
-  const transformed = await transformPixels(image, mask, texture);
-  const exemplar = makeExemplar(image, mask, transformed, wb.spec, rid);
-  const params: EditParams = {
-    method: body.method ?? 'rewrite',
-    layer: body.layer && body.layer !== 'auto' ? body.layer : undefined,
-    rank: body.rank,
-    label: body.label,
-    steps: body.steps,
-    lr: body.lr,
-  };
-  if (params.label !== undefined && wb.labels && params.label >= wb.labels.length)
-    throw new RuleditError('bad-label', `label must be below ${wb.labels.length}`);
-  return {
-    exemplar,
-    params,
-    caption: `${image.name}, ${rid.replace(':', ' ')}`,
-    pictures: {
-      original: await rgbPng(image.rgb, w, h),
-      mask: await maskPng(mask, w, h),
-      transformed: await rgbPng(transformed, w, h),
-    },
-  };
 }
 
 /** A base64 string or data URL. */

@@ -4,12 +4,14 @@ import type { Exemplar } from '../concepts/exemplar.ts';
 import type { DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { edit, type EditOptions } from '../edit/edit.ts';
+import { describeGuard, type RewriteReport } from '../edit/rewrite.ts';
+import { isRuleditError } from '../errors.ts';
 import { predictFiles } from '../eval/predictions.ts';
 import type { EditRecord } from '../onnx/history.ts';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
 import { top5, type Prediction } from './pixels.ts';
 import type { TestSets } from './scenes.ts';
-import type { Evaluation } from './wire.ts';
+import type { EditSafety, Evaluation } from './wire.ts';
 
 /**
  * The long work of the web editor as plain functions of plain (structured-cloneable) data, so it
@@ -26,6 +28,8 @@ export interface EditParams {
   label?: number;
   steps?: number;
   lr?: number;
+  /** The rewrite's flip budget on held-out images, percent (default: the library's 0.5). */
+  maxFlips?: number;
 }
 
 export interface EditTask {
@@ -33,18 +37,22 @@ export interface EditTask {
   modelBytes: Uint8Array;
   spec: PreprocessSpec;
   labels?: string[];
-  exemplar: Exemplar;
+  /** One per image of the chosen style (or one): every method edits with all of them. */
+  exemplars: Exemplar[];
   params: EditParams;
   statsData: DatasetItem[];
   tests: TestSets;
 }
 
-export interface EditOutcome {
+export interface EditOutcome extends EditSafety {
   modelBytes: Uint8Array;
   record: EditRecord;
   report: unknown;
   block: string;
+  /** Top-5 on the first exemplar's x' (the one the preview shows). */
   xPrime: { before: Prediction[]; after: Prediction[] };
+  /** Top-1 on every exemplar's x', before and after. */
+  exemplars: { before: Prediction; after: Prediction }[];
   evaluation: Evaluation;
 }
 
@@ -58,6 +66,11 @@ export interface CompareRow {
   cleanDrop: number;
   fixedCount: number;
   brokenCount: number;
+  /** The rewrite's kept strength and flip rate on the guard images. */
+  strength?: number;
+  flipRate?: number;
+  /** Why the method changed nothing (the guard refused the rewrite). */
+  rejected?: string;
 }
 
 type Say = (fraction: number, message: string) => void;
@@ -76,29 +89,56 @@ export async function runCompare(
   const rows: CompareRow[] = [];
   for (const [i, method] of methods.entries()) {
     const start = performance.now();
-    const out = await editAndMeasure(
-      model,
-      task,
-      { ...task.params, method },
-      say,
-      i / 3,
-      (i + 1) / 3,
-    );
-    const e = out.evaluation;
-    rows.push({
-      method,
-      block: out.block,
-      seconds: (performance.now() - start) / 1000,
-      xPrimeTop1: `${out.xPrime.after[0].label} ${out.xPrime.after[0].p.toFixed(0)}%`,
-      testAfter: e.testAfter,
-      cleanAfter: e.cleanAfter,
-      cleanDrop: e.cleanDrop,
-      fixedCount: e.fixedCount,
-      brokenCount: e.brokenCount,
-    });
+    const seconds = () => (performance.now() - start) / 1000;
+    try {
+      const out = await editAndMeasure(
+        model,
+        task,
+        { ...task.params, method },
+        say,
+        i / 3,
+        (i + 1) / 3,
+      );
+      rows.push(compareRow(method, out, seconds()));
+    } catch (e) {
+      // A refused rewrite is a result of the comparison, not a failure of it.
+      if (!(isRuleditError(e) && e.code === 'guard-rejected')) throw e;
+      rows.push(rejectedRow(method, e.message, seconds()));
+    }
   }
   const label = task.params.label ?? 0;
   return { rows, label: task.labels?.[label] ?? String(label) };
+}
+
+function compareRow(method: Method, out: EditOutcome, seconds: number): CompareRow {
+  const e = out.evaluation;
+  return {
+    method,
+    block: out.block,
+    seconds,
+    xPrimeTop1: `${out.xPrime.after[0].label} ${out.xPrime.after[0].p.toFixed(0)}%`,
+    testAfter: e.testAfter,
+    cleanAfter: e.cleanAfter,
+    cleanDrop: e.cleanDrop,
+    fixedCount: e.fixedCount,
+    brokenCount: e.brokenCount,
+    ...(out.guard ? { strength: out.strength, flipRate: out.guard.flipRate } : {}),
+  };
+}
+
+function rejectedRow(method: Method, why: string, seconds: number): CompareRow {
+  return {
+    method,
+    block: '-',
+    seconds,
+    xPrimeTop1: '-',
+    testAfter: NaN,
+    cleanAfter: NaN,
+    cleanDrop: NaN,
+    fixedCount: 0,
+    brokenCount: 0,
+    rejected: why,
+  };
 }
 
 async function editAndMeasure(
@@ -119,6 +159,7 @@ async function editAndMeasure(
           statsData: task.statsData,
           layer: params.layer,
           rank: params.rank,
+          guard: { maxFlips: params.maxFlips },
           onProgress: (m) => say(at(0.3), `rewrite: ${m}`),
         }
       : {
@@ -130,10 +171,11 @@ async function editAndMeasure(
           lr: params.lr ?? 1e-2,
           onProgress: (m) => say(at(0.3), `${params.method}: ${m}`),
         };
-  const out = await edit(model, [task.exemplar], options);
+  const out = await edit(model, task.exemplars, options);
   say(at(0.6), `${params.method}: top-5 on x'`);
-  const [before] = await top5(model, [task.exemplar.transformed], task.spec, task.labels);
-  const [after] = await top5(out.model, [task.exemplar.transformed], task.spec, task.labels);
+  const xPrimes = task.exemplars.map((e) => e.transformed);
+  const before = await top5(model, xPrimes, task.spec, task.labels);
+  const after = await top5(out.model, xPrimes, task.spec, task.labels);
   say(at(0.7), `${params.method}: evaluating the test folders`);
   const evaluation = await evaluatePair(model, out.model, task);
   return {
@@ -141,8 +183,23 @@ async function editAndMeasure(
     record: out.record,
     report: out.report,
     block: out.report.block,
-    xPrime: { before, after },
+    ...safety(params.method, out.report),
+    xPrime: { before: before[0], after: after[0] },
+    exemplars: before.map((b, i) => ({ before: b[0], after: after[i][0] })),
     evaluation,
+  };
+}
+
+/** The guard's figures of a rewrite, lifted out of its report for the page. */
+function safety(method: Method, report: unknown): EditSafety {
+  if (method !== 'rewrite')
+    return { guardText: `${method}: no safety guard (it measures rewrites only)` };
+  const r = report as RewriteReport;
+  return {
+    guard: r.guard,
+    strength: r.strength,
+    keyGrid: r.keyGrid,
+    guardText: r.guard ? describeGuard(r.guard) : 'guard: off',
   };
 }
 

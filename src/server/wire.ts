@@ -23,3 +23,37 @@ export interface Evaluation {
   fixedCount: number;
   brokenCount: number;
 }
+
+/** What the safety guard measured at one strength (src/edit/guard.ts GuardFigures). */
+export interface GuardTrial {
+  strength: number;
+  flips: number;
+  /** Percent of the guard images whose top-1 changed. */
+  flipRate: number;
+  /** Mean KL(p_original || p_edited) over the guard images, nats. */
+  meanKL: number;
+  accuracy?: number;
+}
+
+/** The guard's report of a rewrite (src/edit/guard.ts GuardReport). */
+export interface GuardFigures extends GuardTrial {
+  images: number;
+  /** The flip budget, percent. */
+  maxFlips: number;
+  source: string;
+  accuracyBefore?: number;
+  /** Every strength tried; the first is the solved edit at full strength. */
+  trials: GuardTrial[];
+}
+
+/** What an edit did beyond the evaluation: the rewrite's guard, kept strength and key grid. */
+export interface EditSafety {
+  /** Absent for fine-tuning, which has no guard. */
+  guard?: GuardFigures;
+  /** Fraction of the solved change applied (1: all of it). */
+  strength?: number;
+  /** The edited block's key grid and how many of its cells the mask touches. */
+  keyGrid?: { height: number; width: number; masked: number };
+  /** One line for people: the guard's figures, or why there are none. */
+  guardText: string;
+}

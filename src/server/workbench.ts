@@ -8,7 +8,8 @@ import { openDataset, type DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { referenceScenes } from '../demo/scenes.ts';
 import { activeEdits, revertLast } from '../edit/record.ts';
-import { RuleditError } from '../errors.ts';
+import { autoLayer } from '../edit/layer.ts';
+import { isRuleditError, RuleditError } from '../errors.ts';
 import { listBlocks } from '../onnx/blocks.ts';
 import { readHistory } from '../onnx/history.ts';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
@@ -16,6 +17,7 @@ import type { ReportData } from '../report/types.ts';
 import { writeReport } from '../report/write.ts';
 import { tensorShapes } from '../runtime/capture.ts';
 import { batchDims } from '../data/preprocess.ts';
+import type { StyleName } from '../synth/styles.ts';
 import { JobQueue } from './jobs.ts';
 import type { ModelImage } from './pixels.ts';
 import { builtinTestSets, sampleScenes, type Sample, type TestSets } from './scenes.ts';
@@ -33,13 +35,22 @@ export interface StoredImage extends ModelImage {
   masks?: Record<string, Float32Array>;
 }
 
-/** One exemplar as the page described it, kept with its pictures for the report. */
+/** The exemplars of one request (one per style image), kept with their pictures for the report. */
 export interface PreparedEdit {
-  exemplar: Exemplar;
-  pictures: { original: Buffer; mask: Buffer; transformed: Buffer };
+  exemplars: Exemplar[];
+  /** PNGs of x, the mask, and each exemplar's x'. */
+  pictures: { original: Buffer; mask: Buffer; transformed: Buffer[] };
   params: EditParams;
   caption: string;
+  /** The built-in style chosen: the built-in test scenes are covered with held-out images of it. */
+  style?: StyleName;
 }
+
+/**
+ * Reference images of the built-in model: a quarter (200) is held out for the safety guard, where
+ * the default 0.5% budget allows one flip; with 100 it would allow none.
+ */
+const BUILTIN_REFERENCE = 800;
 
 /**
  * The server's state: the model being edited (in memory; the input file is never written), the
@@ -53,7 +64,7 @@ export class Workbench {
   model: OnnxModel;
   /** The model before the most recent edit (compare runs the baselines from it). */
   private base?: OnnxModel;
-  private tests?: Promise<TestSets>;
+  private readonly tests = new Map<string, Promise<TestSets>>();
   private statsItems?: Promise<DatasetItem[]>;
   private outDir?: string;
   report?: string;
@@ -95,20 +106,32 @@ export class Workbench {
     return this.assets.labels;
   }
 
-  /** The block table of `ruledit inspect`, with the spatial size of each value. */
+  /**
+   * The block table of `ruledit inspect`, with the spatial size of each value and key (the grid
+   * the mask is brought to), and which block `auto` edits: one run on zeros gives them all.
+   */
   async blocks() {
     const blocks = listBlocks(this.model.proto.graph!);
     const shapes = await tensorShapes(
       this.model,
-      blocks.map((b) => b.value),
+      [...new Set(blocks.flatMap((b) => [b.value, b.key]))],
       batchDims(this.spec, 1),
     );
+    const spatial = (t: string) => (shapes[t] ?? []).slice(2);
+    let auto: string | undefined;
+    try {
+      auto = autoLayer(blocks, (b) => spatial(b.value)).name;
+    } catch {
+      auto = undefined; // no spatial block: the page asks for one by name
+    }
     return blocks.map((b) => ({
       index: b.index,
       name: b.name,
       chain: b.chain.join(' > '),
       weight: b.weightShape.join('x'),
-      spatial: (shapes[b.value] ?? []).slice(2).join('x') || '-',
+      spatial: spatial(b.value).join('x') || '-',
+      keyGrid: spatial(b.key).join('x') || '1x1',
+      auto: b.name === auto,
       editable: b.editable,
       reason: b.reason,
     }));
@@ -127,10 +150,16 @@ export class Workbench {
     }));
   }
 
-  /** Test folders: generated scenes for the built-in model, else the first labelled --data folder. */
-  testSets(): Promise<TestSets> {
-    this.tests ??= (async () => {
-      if (this.options.builtin) return builtinTestSets();
+  /**
+   * Test folders: generated scenes for the built-in model (covered with held-out images of the
+   * chosen style, snow for other replacements), else the first labelled --data folder.
+   */
+  testSets(style: StyleName = 'snow'): Promise<TestSets> {
+    const key = this.options.builtin ? style : '';
+    const cached = this.tests.get(key);
+    if (cached) return cached;
+    const tests = (async () => {
+      if (this.options.builtin) return builtinTestSets(style);
       for (const dir of this.options.data) {
         const ds = await openDataset(dir).catch(() => undefined);
         const items = ds?.items.filter((i) => i.label !== undefined) ?? [];
@@ -144,14 +173,15 @@ export class Workbench {
         'no labelled test folder: start the server with --data DIR (class folders or labels.csv)',
       );
     })();
-    this.tests.catch(() => (this.tests = undefined));
-    return this.tests;
+    this.tests.set(key, tests);
+    tests.catch(() => this.tests.delete(key));
+    return tests;
   }
 
   /** Reference images for the key statistics: ordinary scenes, else the --data folders' images. */
   statsData(): Promise<DatasetItem[]> {
     this.statsItems ??= (async () => {
-      if (this.options.builtin) return referenceScenes(400);
+      if (this.options.builtin) return referenceScenes(BUILTIN_REFERENCE);
       const items: DatasetItem[] = [];
       for (const dir of this.options.data) {
         const ds = await openDataset(dir).catch(() => undefined);
@@ -174,7 +204,7 @@ export class Workbench {
       ctx.progress(0.01, 'preparing reference images and test folders');
       const task = await this.task('edit', this.model, prepared);
       ctx.checkpoint();
-      const out = await inWorker<EditOutcome>(task, ctx);
+      const out = await inWorker<EditOutcome>(task, ctx).catch(explainRejection);
       ctx.checkpoint();
       this.base = this.model;
       this.model = modelFromProto(parseModel(out.modelBytes));
@@ -210,10 +240,10 @@ export class Workbench {
       modelBytes: serializeModel(model.proto),
       spec: this.spec,
       labels: this.labels,
-      exemplar: p.exemplar,
+      exemplars: p.exemplars,
       params: p.params,
       statsData: p.params.method === 'rewrite' || kind === 'compare' ? await this.statsData() : [],
-      tests: await this.testSets(),
+      tests: await this.testSets(p.style),
     };
   }
 
@@ -242,7 +272,7 @@ export class Workbench {
           caption: p.caption,
           original: p.pictures.original,
           mask: p.pictures.mask,
-          transformed: p.pictures.transformed,
+          transformed: p.pictures.transformed[0],
           before: edit
             ? `${edit.xPrime.before[0].label} ${edit.xPrime.before[0].p.toFixed(0)}%`
             : undefined,
@@ -256,7 +286,8 @@ export class Workbench {
     if (edit) {
       const e = edit.evaluation;
       data.summary!.push(
-        `${p.params.method} of ${edit.block}: test accuracy ${fmt(e.testBefore)}% -> ${fmt(e.testAfter)}% (${e.testTitle}); clean accuracy ${fmt(e.cleanBefore)}% -> ${fmt(e.cleanAfter)}% (drop ${fmt(e.cleanDrop)} points)`,
+        `${p.params.method} of ${edit.block} with ${p.exemplars.length} exemplar(s): test accuracy ${fmt(e.testBefore)}% -> ${fmt(e.testAfter)}% (${e.testTitle}); clean accuracy ${fmt(e.cleanBefore)}% -> ${fmt(e.cleanAfter)}% (drop ${fmt(e.cleanDrop)} points)`,
+        edit.guardText,
       );
       data.tables!.push({
         title: `Per-class top-1 (%) on ${e.testTitle}`,
@@ -277,17 +308,21 @@ export class Workbench {
           'clean drop',
           'fixed',
           'broken',
+          'strength',
+          'guard flips (%)',
           'seconds',
         ],
         rows: compare.rows.map((r) => [
           r.method,
           r.block,
-          r.xPrimeTop1,
+          r.rejected ? 'rejected by the safety guard' : r.xPrimeTop1,
           fmt(r.testAfter),
           fmt(r.cleanAfter),
           fmt(r.cleanDrop),
           r.fixedCount,
           r.brokenCount,
+          r.strength?.toFixed(3) ?? '-',
+          r.flipRate?.toFixed(2) ?? '-',
           r.seconds.toFixed(1),
         ]),
       });
@@ -296,6 +331,19 @@ export class Workbench {
     const written = await writeReport(data, this.outDir, { force: true });
     this.report = await readFile(written.html, 'utf8');
   }
+}
+
+/**
+ * A rewrite the guard refused leaves the model as it was (the job fails before the model is
+ * replaced); say so, in the page's words rather than the command line's.
+ */
+export function explainRejection(e: unknown): never {
+  if (!(isRuleditError(e) && e.code === 'guard-rejected')) throw e;
+  const message = e.message
+    .replace('nothing was written', 'the model is unchanged')
+    .replace('--layer', 'block')
+    .replace('--max-flips', 'flip budget');
+  throw new RuleditError('guard-rejected', `the safety guard rejected the edit: ${message}`);
 }
 
 /** PNG of a mask (h*w in [0,1]) for reports. */
