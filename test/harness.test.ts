@@ -66,7 +66,9 @@ function options(results: string, extra: Partial<HarnessOptions> = {}): HarnessO
     results,
     statsData: clean,
     cacheDir: join(dir, 'cache'),
+    // Bookkeeping is under test here, not selection or safety: no budget rejects a setting.
     maxDrop: 100,
+    maxFlips: 100,
     ...extra,
   };
 }

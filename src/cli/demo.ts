@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { runSceneDemo, type SceneDemoResult } from '../demo/scenes.ts';
 import { RuleditError } from '../errors.ts';
+import { describeGuard } from '../edit/rewrite.ts';
 import type { ReportData } from '../report/types.ts';
 import { writeReport } from '../report/write.ts';
 import { BUILTIN_MODEL } from '../synth/builtin.ts';
@@ -18,6 +19,7 @@ import { table } from './table.ts';
 interface DemoFlags {
   out?: string;
   images: number;
+  variants: number;
   concept: (typeof GROUNDS)[number];
   style: (typeof STYLES)[number];
   class: string;
@@ -44,6 +46,12 @@ export function registerDemo(program: Command): void {
       'folder for the report and the edited model (default: a new temporary folder)',
     )
     .option('--images <n>', 'test scenes per class', positiveIntOption, 40)
+    .option(
+      '--variants <n>',
+      "placements of the exemplar's style image (jittered), one exemplar each",
+      positiveIntOption,
+      4,
+    )
     .addOption(
       new Option('--concept <name>', 'the concept that takes a new look')
         .choices([...GROUNDS])
@@ -107,6 +115,7 @@ export function registerDemo(program: Command): void {
       const { result, edited } = await runSceneDemo(assets.model, {
         spec: assets.spec!,
         images: flags.images,
+        variants: flags.variants,
         concept: flags.concept,
         style: flags.style,
         exemplarClass: flags.class,
@@ -192,6 +201,8 @@ function summaryText(r: SceneDemoResult): string {
   const lines = [
     `The rewrite's block, rank and penalty were chosen on separate validation scenes among ${r.selection.length} settings`,
     `(the best errors corrected with a clean drop <= the budget, METHOD.md s.8): ${rewrite.block}; fine-tuning edits the same block.`,
+    `The exemplar's style image was placed ${r.variants} ways (jittered scale, offset, mirroring): ${r.variants} exemplars for every method.`,
+    ...(r.guard ? [describeGuard(r.guard)] : []),
     '',
     `(a) top-1 (%) of test scenes on ${r.concept}, and with the ${r.concept} replaced by ${r.style} (held-out ${r.style} images ${r.styleImages.test.join(', ')}),`,
     `    before and after each method; (b) the exemplar is one ${r.exemplarClass} scene with its ${r.concept} mask, ${r.concept} -> ${r.style} image ${r.styleImages.exemplar}:`,

@@ -4,13 +4,16 @@ import { join } from 'node:path';
 import type { Exemplar } from '../concepts/exemplar.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { edit, type EditOptions } from '../edit/edit.ts';
-import { DEFAULT_PENALTY } from '../edit/rewrite.ts';
+import { jitteredPlacements } from '../concepts/exemplar.ts';
+import { textureImage } from '../concepts/transform.ts';
+import type { GuardReport } from '../edit/guard.ts';
+import { DEFAULT_PENALTY, type RewriteReport } from '../edit/rewrite.ts';
+import { chooseRewrite, rewriteGrid, type SelectionRow } from '../eval/select.ts';
 import { cacheDir } from '../edit/stats.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import { RuleditError } from '../errors.ts';
 import type { ReportExample } from '../report/types.ts';
-import { cleanAccuracyDrop, fourWay, selectSetting, type CaseImage } from '../eval/protocol.ts';
-import { listBlocks } from '../onnx/blocks.ts';
+import { cleanAccuracyDrop, fourWay, type CaseImage } from '../eval/protocol.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import type { Ground } from '../synth/grounds.ts';
 import { predictScenes, sceneInput } from '../synth/predict.ts';
@@ -44,6 +47,10 @@ export interface SceneDemoOptions {
   layer?: string;
   rank?: number;
   penalty?: number;
+  /** Weight of the reference images' own values in the rewrite's objective (default DEFAULT_PRESERVE). */
+  preserve?: number;
+  /** Placements of the exemplar's style image used as exemplars (default 4). */
+  variants?: number;
   /** Clean accuracy drop (points, on validation scenes) a setting may cost to be chosen (default 1). */
   maxDrop?: number;
   /** Fine-tuning steps and learning rate (both baselines). */
@@ -88,6 +95,10 @@ export interface SceneDemoResult {
   errorsCorrected: Record<string, ReturnType<typeof fourWay>>;
   /** Every setting tried on the validation scenes (the chosen one is the rewrite's block and rank). */
   selection: SettingRow[];
+  /** Placements of the style image the rewrite's exemplars used. */
+  variants: number;
+  /** The safety guard's figures for the chosen rewrite. */
+  guard?: GuardReport;
   sticker?: {
     word: string;
     target: string;
@@ -107,6 +118,7 @@ export interface SceneDemoResult {
 }
 
 const SIZE = 64;
+const DEMO_VARIANTS = 4;
 
 export async function runSceneDemo(
   model: OnnxModel,
@@ -170,14 +182,20 @@ export async function runSceneDemo(
 
   const ex = exemplarScene(exemplarClass, concept);
   const exemplarTransformed = replaceConcept(ex, concept, exemplarStyle);
-  const exemplar = sceneExemplar(ex.rgb, exemplarTransformed, sceneMask(ex, concept));
+  // Placements of the exemplar's style image only: the held-out style images stay unseen.
+  const variants = options.variants ?? DEMO_VARIANTS;
+  const exemplars = await Promise.all(
+    (await placedTextures(exemplarStyle, variants)).map((t) =>
+      sceneExemplar(ex.rgb, replaceConcept(ex, concept, t), sceneMask(ex, concept)),
+    ),
+  );
   const statsData = await referenceScenes(400);
   const target = (label: number) => label === exemplarClass;
 
   say(
-    `choosing the block, rank and penalty on the validation scenes (clean drop <= ${maxDrop} points)`,
+    `choosing the block, rank and penalty on the validation scenes (${variants} placements of the style image, guard on, clean drop <= ${maxDrop} points)`,
   );
-  const selection = await chooseSetting(model, exemplar, options, statsData, async (m) => {
+  const selection = await chooseSetting(model, exemplars, options, statsData, async (m) => {
     const after = await predictSet(val, m, predict);
     return {
       score: meanDefined(
@@ -194,8 +212,20 @@ export async function runSceneDemo(
   const errors: SceneDemoResult['errorsCorrected'] = {};
   const { layer, rank, penalty } = selection.chosen;
   const runs: [string, EditOptions][] = [
-    ['rewrite', { method: 'rewrite', spec: options.spec, statsData, layer, rank, penalty }],
+    [
+      'rewrite',
+      {
+        method: 'rewrite',
+        spec: options.spec,
+        statsData,
+        layer,
+        rank,
+        penalty,
+        preserve: options.preserve,
+      },
+    ],
   ];
+  let guard: GuardReport | undefined;
   if (options.finetune !== false) {
     for (const scope of ['local', 'global'] as const) {
       runs.push([
@@ -217,9 +247,10 @@ export async function runSceneDemo(
       `${name}: one exemplar (a ${CLASSES[exemplarClass]} scene, its ${concept} mask, ${concept} -> ${style})`,
     );
     const start = performance.now();
-    const out = await edit(model, [exemplar], opts);
+    const out = await edit(model, exemplars, opts);
     const seconds = (performance.now() - start) / 1000;
     edited ??= out.model;
+    if (name === 'rewrite') guard = (out.report as RewriteReport).guard;
     const after = await predictSet(test, out.model, predict);
     afterBy[name] = after.heldout;
     // METHOD.md section 8 over the scenes on the concept: the exemplar's class is the target.
@@ -267,6 +298,8 @@ export async function runSceneDemo(
     methods,
     selection: selection.rows,
     errorsCorrected: errors,
+    ...(guard ? { guard } : {}),
+    variants,
     pictures,
   };
   if (options.sticker !== false) {
@@ -357,7 +390,7 @@ async function stickerScenario(
   const mask = sceneMask(written, 'sticker');
   const exemplar = sceneExemplar(blank.rgb, written.rgb, mask);
   const valBefore = await predict(val.images, model);
-  const selection = await chooseSetting(model, exemplar, options, ctx.statsData, async (m) => ({
+  const selection = await chooseSetting(model, [exemplar], options, ctx.statsData, async (m) => ({
     score:
       rate(val.others, await predict(val.images, m)).accuracy -
       rate(val.others, valBefore).accuracy,
@@ -376,6 +409,7 @@ async function stickerScenario(
     layer,
     rank,
     penalty,
+    preserve: options.preserve,
   });
   const seconds = (performance.now() - start) / 1000;
   const after = await predict(test.images, out.model);
@@ -466,58 +500,51 @@ function caseImages(
   ]);
 }
 
-export interface SettingRow {
-  layer: string;
-  rank: number;
-  penalty: number;
-  score: number;
-  cleanDrop: number;
-}
+export type SettingRow = SelectionRow;
 
 /**
- * Hyperparameter selection of METHOD.md section 8: every editable block x rank (unless the user
- * fixed them) is tried on the validation scenes; the best score among settings whose clean drop
- * is within the budget wins. With none within budget, the least harmful one is taken (and shown).
+ * The validated selection every rewrite of ruledit uses (eval/select.ts): each editable block x
+ * rank x penalty (unless the user fixed them) on the validation scenes, under the guard. With
+ * no setting within the clean-drop budget, the least harmful one is taken (and shown).
  */
 async function chooseSetting(
   model: OnnxModel,
-  exemplar: Exemplar,
+  exemplars: Exemplar[],
   options: SceneDemoOptions,
   statsData: { file: string }[],
   measure: (edited: OnnxModel) => Promise<{ score: number; cleanDrop: number }>,
 ): Promise<{ chosen: SettingRow; rows: SettingRow[] }> {
-  // The first convolution sees pixels, not concepts: never a candidate unless asked for.
-  const layers = options.layer
-    ? [options.layer]
-    : listBlocks(model.proto.graph!)
-        .filter((b) => b.editable && b.op === 'Conv')
-        .slice(1)
-        .map((b) => b.name);
-  const ranks = options.rank ? [options.rank] : [1, 2];
-  // A small mask (a sticker) needs a stronger penalty than a large one (a road) to stay local.
-  const penalties = options.penalty !== undefined ? [options.penalty] : [DEFAULT_PENALTY, 0.1];
-  const rows: SettingRow[] = [];
-  for (const layer of layers) {
-    for (const rank of ranks) {
-      for (const penalty of penalties) {
-        const out = await edit(model, [exemplar], {
-          method: 'rewrite',
-          spec: options.spec,
-          statsData,
-          layer,
-          rank,
-          penalty,
-        });
-        rows.push({ layer: out.report.block, rank, penalty, ...(await measure(out.model)) });
-      }
-    }
-  }
-  const best = selectSetting(
-    rows.map((r) => ({ setting: r, score: r.score, cleanDrop: r.cleanDrop })),
+  const settings = rewriteGrid(model, {
+    layers: options.layer ? [options.layer] : undefined,
+    ranks: options.rank ? [options.rank] : [1, 2],
+    // A small mask (a sticker) needs a stronger penalty than a large one (a road) to stay local.
+    penalties: options.penalty !== undefined ? [options.penalty] : [DEFAULT_PENALTY, 0.1],
+  });
+  const { rows, chosen } = await chooseRewrite(
+    model,
+    exemplars,
+    { spec: options.spec, statsData, threads: options.threads, preserve: options.preserve },
+    settings,
+    measure,
     options.maxDrop ?? 1,
   );
-  const chosen = best?.setting ?? rows.reduce((a, b) => (b.cleanDrop < a.cleanDrop ? b : a));
-  return { chosen, rows };
+  const kept = rows.filter((r) => !r.rejected);
+  if (!kept.length)
+    throw new RuleditError('guard-rejected', 'the guard refused every setting of the rewrite');
+  return {
+    chosen: chosen?.row ?? kept.reduce((a, b) => (b.cleanDrop < a.cleanDrop ? b : a)),
+    rows,
+  };
+}
+
+/** Placements of a style texture (the first as it is, the others jittered): exemplar variants. */
+async function placedTextures(texture: Uint8Array, variants: number): Promise<Uint8Array[]> {
+  const png = await scenePng(texture);
+  return Promise.all(
+    jitteredPlacements(variants, 0).map(async (place) =>
+      Uint8Array.from(await textureImage(png, SIZE, SIZE, 'stretch', place)),
+    ),
+  );
 }
 
 const meanDefined = (v: number[]) => {

@@ -13,6 +13,7 @@ import type { DatasetItem } from '../data/dataset.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { edit as defaultEdit } from '../edit/edit.ts';
 import { pickBlock } from '../edit/layer.ts';
+import { splitReference } from '../edit/guard.ts';
 import { keyStatistics, type KeyStats } from '../edit/stats.ts';
 import { RuleditError } from '../errors.ts';
 import type { OnnxModel } from '../onnx/model.ts';
@@ -51,9 +52,16 @@ export interface HarnessOptions {
   clean: DatasetItem[];
   /** Results .jsonl file (appended to; existing lines of this run are skipped). */
   results: string;
-  /** Reference images for the rewrite's key statistics (or the statistics themselves). */
+  /**
+   * Reference images for the rewrite: every 4th is held out for its safety guard, the rest give
+   * the key statistics (METHOD.md section 11). `stats` (statistics computed before) goes with
+   * `guardData`, or with a rewrite grid that turns the guard off.
+   */
   statsData?: DatasetItem[];
   stats?: KeyStats;
+  guardData?: DatasetItem[];
+  /** The guard's flip budget (percent) for every rewrite setting that does not set its own. */
+  maxFlips?: number;
   /** Largest clean accuracy drop (points) a setting may cause to be chosen. */
   maxDrop?: number;
   batchSize?: number;
@@ -99,6 +107,8 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
   const cleanFiles = clean.map((i) => i.file);
   const cleanLabels = clean.map((i) => i.label!);
   let cleanBefore: Int32Array | undefined;
+  const reference = options.statsData ? splitReference(options.statsData) : undefined;
+  const guardData = options.guardData ?? reference?.guard;
   const stats = new Map<string, Promise<KeyStats>>();
   const statsFor = (layer: string | undefined) => {
     if (options.stats) return Promise.resolve(options.stats);
@@ -112,7 +122,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
       stats.set(
         key,
         pickBlock(model, spec, layer).then((block) =>
-          keyStatistics(model, block, options.statsData!, spec, {
+          keyStatistics(model, block, reference!.stats, spec, {
             threads: options.threads,
             cacheDir: options.cacheDir,
           }),
@@ -174,8 +184,10 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
           spec,
           threads: options.threads,
         };
-        if (method.kind === 'rewrite')
+        if (method.kind === 'rewrite') {
           shared.stats = await statsFor(setting.layer as string | undefined);
+          shared.guard = guardData && { data: guardData, maxFlips: options.maxFlips };
+        }
         const result = await editFn(model, exemplars, editOptions(method, setting, shared));
         const after = await predictFiles(
           result.model,
@@ -207,7 +219,22 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
             MeasureKey,
             Score
           >,
-          edit: { block: r.block, lossBefore: r.lossBefore, lossAfter: r.lossAfter },
+          edit: {
+            block: r.block,
+            lossBefore: r.lossBefore,
+            lossAfter: r.lossAfter,
+            ...('strength' in r ? { strength: r.strength } : {}),
+            ...('guard' in r && r.guard
+              ? {
+                  guard: {
+                    flipRate: r.guard.flipRate,
+                    meanKL: r.guard.meanKL,
+                    images: r.guard.images,
+                    maxFlips: r.guard.maxFlips,
+                  },
+                }
+              : {}),
+          },
         });
         if (method.grid.length > 1)
           say(

@@ -32,6 +32,8 @@ const KEYS: Record<MethodKind, Record<string, 'string' | 'number' | 'boolean'>> 
     projectEvery: 'number',
     penalty: 'number',
     whiteningFloor: 'number',
+    strength: 'number',
+    maxFlips: 'number',
   },
   'finetune-local': { layer: 'string', steps: 'number', lr: 'number', optimizer: 'string' },
   'finetune-global': { layer: 'string', steps: 'number', lr: 'number', optimizer: 'string' },
@@ -89,7 +91,15 @@ export function editOptions(
   shared: { target: number } & Record<string, unknown>,
 ): EditOptions {
   const { target, ...rest } = shared;
-  if (spec.kind === 'rewrite') return { ...rest, ...setting, method: 'rewrite' } as EditOptions;
+  if (spec.kind === 'rewrite') {
+    // A setting's flip budget belongs to the guard the harness gives (its held-out images).
+    const { maxFlips, ...own } = setting;
+    const guard =
+      maxFlips === undefined || !rest.guard
+        ? rest.guard
+        : { ...(rest.guard as object), maxFlips: maxFlips as number };
+    return { ...rest, ...own, guard, method: 'rewrite' } as EditOptions;
+  }
   return { ...rest, ...setting, method: spec.kind, label: target } as EditOptions;
 }
 

@@ -47,7 +47,14 @@ export interface ResultLine {
   cleanDrop: number | null;
   /** Every setting tried: its validation score (mean of the available four numbers) and drop. */
   candidates: { setting: Setting; score: number | null; cleanDrop: number }[];
-  edit?: { block: string; lossBefore: number; lossAfter: number };
+  /** The chosen edit: block, exemplar loss, and (rewrite) the strength the guard kept and its figures. */
+  edit?: {
+    block: string;
+    lossBefore: number;
+    lossAfter: number;
+    strength?: number;
+    guard?: { flipRate: number; meanKL: number; images: number; maxFlips: number };
+  };
   /** Variants scored: train exemplars, validation and test (image x style image). */
   images: { train: number; validation: number; test: number; clean: number };
   seconds: number;

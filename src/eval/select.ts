@@ -1,0 +1,105 @@
+import type { Exemplar } from '../concepts/exemplar.ts';
+import {
+  DEFAULT_PENALTY,
+  rewrite,
+  type RewriteOptions,
+  type RewriteReport,
+} from '../edit/rewrite.ts';
+import { isRuleditError } from '../errors.ts';
+import { listBlocks } from '../onnx/blocks.ts';
+import type { OnnxModel } from '../onnx/model.ts';
+import { selectSetting } from './protocol.ts';
+
+/**
+ * Validated selection of a rewrite (METHOD.md section 8): block x rank x penalty x strength tried
+ * on labelled images of the failure case, each edit under the safety guard; the best validation
+ * score among settings within the clean-drop budget wins. One routine for `edit --validate` and
+ * the demo (the harness scores its grid the same way, with selectSetting on its own splits).
+ */
+export interface RewriteSetting {
+  layer: string;
+  rank: number;
+  penalty: number;
+  strength: number;
+}
+
+export interface SelectionRow extends RewriteSetting {
+  /** Validation score (higher is better), and clean accuracy drop in points. NaN when rejected. */
+  score: number;
+  cleanDrop: number;
+  /** The block actually edited, the strength the guard kept and its flip rate. */
+  block?: string;
+  kept?: number;
+  flipRate?: number;
+  /** Why the guard refused this setting. */
+  rejected?: string;
+}
+
+export interface GridOptions {
+  layers?: string[];
+  ranks?: number[];
+  penalties?: number[];
+  strengths?: number[];
+}
+
+/** Every editable convolution but the first (it sees pixels, not concepts), unless layers are given. */
+export function rewriteGrid(model: OnnxModel, grid: GridOptions): RewriteSetting[] {
+  const layers =
+    grid.layers ??
+    listBlocks(model.proto.graph!)
+      .filter((b) => b.editable && b.op === 'Conv')
+      .slice(1)
+      .map((b) => b.name);
+  const out: RewriteSetting[] = [];
+  for (const layer of layers)
+    for (const rank of grid.ranks ?? [1])
+      for (const penalty of grid.penalties ?? [DEFAULT_PENALTY])
+        for (const strength of grid.strengths ?? [1]) out.push({ layer, rank, penalty, strength });
+  return out;
+}
+
+export async function chooseRewrite(
+  model: OnnxModel,
+  exemplars: Exemplar[],
+  base: Omit<RewriteOptions, keyof RewriteSetting>,
+  settings: RewriteSetting[],
+  measure: (
+    edited: OnnxModel,
+    report: RewriteReport,
+  ) => Promise<{ score: number; cleanDrop: number }>,
+  maxDrop: number,
+): Promise<{
+  rows: SelectionRow[];
+  chosen?: { row: SelectionRow; model: OnnxModel; report: RewriteReport };
+}> {
+  const rows: SelectionRow[] = [];
+  let chosen: { row: SelectionRow; model: OnnxModel; report: RewriteReport } | undefined;
+  for (const [i, setting] of settings.entries()) {
+    base.onProgress?.(`setting ${i + 1}/${settings.length}: ${JSON.stringify(setting)}`);
+    let out;
+    try {
+      out = await rewrite(model, exemplars, { ...base, ...setting, onProgress: undefined });
+    } catch (e) {
+      if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;
+      rows.push({ ...setting, score: NaN, cleanDrop: NaN, rejected: e.message });
+      continue;
+    }
+    const row: SelectionRow = {
+      ...setting,
+      ...(await measure(out.model, out.report)),
+      block: out.report.block,
+      kept: out.report.strength,
+      flipRate: out.report.guard?.flipRate,
+    };
+    rows.push(row);
+    // Keep only the best edited model so far in memory, not one per setting.
+    const best = selectSetting(
+      rows
+        .filter((r) => !r.rejected)
+        .map((r) => ({ setting: r, score: r.score, cleanDrop: r.cleanDrop })),
+      maxDrop,
+    );
+    if (best?.setting === row) chosen = { row, model: out.model, report: out.report };
+  }
+  return { rows, ...(chosen ? { chosen } : {}) };
+}
