@@ -27,7 +27,13 @@ export {
 export { evaluate } from './eval/evaluate.ts';
 export { Accuracy, topK, softmax, type AccuracyReport } from './eval/accuracy.ts';
 export { loadLabels } from './data/labels.ts';
-export { loadExemplar, type Exemplar, type Replacement } from './concepts/exemplar.ts';
+export {
+  loadExemplar,
+  loadExemplars,
+  type Exemplar,
+  type Replacement,
+} from './concepts/exemplar.ts';
+export { type GuardOptions, type GuardReport } from './edit/guard.ts';
 export { transformImage, type Transformation } from './concepts/transform-image.ts';
 export { loadStyle, type Style } from './concepts/style.ts';
 export { loadStylizer, type Stylizer, type StylizeOptions } from './concepts/stylize.ts';

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { runSceneDemo, type SceneDemoResult } from '../demo/scenes.ts';
 import { RuleditError } from '../errors.ts';
+import { DEFAULT_VARIANTS } from '../concepts/exemplar.ts';
 import { describeGuard } from '../edit/rewrite.ts';
 import type { ReportData } from '../report/types.ts';
 import { writeReport } from '../report/write.ts';
@@ -50,7 +51,7 @@ export function registerDemo(program: Command): void {
       '--variants <n>',
       "placements of the exemplar's style image (jittered), one exemplar each",
       positiveIntOption,
-      4,
+      DEFAULT_VARIANTS,
     )
     .addOption(
       new Option('--concept <name>', 'the concept that takes a new look')

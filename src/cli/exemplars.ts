@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import {
+  DEFAULT_VARIANTS,
   loadExemplars as loadVariants,
   type Exemplar,
   type Replacement,
@@ -49,7 +50,7 @@ export function exemplarCommand(program: Command, name: string, description: str
       '--variants <n>',
       'with --texture or --style: placements per image (the first as given, the others jittered in scale, offset and mirroring)',
       positiveIntOption,
-      1,
+      DEFAULT_VARIANTS,
     )
     .option('--tile', 'tile the texture instead of stretching it over the image', false)
     .option(
@@ -108,7 +109,7 @@ function replacementsOf(opts: ExemplarFlags): (i: number) => Replacement {
   };
   if (opts.texture) return () => ({ texture: opts.texture!, ...look });
   if (opts.style) return () => ({ style: opts.style!, ...look });
-  if (opts.variants > 1)
+  if (opts.variants !== DEFAULT_VARIANTS)
     throw new RuleditError('bad-option', '--variants goes with --texture or --style');
   if (opts.fill) return () => ({ fill: opts.fill! });
   if (opts.modified!.length !== opts.image.length) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Exemplar } from '../concepts/exemplar.ts';
 import type { PreprocessSpec } from '../data/preprocess.ts';
 import { edit, type EditOptions } from '../edit/edit.ts';
-import { jitteredPlacements } from '../concepts/exemplar.ts';
+import { DEFAULT_VARIANTS, jitteredPlacements } from '../concepts/exemplar.ts';
 import { textureImage } from '../concepts/transform.ts';
 import type { GuardReport } from '../edit/guard.ts';
 import { DEFAULT_PENALTY, type RewriteReport } from '../edit/rewrite.ts';
@@ -49,7 +49,7 @@ export interface SceneDemoOptions {
   penalty?: number;
   /** Weight of the reference images' own values in the rewrite's objective (default DEFAULT_PRESERVE). */
   preserve?: number;
-  /** Placements of the exemplar's style image used as exemplars (default 4). */
+  /** Placements of the exemplar's style image used as exemplars (default DEFAULT_VARIANTS). */
   variants?: number;
   /** Clean accuracy drop (points, on validation scenes) a setting may cost to be chosen (default 1). */
   maxDrop?: number;
@@ -118,7 +118,6 @@ export interface SceneDemoResult {
 }
 
 const SIZE = 64;
-const DEMO_VARIANTS = 4;
 
 export async function runSceneDemo(
   model: OnnxModel,
@@ -183,7 +182,7 @@ export async function runSceneDemo(
   const ex = exemplarScene(exemplarClass, concept);
   const exemplarTransformed = replaceConcept(ex, concept, exemplarStyle);
   // Placements of the exemplar's style image only: the held-out style images stay unseen.
-  const variants = options.variants ?? DEMO_VARIANTS;
+  const variants = options.variants ?? DEFAULT_VARIANTS;
   const exemplars = await Promise.all(
     (await placedTextures(exemplarStyle, variants)).map((t) =>
       sceneExemplar(ex.rgb, replaceConcept(ex, concept, t), sceneMask(ex, concept)),

@@ -122,21 +122,16 @@ export class Guard {
         'the safety guard needs in-distribution images; none given',
       );
     const tail = tailModel(model.proto, block.key, [block.weight]);
-    const runner = await Runner.create(model, { taps: tail.inputs, threads: options.threads });
-    const feeds: Record<string, Tapped>[] = [];
-    const logits: Tapped[] = [];
-    const labels: (number | undefined)[] = [];
-    try {
-      for await (const batch of batches(items, spec, { batchSize: 32 })) {
-        const out = await runner.run(batch.data, batch.dims);
-        feeds.push(out.taps);
-        logits.push(out.logits);
-        labels.push(...batch.items.map((i) => i.label));
-      }
-    } finally {
-      await runner.release();
+    const key = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
+    let captured = recent.get(key);
+    if (!captured) {
+      captured = capture(model, tail.inputs, items, spec, options.threads);
+      recent.set(key, captured);
+      captured.catch(() => recent.delete(key));
+      // A few blocks' captures are kept: a selection tries every setting of a block in a row.
+      for (const old of [...recent.keys()].slice(0, -RECENT)) recent.delete(old);
     }
-    const original = softmaxTop1(logits);
+    const { feeds, original, labels } = await captured;
     return new Guard(
       block,
       await FeedRunner.create(tail.proto, options.threads),
@@ -201,6 +196,40 @@ export class Guard {
   async release(): Promise<void> {
     await this.tail.release();
   }
+}
+
+interface Captured {
+  feeds: Record<string, Tapped>[];
+  original: ReturnType<typeof softmaxTop1>;
+  labels: (number | undefined)[];
+}
+
+const RECENT = 3;
+const recent = new Map<string, Promise<Captured>>();
+
+/** The tail's inputs and the original model's predictions for the guard images. */
+async function capture(
+  model: OnnxModel,
+  taps: string[],
+  items: DatasetItem[],
+  spec: PreprocessSpec,
+  threads: number | undefined,
+): Promise<Captured> {
+  const runner = await Runner.create(model, { taps, threads });
+  const feeds: Record<string, Tapped>[] = [];
+  const logits: Tapped[] = [];
+  const labels: (number | undefined)[] = [];
+  try {
+    for await (const batch of batches(items, spec, { batchSize: 32 })) {
+      const out = await runner.run(batch.data, batch.dims);
+      feeds.push(out.taps);
+      logits.push(out.logits);
+      labels.push(...batch.items.map((i) => i.label));
+    }
+  } finally {
+    await runner.release();
+  }
+  return { feeds, original: softmaxTop1(logits), labels };
 }
 
 /** Bisection steps of the back-off: the kept strength is found to 1/2^6 of the solved change. */

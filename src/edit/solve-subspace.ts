@@ -21,7 +21,13 @@ export function solveSubspace(
   const { channels, positions, features, examples } = obj;
   const [lo, hi] = range(obj.activation);
   const theta = new Float64Array(channels * features);
-  const n = examples.length * positions;
+  // Only the (example, position) terms with weight count: a mask's outside and the positions a
+  // preserve term leaves out cost nothing.
+  const active: [number, number][] = [];
+  examples.forEach((ex, e) => {
+    for (let p = 0; p < positions; p++) if (ex.weight[p] !== 0) active.push([e, p]);
+  });
+  const n = active.length;
   // Per channel, current pre-activation at every (example, position), and the term data.
   const cur = new Float64Array(n);
   const a = new Float64Array(n);
@@ -32,25 +38,21 @@ export function solveSubspace(
   let sweeps = 0;
   for (let o = 0; o < channels; o++) {
     const g = obj.gain[o];
-    examples.forEach((ex, e) => {
-      for (let p = 0; p < positions; p++) {
-        const i = e * positions + p;
-        cur[i] = ex.base[o * positions + p];
-        v[i] = ex.target[o * positions + p];
-        c[i] = ex.weight[p];
-      }
+    active.forEach(([e, p], i) => {
+      const ex = examples[e];
+      cur[i] = ex.base[o * positions + p];
+      v[i] = ex.target[o * positions + p];
+      c[i] = ex.weight[p];
     });
     const t = theta.subarray(o * features, (o + 1) * features);
     for (let sweep = 0; sweep < maxSweeps; sweep++) {
       let moved = 0;
       for (let f = 0; f < features; f++) {
-        examples.forEach((ex, e) => {
-          for (let p = 0; p < positions; p++) {
-            const i = e * positions + p;
-            b[i] = g * ex.rows[p * features + f];
-            a[i] = cur[i] - b[i] * t[f];
-          }
-        });
+        for (let i = 0; i < n; i++) {
+          const [e, p] = active[i];
+          b[i] = g * examples[e].rows[p * features + f];
+          a[i] = cur[i] - b[i] * t[f];
+        }
         let steepest = 0;
         for (let i = 0; i < n; i++) steepest += c[i] * Math.abs(b[i]);
         const best = minimizeAlongLine(a, b, v, c, lo, hi, t[f], (options.penalty ?? 0) * steepest);

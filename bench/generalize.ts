@@ -1,0 +1,79 @@
+// How the vehicles-on-snow edit generalizes on the real MobileNetV2: snow-dev accuracy (held-out
+// photos), imagenet-sample accuracy and the guard's flip rate, for variants x rank x block x rule.
+// Every candidate is solved once and scored through the block's tail (inputs captured once).
+// npx tsx bench/generalize.ts [--blocks conv61,conv58] [--ranks 1,2] [--variants 1,3] [--penalties 0.003]
+import { join } from 'node:path';
+import { loadExemplars } from '../src/concepts/exemplar.ts';
+import { openDataset } from '../src/data/dataset.ts';
+import { rewrite } from '../src/edit/rewrite.ts';
+import { backOff, DEFAULT_MAX_FLIPS, Guard, splitReference } from '../src/edit/guard.ts';
+import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import { readWeight } from '../src/onnx/weights.ts';
+import { flag, shared, snowProblem } from './snow-problem.ts';
+
+const list = (name: string, fallback: string) => flag(name, fallback).split(',');
+const { model, spec } = await snowProblem('generalize');
+const ex = join(shared, 'data/exemplars/street-road');
+const reference = (await openDataset(join(shared, 'data/imagenet-sample'))).items;
+const split = splitReference(reference);
+const snow = (await openDataset(join(shared, 'data/snow-dev'))).items;
+const strengths = list('--strengths', '1').map(Number);
+
+console.log(
+  'block\trank\tvariants\tpenalty\tpreserve\tstrength\tsnow-dev\timagenet\tguard flips %\tmean KL',
+);
+for (const name of list('--blocks', 'conv61')) {
+  const block = findBlock(listBlocks(model.proto.graph!), name);
+  const opts = { threads: 0 };
+  const onSnow = await Guard.create(model, block, snow, spec, { ...opts, source: 'given' });
+  const onImagenet = await Guard.create(model, block, reference, spec, {
+    ...opts,
+    source: 'given',
+  });
+  const guard = await Guard.create(model, block, split.guard, spec, { ...opts, source: 'given' });
+  const w0 = readWeight(model, block);
+  console.log(
+    `${name}\t-\t-\t-\t0\t${onSnow.accuracyBefore()!.toFixed(1)}\t${onImagenet.accuracyBefore()!.toFixed(1)}`,
+  );
+  for (const variants of list('--variants', '1').map(Number)) {
+    const exemplars = await loadExemplars(
+      join(ex, 'image.png'),
+      join(ex, 'road_mask.png'),
+      { style: join(shared, 'data/styles/snowy_ground'), variants },
+      spec,
+    );
+    for (const rank of list('--ranks', '1').map(Number))
+      for (const penalty of list('--penalties', '0.003').map(Number))
+        for (const preserve of list('--preserves', '0').map(Number)) {
+          const out = await rewrite(model, exemplars, {
+            spec,
+            statsData: split.stats,
+            layer: name,
+            rank,
+            penalty,
+            preserve,
+            guard: false,
+          });
+          const w1 = readWeight(out.model, block);
+          const at = (x: number) => Float32Array.from(w0, (v, i) => v + x * (w1[i] - v));
+          const row = async (label: string, x: number) => {
+            const w = at(x);
+            const [a, b, g] = [
+              await onSnow.measure(w, x),
+              await onImagenet.measure(w, x),
+              await guard.measure(w, x),
+            ];
+            console.log(
+              `${name}\t${rank}\t${variants}\t${penalty}\t${preserve}\t${label}\t${a.accuracy!.toFixed(1)}\t${b.accuracy!.toFixed(1)}\t${g.flipRate.toFixed(2)}\t${g.meanKL.toExponential(2)}`,
+            );
+          };
+          for (const x of strengths) await row(String(x), x);
+          // What the default does: the guard's back-off to its budget.
+          const { kept } = await backOff((x) => guard.measure(at(x), x), DEFAULT_MAX_FLIPS).catch(
+            () => ({ kept: { strength: 0 } }),
+          );
+          await row(`guard ${kept.strength.toFixed(3)}`, kept.strength);
+        }
+  }
+  await Promise.all([onSnow.release(), onImagenet.release(), guard.release()]);
+}

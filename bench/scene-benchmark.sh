@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The paper's protocol on the built-in model, as a user runs it from the CLI: road -> snow and
+# grass -> snow, n_train 1 and 3, every target class, held-out style images; rewrite (defaults:
+# guard on) against local and global fine-tuning (published SGD 400 x 1e-4), clean drop <= 0.25.
+# Usage: bash bench/scene-benchmark.sh [WORKDIR] [PER_CLASS]   (about 30 min on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+W=${1:-$(mktemp -d -t ruledit-scene-bench-XXXX)}
+N=${2:-12}
+R="node bin/ruledit.js"
+M=models/scenes/model.onnx
+mkdir -p "$W"
+[ -d "$W/styles" ] || $R synth styles --out "$W/styles"
+[ -d "$W/clean" ] || $R synth scenes --out "$W/clean" --per-class 20 --seed 2
+[ -d "$W/reference" ] || $R synth scenes --out "$W/reference" --per-class 40 --seed 3
+sets=()
+for concept in road grass; do
+  [ -d "$W/$concept" ] || $R synth scenes --out "$W/$concept" --per-class "$N" --seed 4 --ground "$concept"
+  index=$($R concepts "$W/$concept" --masks "$W/$concept/masks" --concepts "$concept" --json |
+    node -e 'process.stdin.on("data", (d) => (globalThis.s = (globalThis.s ?? "") + d)).on("end", () => console.log(JSON.parse(globalThis.s).index))')
+  for n in 1 3; do
+    f="$W/$concept-snow-$n.json"
+    [ -f "$f" ] || $R testset "$index" --concept "$concept" --style "$W/styles/snow" --n-train "$n" --out "$f" >/dev/null
+    sets+=("$f")
+  done
+done
+$R benchmark "$M" --testsets "${sets[@]}" --stats-data "$W/reference" --clean "$W/clean" \
+  --results "$W/results.jsonl" --report "$W/report" --force
+echo "results: $W/results.jsonl, report: $W/report/report.html"
