@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
-import { loadExemplar } from '../src/concepts/exemplar.ts';
+import { loadExemplar, loadExemplars } from '../src/concepts/exemplar.ts';
 import {
   compose,
   fillTexture,
@@ -259,6 +259,37 @@ describe('loadExemplar', () => {
             assert.equal(ex.transformed[c * hw + pix], ex.original[c * hw + pix]);
       assert.equal(inside, 48);
     });
+
+  it('a style gives one exemplar per image and placement; placement 0 is the plain texture', async () => {
+    const s = spec({ size: [8, 12] });
+    const style = p('style');
+    await mkdir(style, { recursive: true });
+    await writeFile(join(style, 'a.png'), await noise(16, 16, 3));
+    await writeFile(join(style, 'b.png'), await noise(16, 16, 4));
+    const all = await loadExemplars(p('image.png'), p('mask.png'), { style, variants: 3 }, s);
+    assert.equal(all.length, 6);
+    for (const ex of all) assert.deepEqual(ex.original, all[0].original);
+    assert.equal(new Set(all.map((e) => e.hashes.replacement)).size, 6);
+    const changed = (a: Float32Array, b: Float32Array) => a.some((v, i) => v !== b[i]);
+    assert.ok(changed(all[0].transformed, all[1].transformed), 'a jittered placement differs');
+    assert.ok(changed(all[0].transformed, all[3].transformed), 'the second image differs');
+    const plain = await loadExemplar(
+      p('image.png'),
+      p('mask.png'),
+      { texture: join(style, 'b.png') },
+      s,
+    );
+    assert.deepEqual(all[3].transformed, plain.transformed);
+    // Outside the mask every variant is x.
+    for (const ex of all)
+      for (let pix = 0; pix < 96; pix++)
+        if (ex.mask[pix] === 0)
+          for (let c = 0; c < 3; c++)
+            assert.equal(ex.transformed[c * 96 + pix], ex.original[c * 96 + pix]);
+    await assert.rejects(loadExemplar(p('image.png'), p('mask.png'), { style }, s), {
+      code: 'bad-exemplar',
+    });
+  });
 
   it("modified: x' is the modified image as decodeImage gives it; another size is refused", async () => {
     const s = spec();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadModelAssets } from '../src/cli/assets.ts';
 import { referenceScenes, sceneExemplar } from '../src/demo/scenes.ts';
-import { Guard, splitReference } from '../src/edit/guard.ts';
+import { backOff, Guard, splitReference, type GuardFigures } from '../src/edit/guard.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import type { PreprocessSpec } from '../src/data/preprocess.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
@@ -42,6 +42,31 @@ function tinyMaskExemplar(cells: number) {
     return sceneExemplar(s.rgb, replaceConcept(s, 'road', styleTexture('snow', 0, 64)), tiny);
   }
 }
+
+/** Figures of a made-up edit whose flip rate grows linearly with its strength. */
+const linear =
+  (rate: number) =>
+  async (strength: number): Promise<GuardFigures> => ({
+    strength,
+    flips: 0,
+    flipRate: rate * strength,
+    tieFlips: 0,
+    meanKL: 0,
+  });
+
+describe('back-off', () => {
+  it('keeps the full edit when it fits, else the largest strength that fits (to 1/64)', async () => {
+    assert.equal((await backOff(linear(0.4), 0.5)).kept.strength, 1);
+    const { kept, trials } = await backOff(linear(2), 0.5);
+    assert.ok(kept.flipRate <= 0.5, `kept ${kept.flipRate}`);
+    assert.ok(kept.strength > 0.25 - 1 / 64 && kept.strength <= 0.25, `strength ${kept.strength}`);
+    assert.equal(trials.length, 7);
+  });
+
+  it('refuses an edit that no strength down to 1/64 makes fit', async () => {
+    await assert.rejects(backOff(linear(100), 0.5), { code: 'guard-rejected' });
+  });
+});
 
 describe('safety guard', () => {
   it('runs the tail exactly: the unedited weight flips nothing and has zero KL', async () => {

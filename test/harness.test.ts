@@ -15,6 +15,7 @@ import {
 import { transformedFiles } from '../src/concepts/transformed.ts';
 import { openDataset, type DatasetItem } from '../src/data/dataset.ts';
 import { parsePreprocess } from '../src/data/preprocess.ts';
+import { RuleditError } from '../src/errors.ts';
 import { edit } from '../src/edit/edit.ts';
 import { runHarness, type HarnessOptions } from '../src/eval/harness.ts';
 import { methodSpec } from '../src/eval/methods.ts';
@@ -210,6 +211,46 @@ describe('evaluation harness', () => {
     assert.match(line.rejected!, /more than 0.25 points/);
     assert.ok(line.candidates[0].cleanDrop > 0.25);
     assert.deepEqual(aggregate(run.lines)[0].rejected, 1);
+  });
+
+  it('a setting the safety guard refuses is recorded and the others still compete', async () => {
+    const results = join(dir, 'guarded.jsonl');
+    const one = { ...manifest, cases: manifest.cases.slice(0, 1) };
+    const grid = [
+      { layer: 'score', strength: 1 },
+      { layer: 'score', strength: 0.5 },
+    ];
+    // The guard's refusal as rewrite() raises it, for the first setting only.
+    const guarded: typeof edit = async (m, exemplars, opts) => {
+      if ((opts as { strength?: number }).strength === 1)
+        throw new RuleditError(
+          'guard-rejected',
+          'the edit changes the top-1 of 30% of the guard images',
+        );
+      return edit(m, exemplars, opts);
+    };
+    const run = await runHarness(model, {
+      ...options(results, {
+        testsets: [one],
+        methods: [methodSpec('rewrite', grid)],
+        edit: guarded,
+      }),
+    });
+    const [line] = run.lines;
+    assert.deepEqual(line.refused, [
+      { setting: grid[0], reason: 'the edit changes the top-1 of 30% of the guard images' },
+    ]);
+    assert.deepEqual(line.setting, grid[1]);
+    assert.equal(line.candidates.length, 1);
+    assert.ok(line.edit!.strength! <= 0.5);
+    // Any other error still stops the run.
+    const broken: typeof edit = async () => {
+      throw new Error('bug');
+    };
+    await assert.rejects(
+      runHarness(model, options(join(dir, 'broken.jsonl'), { testsets: [one], edit: broken })),
+      /bug/,
+    );
   });
 
   it('aggregates per method and per case, leaving out n/a numbers and counting them', () => {

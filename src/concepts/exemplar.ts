@@ -66,7 +66,9 @@ export async function loadExemplar(
   replacement: Replacement,
   spec: PreprocessSpec,
 ): Promise<Exemplar> {
-  const all = await loadExemplars(image, mask, replacement, spec);
+  // One exemplar: a texture is placed once unless more variants are asked for.
+  const one = 'texture' in replacement ? { variants: 1, ...replacement } : replacement;
+  const all = await loadExemplars(image, mask, one, spec);
   if (all.length !== 1)
     throw new RuleditError(
       'bad-exemplar',

@@ -194,17 +194,24 @@ export async function runSceneDemo(
   say(
     `choosing the block, rank and penalty on the validation scenes (${variants} placements of the style image, guard on, clean drop <= ${maxDrop} points)`,
   );
-  const selection = await chooseSetting(model, exemplars, options, statsData, async (m) => {
-    const after = await predictSet(val, m, predict);
-    return {
-      score: meanDefined(
-        Object.values(fourWay(caseImages(val.labels, valBefore, after, target))).map(
-          (e) => e.value,
+  const selection = await chooseSetting(
+    model,
+    exemplars,
+    options,
+    statsData,
+    async (m) => {
+      const after = await predictSet(val, m, predict);
+      return {
+        score: meanDefined(
+          Object.values(fourWay(caseImages(val.labels, valBefore, after, target))).map(
+            (e) => e.value,
+          ),
         ),
-      ),
-      cleanDrop: cleanAccuracyDrop(valClean, valCleanBefore, await predict(valOrdinary, m)),
-    };
-  });
+        cleanDrop: cleanAccuracyDrop(valClean, valCleanBefore, await predict(valOrdinary, m)),
+      };
+    },
+    [DEFAULT_PENALTY],
+  );
 
   const methods: MethodSummary[] = [];
   const afterBy: Record<string, number[]> = {};
@@ -389,16 +396,24 @@ async function stickerScenario(
   const mask = sceneMask(written, 'sticker');
   const exemplar = sceneExemplar(blank.rgb, written.rgb, mask);
   const valBefore = await predict(val.images, model);
-  const selection = await chooseSetting(model, [exemplar], options, ctx.statsData, async (m) => ({
-    score:
-      rate(val.others, await predict(val.images, m)).accuracy -
-      rate(val.others, valBefore).accuracy,
-    cleanDrop: cleanAccuracyDrop(
-      ctx.valClean,
-      ctx.valCleanBefore,
-      await predict(ctx.valOrdinary, m),
-    ),
-  }));
+  const selection = await chooseSetting(
+    model,
+    [exemplar],
+    options,
+    ctx.statsData,
+    async (m) => ({
+      score:
+        rate(val.others, await predict(val.images, m)).accuracy -
+        rate(val.others, valBefore).accuracy,
+      cleanDrop: cleanAccuracyDrop(
+        ctx.valClean,
+        ctx.valCleanBefore,
+        await predict(ctx.valOrdinary, m),
+      ),
+    }),
+    // A small mask (a sticker) needs a stronger penalty than a large one (a road) to stay local.
+    [DEFAULT_PENALTY, 0.1],
+  );
   const start = performance.now();
   const { layer, rank, penalty } = selection.chosen;
   const out = await edit(model, [exemplar], {
@@ -512,12 +527,12 @@ async function chooseSetting(
   options: SceneDemoOptions,
   statsData: { file: string }[],
   measure: (edited: OnnxModel) => Promise<{ score: number; cleanDrop: number }>,
+  penalties: number[],
 ): Promise<{ chosen: SettingRow; rows: SettingRow[] }> {
   const settings = rewriteGrid(model, {
     layers: options.layer ? [options.layer] : undefined,
     ranks: options.rank ? [options.rank] : [1, 2],
-    // A small mask (a sticker) needs a stronger penalty than a large one (a road) to stay local.
-    penalties: options.penalty !== undefined ? [options.penalty] : [DEFAULT_PENALTY, 0.1],
+    penalties: options.penalty !== undefined ? [options.penalty] : penalties,
   });
   const { rows, chosen } = await chooseRewrite(
     model,

@@ -508,7 +508,7 @@ function referenceSplit(options: RewriteOptions): {
   if (!split.guard.length || !split.stats.length)
     throw new RuleditError(
       'no-guard',
-      `${all.length} reference images are too few to hold some out for the safety guard: give at least ${4} or guard images (--guard-data DIR)`,
+      `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (--guard-data DIR)`,
     );
   return { ...split, source: 'held-out reference images', maxFlips };
 }

@@ -15,7 +15,7 @@ import { edit as defaultEdit } from '../edit/edit.ts';
 import { pickBlock } from '../edit/layer.ts';
 import { splitReference } from '../edit/guard.ts';
 import { keyStatistics, type KeyStats } from '../edit/stats.ts';
-import { RuleditError } from '../errors.ts';
+import { isRuleditError, RuleditError } from '../errors.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { editOptions, methodConfig, type MethodSpec, type Setting } from './methods.ts';
 import { PredictionCache, predictFiles } from './predictions.ts';
@@ -178,6 +178,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
         test: Record<MeasureKey, Score>;
         edit: ResultLine['edit'];
       })[] = [];
+      const refused: { setting: Setting; reason: string }[] = [];
       for (const [si, setting] of method.grid.entries()) {
         const shared: Record<string, unknown> & { target: number } = {
           target: c.target,
@@ -188,7 +189,18 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
           shared.stats = await statsFor(setting.layer as string | undefined);
           shared.guard = guardData && { data: guardData, maxFlips: options.maxFlips };
         }
-        const result = await editFn(model, exemplars, editOptions(method, setting, shared));
+        let result;
+        try {
+          result = await editFn(model, exemplars, editOptions(method, setting, shared));
+        } catch (e) {
+          // The guard refusing a setting is that setting's outcome, not the run's failure.
+          if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;
+          refused.push({ setting, reason: e.message });
+          say(
+            `${where}: ${method.name} setting ${si + 1}/${method.grid.length}: refused by the guard`,
+          );
+          continue;
+        }
         const after = await predictFiles(
           result.model,
           [...evalVariants.map((v) => v.file), ...cleanFiles],
@@ -263,7 +275,9 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
         ...(chosen
           ? {}
           : {
-              rejected: `every setting dropped clean accuracy by more than ${maxDrop} points`,
+              rejected: refused.length
+                ? `${refused.length} setting(s) refused by the safety guard, the others dropped clean accuracy by more than ${maxDrop} points`
+                : `every setting dropped clean accuracy by more than ${maxDrop} points`,
             }),
         scores: chosen?.test ?? null,
         cleanDrop: chosen?.cleanDrop ?? null,
@@ -272,6 +286,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
           score: Number.isNaN(t.score) ? null : t.score,
           cleanDrop: t.cleanDrop,
         })),
+        ...(refused.length ? { refused } : {}),
         ...(chosen ? { edit: chosen.edit } : {}),
         images: {
           train: exemplars.length,

@@ -47,6 +47,8 @@ export interface ResultLine {
   cleanDrop: number | null;
   /** Every setting tried: its validation score (mean of the available four numbers) and drop. */
   candidates: { setting: Setting; score: number | null; cleanDrop: number }[];
+  /** Settings the rewrite's safety guard refused (no strength fitted its flip budget). */
+  refused?: { setting: Setting; reason: string }[];
   /** The chosen edit: block, exemplar loss, and (rewrite) the strength the guard kept and its figures. */
   edit?: {
     block: string;
