@@ -56,6 +56,42 @@ before(async () => {
 });
 
 describe('ruledit edit, history, revert', () => {
+  it('--validate tries block x rank x strength under the guard and keeps the best within budget', async () => {
+    const out = await ruledit(
+      'edit',
+      join(demo, 'model.onnx'),
+      '--image',
+      join(dir, 'x.png'),
+      '--mask',
+      join(dir, 'm.png'),
+      '--stats-data',
+      join(demo, 'images'),
+      '--fill',
+      'blue',
+      '--layer',
+      'score',
+      '--validate',
+      join(demo, 'images'),
+      '--max-drop',
+      '100',
+      '--out',
+      join(dir, 'validated.onnx'),
+    );
+    assert.equal(out.code, 0, out.stderr);
+    // 3 ranks x 2 strengths for the one block given; each row has the guard's figures or a refusal.
+    const rows = out.stdout.split('\n').filter((l) => /^score\s/.test(l));
+    assert.equal(rows.length, 6, out.stdout);
+    assert.match(
+      out.stdout,
+      /chosen: score rank \d strength [\d.]+: validation top-1 [\d.]+ -> [\d.]+%/,
+    );
+    assert.match(out.stdout, /guard: \d+\/\d+ held-out images change top-1/);
+    const history = await ruledit('history', join(dir, 'validated.onnx'), '--json');
+    const [record] = JSON.parse(history.stdout);
+    assert.ok(record.strength > 0 && record.strength <= 1);
+    assert.ok(record.guard.images > 0);
+  });
+
   it('edits, records the edit, and reverts it to the original predictions', async () => {
     const model = join(demo, 'model.onnx');
     const common = [

@@ -187,6 +187,8 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
         };
         if (method.kind === 'rewrite') {
           shared.stats = await statsFor(setting.layer as string | undefined);
+          // The statistics' images also feed the rewrite's preserve term, as in `edit`.
+          if (reference) shared.statsData = reference.stats;
           shared.guard = guardData && { data: guardData, maxFlips: options.maxFlips };
         }
         let result;

@@ -80,7 +80,9 @@ export async function chooseRewrite(
     try {
       out = await rewrite(model, exemplars, { ...base, ...setting, onProgress: undefined });
     } catch (e) {
-      if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;
+      // A setting the guard refuses, or a rank the exemplars' masked positions cannot carry, is
+      // that setting's outcome, not the selection's failure.
+      if (!isRuleditError(e) || !['guard-rejected', 'bad-rank'].includes(e.code)) throw e;
       rows.push({ ...setting, score: NaN, cleanDrop: NaN, rejected: e.message });
       continue;
     }
