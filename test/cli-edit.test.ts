@@ -56,16 +56,21 @@ before(async () => {
 });
 
 describe('ruledit edit, history, revert', () => {
+  /** The exemplar and reference images every edit here uses. */
+  const common = () => [
+    '--image',
+    join(dir, 'x.png'),
+    '--mask',
+    join(dir, 'm.png'),
+    '--stats-data',
+    join(demo, 'images'),
+  ];
+
   it('--validate tries block x rank x strength under the guard and keeps the best within budget', async () => {
     const out = await ruledit(
       'edit',
       join(demo, 'model.onnx'),
-      '--image',
-      join(dir, 'x.png'),
-      '--mask',
-      join(dir, 'm.png'),
-      '--stats-data',
-      join(demo, 'images'),
+      ...common(),
       '--fill',
       'blue',
       '--layer',
@@ -94,18 +99,10 @@ describe('ruledit edit, history, revert', () => {
 
   it('edits, records the edit, and reverts it to the original predictions', async () => {
     const model = join(demo, 'model.onnx');
-    const common = [
-      '--image',
-      join(dir, 'x.png'),
-      '--mask',
-      join(dir, 'm.png'),
-      '--stats-data',
-      join(demo, 'images'),
-    ];
     const edit = await ruledit(
       'edit',
       model,
-      ...common,
+      ...common(),
       '--fill',
       'blue',
       '--layer',
@@ -124,7 +121,7 @@ describe('ruledit edit, history, revert', () => {
     const again = await ruledit(
       'edit',
       model,
-      ...common,
+      ...common(),
       '--fill',
       'blue',
       '--out',
@@ -153,7 +150,7 @@ describe('ruledit edit, history, revert', () => {
 
   it('finetune trains toward a label, records it, and rejects a label outside the classes', async () => {
     const model = join(demo, 'model.onnx');
-    const common = [
+    const args = [
       '--image',
       join(dir, 'x.png'),
       '--mask',
@@ -166,7 +163,7 @@ describe('ruledit edit, history, revert', () => {
     const out = await ruledit(
       'finetune',
       model,
-      ...common,
+      ...args,
       '--label',
       '2',
       '--steps',
@@ -185,7 +182,7 @@ describe('ruledit edit, history, revert', () => {
     const bad = await ruledit(
       'finetune',
       model,
-      ...common,
+      ...args,
       '--label',
       '99',
       '--out',

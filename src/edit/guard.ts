@@ -6,7 +6,7 @@ import { RuleditError } from '../errors.ts';
 import type { Block } from '../onnx/blocks.ts';
 import type { OnnxModel } from '../onnx/model.ts';
 import { tailModel } from '../onnx/tail-model.ts';
-import { storedWeight } from '../onnx/weights.ts';
+import { storedShape, storedWeight } from '../onnx/weights.ts';
 import { FeedRunner, Runner, type Tapped } from '../runtime/session.ts';
 
 /**
@@ -163,7 +163,7 @@ export class Guard {
   /** The guard's figures for a block weight (canonical [out, in, ...] layout). */
   async measure(weight: Float32Array, strength: number): Promise<GuardFigures> {
     const w = storedWeight(this.block, weight);
-    const stored = { data: w, dims: storedDims(this.block) };
+    const stored = { data: w, dims: storedShape(this.block) };
     const logits: Tapped[] = [];
     for (const f of this.feeds)
       logits.push(await this.tail.run({ ...f, [this.block.weight]: stored }));
@@ -263,11 +263,6 @@ export async function backOff(
         'nothing was written. Try a larger or more precise mask, more style variants, another --layer, or a larger --max-flips',
     );
   return { kept, trials };
-}
-
-function storedDims(block: Block): number[] {
-  const [out, inp, ...rest] = block.weightShape;
-  return block.storage === 'in-out' ? [inp, out, ...rest] : block.weightShape;
 }
 
 function softmaxTop1(batches: Tapped[]): {

@@ -12,10 +12,7 @@ import { RuleditError } from '../errors.ts';
  * README ("Choosing the layer") for the measurements behind it.
  */
 export function autoLayer(blocks: Block[], valueSpatial: (b: Block) => number[]): Block {
-  const candidates = blocks.filter(
-    (b) => b.editable && b.op === 'Conv' && valueSpatial(b).reduce((a, x) => a * x, 1) > 1,
-  );
-  const last = candidates[candidates.length - 1];
+  const last = spatialConvs(blocks, valueSpatial).at(-1);
   if (!last)
     throw new RuleditError(
       'no-block',
@@ -24,22 +21,32 @@ export function autoLayer(blocks: Block[], valueSpatial: (b: Block) => number[])
   return last;
 }
 
-/** The deepest `n` editable convolutions with a spatial output, deepest last: `auto` and its neighbours. */
-export async function spatialBlocks(
-  model: OnnxModel,
-  spec: PreprocessSpec,
-  n: number,
-): Promise<Block[]> {
+/** Editable convolutions whose output is a spatial map (more than 1x1), in graph order. */
+function spatialConvs(blocks: Block[], valueSpatial: (b: Block) => number[]): Block[] {
+  return blocks.filter(
+    (b) => b.editable && b.op === 'Conv' && valueSpatial(b).reduce((a, x) => a * x, 1) > 1,
+  );
+}
+
+/** Every block, and the spatial size of each block's value for one image. */
+async function blocksWithSpatial(model: OnnxModel, spec: PreprocessSpec) {
   const blocks = listBlocks(model.proto.graph!);
   const shapes = await tensorShapes(
     model,
     blocks.map((b) => b.value),
     batchDims(spec, 1),
   );
-  const spatial = blocks.filter(
-    (b) => b.editable && b.op === 'Conv' && shapes[b.value].slice(2).reduce((a, x) => a * x, 1) > 1,
-  );
-  return spatial.slice(-n);
+  return { blocks, valueSpatial: (b: Block) => shapes[b.value].slice(2) };
+}
+
+/** The deepest `n` editable convolutions with a spatial output, deepest last: `auto` and its neighbours. */
+export async function spatialBlocks(
+  model: OnnxModel,
+  spec: PreprocessSpec,
+  n: number,
+): Promise<Block[]> {
+  const { blocks, valueSpatial } = await blocksWithSpatial(model, spec);
+  return spatialConvs(blocks, valueSpatial).slice(-n);
 }
 
 /** The block a method should edit: by name/index, or the `auto` rule (needs the value shapes). */
@@ -48,12 +55,7 @@ export async function pickBlock(
   spec: PreprocessSpec,
   layer: string | undefined,
 ): Promise<Block> {
-  const blocks = listBlocks(model.proto.graph!);
-  if (layer && layer !== 'auto') return findBlock(blocks, layer);
-  const shapes = await tensorShapes(
-    model,
-    blocks.map((b) => b.value),
-    batchDims(spec, 1),
-  );
-  return autoLayer(blocks, (b) => shapes[b.value].slice(2));
+  if (layer && layer !== 'auto') return findBlock(listBlocks(model.proto.graph!), layer);
+  const { blocks, valueSpatial } = await blocksWithSpatial(model, spec);
+  return autoLayer(blocks, valueSpatial);
 }

@@ -187,10 +187,7 @@ export async function rewrite(
     if (!useMask) return new Float32Array(outH * outW).fill(1);
     return areaResize(ex.mask, w, h, outW, outH);
   };
-  const perExemplar = (t: Tapped, e: number) => {
-    const size = t.data.length / n;
-    return t.data.subarray(e * size, (e + 1) * size);
-  };
+  const perExemplar = (t: Tapped, e: number) => imageOf(t, e, n);
 
   // 3. Direction.
   const direction = contextDirection(
@@ -293,10 +290,7 @@ export async function rewrite(
     let k = 0;
     for await (const batch of batches(items, spec, { batchSize: 16 })) {
       const out = await runner.run(batch.data, batch.dims);
-      const per = (t: Tapped, i: number) => {
-        const size = t.data.length / batch.items.length;
-        return t.data.subarray(i * size, (i + 1) * size);
-      };
+      const per = (t: Tapped, i: number) => imageOf(t, i, batch.items.length);
       batch.items.forEach((_, i) =>
         held.push(
           exampleOf(
@@ -540,6 +534,12 @@ function gridPicture(mask: Float32Array, h: number, w: number): string {
     rows.push(row);
   }
   return rows.join('\n');
+}
+
+/** Image i's part of a batch tensor of n images. */
+function imageOf(t: Tapped, i: number, n: number): Float32Array {
+  const size = t.data.length / n;
+  return t.data.subarray(i * size, (i + 1) * size);
 }
 
 /** Up to n items spread evenly over the list (deterministic). */

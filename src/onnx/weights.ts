@@ -20,6 +20,12 @@ export function storedWeight(block: Block, weight: Float32Array): Float32Array {
   return block.storage === 'in-out' ? transpose2d(weight, out, inp) : weight;
 }
 
+/** The shape a block's weight is stored in (the dims of storedWeight's result). */
+export function storedShape(block: Block): number[] {
+  const [out, inp, ...rest] = block.weightShape;
+  return block.storage === 'in-out' ? [inp, out, ...rest] : block.weightShape;
+}
+
 /** A block's bias (length out), zeros when the block has none. */
 export function readBias(model: OnnxModel, block: Block): Float32Array {
   if (!block.bias) return new Float32Array(block.weightShape[0]);
