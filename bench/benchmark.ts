@@ -14,7 +14,8 @@ import { openDataset, type DatasetItem } from '../src/data/dataset.ts';
 import { loadLabels } from '../src/data/labels.ts';
 import { loadPreprocess, parsePreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
 import { runHarness } from '../src/eval/harness.ts';
-import { methodSpec, type Setting } from '../src/eval/methods.ts';
+import type { Setting } from '../src/edit/methods.ts';
+import { methodGrid } from '../src/eval/grid.ts';
 import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
 import { colourModel, PREPROCESS, writePatchWorld } from '../test/fixtures/colours.ts';
 import { flag, shared } from './snow-problem.ts';
@@ -102,29 +103,31 @@ console.log(
 
 const layer: Setting = real ? {} : { layer: 'score' };
 const methods = [
-  methodSpec('rewrite', [{ ...layer }]),
-  methodSpec('finetune-local', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
-  methodSpec('finetune-global', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
+  methodGrid('rewrite', [{ ...layer }]),
+  methodGrid('finetune-local', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
+  methodGrid('finetune-global', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
 ];
 const prepared: number[] = [];
 let last = performance.now();
 const start = performance.now();
-const run = await runHarness(world.model, {
-  spec: world.spec,
-  testsets: [manifest],
-  methods,
-  clean: world.clean,
-  results: join(work, 'results.jsonl'),
-  statsData: world.clean,
-  maxDrop: 100,
-  cacheDir: real ? undefined : join(work, 'cache'),
-  onProgress: (m) => {
-    const prep = / \(([\d.]+) s to prepare\)$/.exec(m);
-    if (prep) prepared.push((performance.now() - last) / 1000);
-    last = performance.now();
-    if (process.argv.includes('--verbose')) console.log(m);
+const run = await runHarness(
+  { model: world.model, spec: world.spec },
+  {
+    testsets: [manifest],
+    methods,
+    clean: world.clean,
+    results: join(work, 'results.jsonl'),
+    statsData: world.clean,
+    maxDrop: 100,
+    cacheDir: real ? undefined : join(work, 'cache'),
+    onProgress: (m) => {
+      const prep = / \(([\d.]+) s to prepare\)$/.exec(m);
+      if (prep) prepared.push((performance.now() - last) / 1000);
+      last = performance.now();
+      if (process.argv.includes('--verbose')) console.log(m);
+    },
   },
-});
+);
 const total = (performance.now() - start) / 1000;
 
 // Per method: its own seconds per case (edit + predictions of the edited model); the shared part

@@ -26,7 +26,7 @@ const [evalTimes, statsTimes]: number[][] = [[], []];
 let stats;
 for (let r = 0; r < rounds; r++) {
   let t = performance.now();
-  await evaluate(model, reference, spec);
+  await evaluate({ model, spec }, reference);
   evalTimes.push((performance.now() - t) / 1000);
   const cacheDir = await mkdtemp(join(tmpdir(), 'ruledit-bench-'));
   t = performance.now();
@@ -99,8 +99,8 @@ for (const [name, m] of [
   ['ours', ours.model],
   ['published', published.model],
 ] as const) {
-  const a = await evaluate(m, snow, spec);
-  const b = await evaluate(m, reference, spec);
+  const a = await evaluate({ model: m, spec }, snow);
+  const b = await evaluate({ model: m, spec }, reference);
   console.log(
     `${name.padEnd(9)} snow-dev top-1 ${a.top1.toFixed(1)}%, imagenet-sample top-1 ${b.top1.toFixed(1)}%`,
   );

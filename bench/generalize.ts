@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { loadExemplars } from '../src/concepts/exemplar.ts';
 import { openDataset } from '../src/data/dataset.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
-import { backOff, DEFAULT_MAX_FLIPS, Guard, splitReference } from '../src/edit/guard.ts';
+import { backOff, Guard, splitReference } from '../src/edit/guard.ts';
+import { METHODS } from '../src/edit/methods.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
 import { readWeight } from '../src/onnx/weights.ts';
 import { flag, shared, snowProblem } from './snow-problem.ts';
@@ -69,9 +70,10 @@ for (const name of list('--blocks', 'conv61')) {
           };
           for (const x of strengths) await row(String(x), x);
           // What the default does: the guard's back-off to its budget.
-          const { kept } = await backOff((x) => guard.measure(at(x), x), DEFAULT_MAX_FLIPS).catch(
-            () => ({ kept: { strength: 0 } }),
-          );
+          const { kept } = await backOff(
+            (x) => guard.measure(at(x), x),
+            METHODS.rewrite.options.maxFlips.default,
+          ).catch(() => ({ kept: { strength: 0 } }));
           await row(`guard ${kept.strength.toFixed(3)}`, kept.strength);
         }
   }

@@ -48,7 +48,7 @@ async function ortAlone(): Promise<number> {
 let top1 = NaN;
 async function ours(): Promise<number> {
   const t = performance.now();
-  top1 = (await evaluate(model, dataset, spec, { batchSize })).top1;
+  top1 = (await evaluate({ model, spec }, dataset, { batchSize })).top1;
   return (performance.now() - t) / 1000;
 }
 

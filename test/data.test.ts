@@ -487,9 +487,12 @@ describe('batches', () => {
       { code: 'bad-image' },
     );
     const kept = [];
-    for await (const b of batches(withBad, s, { batchSize: 2, onError: 'skip' }))
+    const warnings: string[] = [];
+    for await (const b of batches(withBad, s, { batchSize: 2, onSkip: (w) => warnings.push(w) }))
       kept.push(...b.items.map((i) => i.id));
     assert.deepEqual(kept, [0, 1]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /bad\.png/);
   });
 
   it('with prefetch 0 decodes only on demand, and NHWC batches are [n, h, w, 3]', async () => {

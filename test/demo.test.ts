@@ -4,7 +4,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadModelAssets } from '../src/cli/assets.ts';
+import { loadClassifier } from '../src/classifier.ts';
 import { runSceneDemo } from '../src/demo/scenes.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { predictScenes } from '../src/synth/predict.ts';
@@ -20,7 +20,7 @@ const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 describe('the built-in scene model', () => {
   it('is committed, and classifies held-out scenes with >= 90% top-1 under ONNX Runtime', async () => {
     assert.ok(existsSync(BUILTIN_MODEL), `${BUILTIN_MODEL} is missing`);
-    const { model, labels } = await loadModelAssets(BUILTIN_MODEL, {}, true);
+    const { model, labels } = await loadClassifier(BUILTIN_MODEL);
     assert.deepEqual(labels, [...CLASSES]);
     const scenes = Array.from({ length: 300 }, (_, i) => scene(SEEDS.validation + 5000 + i));
     const predicted = await predictScenes(
@@ -33,9 +33,7 @@ describe('the built-in scene model', () => {
   });
 
   it('reduced demo: snow breaks vehicles, one car exemplar fixes the other vehicles, clean drop <= 2', async (t) => {
-    const { model, spec } = await loadModelAssets(BUILTIN_MODEL, {}, true);
-    const { result } = await runSceneDemo(model, {
-      spec: spec!,
+    const { result } = await runSceneDemo(await loadClassifier(BUILTIN_MODEL), {
       images: 20,
       finetune: false,
       sticker: false,
@@ -59,7 +57,7 @@ describe('the built-in scene model', () => {
     const dir = await mkdtemp(join(tmpdir(), 'ruledit-discover-builtin-'));
     await writeScenes(join(dir, 'scenes'), { perClass: 8, seed: 3 });
     await writeStyles(join(dir, 'styles'), 64);
-    const { model, spec, labels } = await loadModelAssets(BUILTIN_MODEL, {}, true);
+    const { model, spec, labels } = await loadClassifier(BUILTIN_MODEL);
     const index = await buildConceptIndex(
       join(dir, 'scenes'),
       { kind: 'masks', dir: join(dir, 'scenes', 'masks') },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Accuracy, softmax, topK } from '../src/eval/accuracy.ts';
+import { Accuracy } from '../src/eval/accuracy.ts';
+import { softmax, topK } from '../src/runtime/logits.ts';
 import { rng } from '../src/util/random.ts';
 
 describe('accuracy metrics', () => {

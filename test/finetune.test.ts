@@ -147,9 +147,8 @@ describe('fine-tuning baselines', () => {
       ['finetune-local', ['res.b.w']],
       ['finetune-global', ['res.b.w', 'res.b.b', 'down.w', 'down.b', 'fc.w', 'fc.b']],
     ] as const) {
-      const out = await edit(model, [exemplar(1), exemplar(2)], {
+      const out = await edit({ model, spec }, [exemplar(1), exemplar(2)], {
         method,
-        spec,
         label: 3,
         layer: 'res.b',
         steps: 30,
@@ -171,9 +170,8 @@ describe('fine-tuning baselines', () => {
 
   it('rejects a label outside the classes', async () => {
     await assert.rejects(
-      edit(resnetLike(), [exemplar(1)], {
+      edit({ model: resnetLike(), spec }, [exemplar(1)], {
         method: 'finetune-local',
-        spec,
         label: 6,
         layer: 'res.b',
       }),

@@ -3,8 +3,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { loadModelAssets } from '../src/cli/assets.ts';
-import { referenceScenes, sceneExemplar } from '../src/demo/scenes.ts';
+import { loadClassifier } from '../src/classifier.ts';
+import { sceneExemplar } from '../src/demo/scenes.ts';
+import { referenceScenes } from '../src/synth/reference.ts';
 import { backOff, Guard, splitReference, type GuardFigures } from '../src/edit/guard.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import type { PreprocessSpec } from '../src/data/preprocess.ts';
@@ -22,10 +23,7 @@ let reference: { file: string; label: number }[];
 
 before(async () => {
   process.env.RULEDIT_CACHE = await mkdtemp(join(tmpdir(), 'ruledit-guard-'));
-  ({ model, spec } = (await loadModelAssets(BUILTIN_MODEL, {}, true)) as {
-    model: OnnxModel;
-    spec: PreprocessSpec;
-  });
+  ({ model, spec } = await loadClassifier(BUILTIN_MODEL));
   reference = await referenceScenes(200);
 });
 

@@ -18,7 +18,7 @@ import { parsePreprocess } from '../src/data/preprocess.ts';
 import { RuleditError } from '../src/errors.ts';
 import { edit } from '../src/edit/edit.ts';
 import { runHarness, type HarnessOptions } from '../src/eval/harness.ts';
-import { methodSpec } from '../src/eval/methods.ts';
+import { methodGrid } from '../src/eval/grid.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
 import { aggregate, MEASURE_KEYS, type ResultLine } from '../src/eval/results.ts';
 import { saveModel } from '../src/onnx/save.ts';
@@ -54,13 +54,12 @@ before(async () => {
 });
 
 const methods = () => [
-  methodSpec('rewrite', [{ layer: 'score' }]),
-  methodSpec('finetune-local', [{ layer: 'score', steps: 20, lr: 0.05 }]),
+  methodGrid('rewrite', [{ layer: 'score' }]),
+  methodGrid('finetune-local', [{ layer: 'score', steps: 20, lr: 0.05 }]),
 ];
 
 function options(results: string, extra: Partial<HarnessOptions> = {}): HarnessOptions {
   return {
-    spec,
     testsets: [manifest],
     methods: methods(),
     clean,
@@ -143,13 +142,16 @@ describe('evaluation harness', () => {
     const results = join(dir, 'results.jsonl');
     // Run 1 stops at the third edit: two lines are on disk.
     const first = countingEdit(3);
-    await assert.rejects(runHarness(model, options(results, { edit: first.fn })), /interrupted/);
+    await assert.rejects(
+      runHarness({ model, spec }, options(results, { edit: first.fn })),
+      /interrupted/,
+    );
     assert.equal(fileLines(results).length, 2);
     // Run 2 does the two jobs left and nothing else.
     const second = countingEdit();
     const progress: string[] = [];
     const run = await runHarness(
-      model,
+      { model, spec },
       options(results, { edit: second.fn, onProgress: (m) => progress.push(m) }),
     );
     assert.equal(second.calls(), 2);
@@ -183,7 +185,7 @@ describe('evaluation harness', () => {
     // Run 3: nothing left; a line cut short by a crash is dropped and the file repaired.
     await appendFile(results, '{"version":1,"key":"abc","mod');
     const third = countingEdit();
-    const again = await runHarness(model, options(results, { edit: third.fn }));
+    const again = await runHarness({ model, spec }, options(results, { edit: third.fn }));
     assert.deepEqual([third.calls(), again.ran, again.skipped], [0, 0, 4]);
     assert.ok(readFileSync(results, 'utf8').endsWith('}\n'));
     assert.deepEqual(
@@ -192,7 +194,10 @@ describe('evaluation harness', () => {
     );
     // A second seed re-draws the splits: four new jobs, the first four skipped.
     const fourth = countingEdit();
-    const seeds = await runHarness(model, options(results, { edit: fourth.fn, seeds: 2 }));
+    const seeds = await runHarness(
+      { model, spec },
+      options(results, { edit: fourth.fn, seeds: 2 }),
+    );
     assert.deepEqual([fourth.calls(), seeds.ran, seeds.skipped], [4, 4, 4]);
     assert.deepEqual([...new Set(fileLines(results).map((l) => l.seed))], [1, 2]);
   });
@@ -201,10 +206,13 @@ describe('evaluation harness', () => {
     // The rewrite teaches 'blue look = red': the blue clean images become red (-33 points).
     const results = join(dir, 'strict.jsonl');
     const one = { ...manifest, cases: manifest.cases.slice(0, 1) };
-    const run = await runHarness(model, {
-      ...options(results, { testsets: [one], methods: [methods()[0]] }),
-      maxDrop: 0.25,
-    });
+    const run = await runHarness(
+      { model, spec },
+      {
+        ...options(results, { testsets: [one], methods: [methods()[0]] }),
+        maxDrop: 0.25,
+      },
+    );
     const [line] = run.lines;
     assert.equal(line.setting, null);
     assert.equal(line.scores, null);
@@ -229,13 +237,16 @@ describe('evaluation harness', () => {
         );
       return edit(m, exemplars, opts);
     };
-    const run = await runHarness(model, {
-      ...options(results, {
-        testsets: [one],
-        methods: [methodSpec('rewrite', grid)],
-        edit: guarded,
-      }),
-    });
+    const run = await runHarness(
+      { model, spec },
+      {
+        ...options(results, {
+          testsets: [one],
+          methods: [methodGrid('rewrite', grid)],
+          edit: guarded,
+        }),
+      },
+    );
     const [line] = run.lines;
     assert.deepEqual(line.refused, [
       { setting: grid[0], reason: 'the edit changes the top-1 of 30% of the guard images' },
@@ -248,7 +259,10 @@ describe('evaluation harness', () => {
       throw new Error('bug');
     };
     await assert.rejects(
-      runHarness(model, options(join(dir, 'broken.jsonl'), { testsets: [one], edit: broken })),
+      runHarness(
+        { model, spec },
+        options(join(dir, 'broken.jsonl'), { testsets: [one], edit: broken }),
+      ),
       /bug/,
     );
   });

@@ -24,7 +24,7 @@ const img = (
   transformedAfter: after,
 });
 
-describe('evaluation protocol (METHOD.md section 8)', () => {
+describe('evaluation protocol (docs/method.md section 9)', () => {
   it('counts errors only among images correct before the transformation', () => {
     const r = errorsCorrected([
       img(1, 1, 2, 1), // broken by the transformation, fixed by the edit

@@ -1,4 +1,4 @@
-// The vehicles-on-snow scenario end to end on the real MobileNetV2 (METHOD.md section 9), ending
+// The vehicles-on-snow scenario end to end on the real MobileNetV2 (docs/method.md section 9), ending
 // in an HTML report that headless Chromium opens and screenshots. The key statistics are cached on
 // disk (src/edit/stats.ts), so only the first run pays for the pass over imagenet-sample.
 import assert from 'node:assert/strict';
@@ -7,14 +7,14 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadModelAssets } from '../src/cli/assets.ts';
+import { loadClassifier } from '../src/classifier.ts';
 import { loadExemplar } from '../src/concepts/exemplar.ts';
 import { openDataset } from '../src/data/dataset.ts';
 import { decodeImage } from '../src/data/image.ts';
 import { shortLabel } from '../src/data/labels.ts';
 import type { PreprocessSpec } from '../src/data/preprocess.ts';
 import { edit } from '../src/edit/edit.ts';
-import { softmax, topK } from '../src/eval/accuracy.ts';
+import { softmax, topK } from '../src/runtime/logits.ts';
 import { evaluate } from '../src/eval/evaluate.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { inputToPng, maskToPng } from '../src/report/images.ts';
@@ -61,8 +61,9 @@ describe('report end to end: vehicles on snow', { skip }, () => {
   it('edits MobileNetV2 with the street exemplar (road -> snow), raises snow-dev top-1, and renders a report Chromium shows', async () => {
     const t0 = performance.now();
     const modelDir = join(shared, 'models/mobilenetv2-imagenet');
-    const { model, spec, labels } = await loadModelAssets(join(modelDir, 'model.onnx'), {}, true);
-    assert.ok(spec && labels);
+    const classifier = await loadClassifier(join(modelDir, 'model.onnx'));
+    const { model, spec, labels } = classifier;
+    assert.ok(labels);
     const ex = join(shared, 'data/exemplars');
     const exemplar = await loadExemplar(
       join(ex, 'street-road/image.png'),
@@ -71,14 +72,13 @@ describe('report end to end: vehicles on snow', { skip }, () => {
       spec,
     );
     const reference = await openDataset(join(shared, 'data/imagenet-sample'));
-    const edited = await edit(model, [exemplar], {
+    const edited = await edit(classifier, [exemplar], {
       method: 'rewrite',
-      spec,
       statsData: reference.items,
     });
     const snow = await openDataset(join(shared, 'data/snow-dev'));
-    const before = await evaluate(model, snow, spec, { labels });
-    const after = await evaluate(edited.model, snow, spec, { labels });
+    const before = await evaluate(classifier, snow);
+    const after = await evaluate({ ...classifier, model: edited.model }, snow);
     // Measured before this test was written: 57.1% -> 66.7% (42 photos, 7 classes).
     assert.ok(
       after.top1 > before.top1,

@@ -394,7 +394,7 @@ describe('report files', () => {
     const mtime = (await stat(w.html)).mtimeMs;
     await assert.rejects(
       writeReport({ ...data, title: 'other' }, out),
-      (e) => code('exists')(e) && /--force/.test((e as Error).message),
+      (e) => code('exists')(e) && /`force`/.test((e as Error).message),
     );
     assert.equal(await readFile(w.json, 'utf8'), before);
     assert.equal((await stat(w.html)).mtimeMs, mtime);

@@ -1,7 +1,7 @@
 // The web editor's API (issue 7): session token, upload limit, folder confinement, JSON errors,
 // one job at a time, exact undo. Runs on the built-in scene model through fastify's inject.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import type { EditOutcome } from '../src/server/tasks.ts';
 import { explainRejection, type Workbench } from '../src/server/workbench.ts';
 import { RuleditError } from '../src/errors.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
+import { ruledit } from './fixtures/cli.ts';
 
 // Lets a developer point the tests at another copy of the scene model while it is being retrained.
 const MODEL = process.env.RULEDIT_SERVE_TEST_MODEL ?? BUILTIN_MODEL;
@@ -147,6 +148,23 @@ describe('ruledit serve API', () => {
     });
     assert.equal(empty.statusCode, 400);
     assert.match(empty.json().error, /mask is empty/);
+    // Options of the registry only, within its bounds; an unknown field is refused, not dropped.
+    const mask = img.masks.road;
+    for (const [payload, why] of [
+      [{ settings: { lr: -1 } }, /lr/],
+      [{ settings: { rank: 0 } }, /rank/],
+      [{ settings: { optimizer: 'rmsprop' } }, /optimizer/],
+      [{ rank: 2 }, /additional/],
+    ] as const) {
+      const r = await app.inject({
+        method: 'POST',
+        url: '/api/edit',
+        headers: H,
+        payload: { image: img.id, mask, replacement: { fill: 'white' }, ...payload },
+      });
+      assert.equal(r.statusCode, 400, JSON.stringify(payload));
+      assert.match(r.json().error, why);
+    }
   });
 
   it('queues two edits posted at once, one after the other, and undo restores the exact weights', async () => {
@@ -245,7 +263,12 @@ describe('ruledit serve API', () => {
     const auto = info.blocks.find((b: { auto: boolean }) => b.auto);
     assert.ok(auto, 'the block table says which block auto edits');
     assert.match(auto.keyGrid, /^\d+x\d+$/);
-    const body = { image: img.id, mask, replacement: { style: 'snow' }, layer: 'auto' };
+    const body = {
+      image: img.id,
+      mask,
+      replacement: { style: 'snow' },
+      settings: { layer: 'auto' },
+    };
     const preview = await app.inject({
       method: 'POST',
       url: '/api/preview',
@@ -274,7 +297,7 @@ describe('ruledit serve API', () => {
 
     // The same edit with a budget that lets everything through: what the guard prevented.
     await revert();
-    const loose = await editResult({ ...body, maxFlips: 100 });
+    const loose = await editResult({ ...body, settings: { ...body.settings, maxFlips: 100 } });
     await revert();
     console.log(
       `careless snow mask on ${guarded.block} (${g.images} guard images): with the guard ` +
@@ -307,6 +330,53 @@ describe('ruledit serve API', () => {
     assert.match(done.error!, /^the safety guard rejected the edit: .*the model is unchanged/);
     assert.match(done.error!, /another block, or a larger flip budget/);
     assert.equal(readHistory(wb.model).length, records);
+  });
+  it("fine-tunes with the CLI's defaults: the page's finetune-local and `ruledit finetune` give the same weights", async () => {
+    const img = await sample();
+    const stored = wb.images.get(img.id)!;
+    const info = (await app.inject({ url: '/api/info', headers: H })).json();
+    const block: string = info.blocks.find((b: { auto: boolean }) => b.auto).name;
+    // What the page sends with its controls left as they are: the registry's defaults.
+    const d = info.methods['finetune-local'].options;
+    assert.deepEqual([d.steps.default, d.lr.default, d.optimizer.default], [400, 1e-4, 'sgd']);
+    const web = await editResult({
+      image: img.id,
+      mask: img.masks.road,
+      replacement: { fill: '#ffffff' },
+      method: 'finetune-local',
+      label: 0,
+      settings: { layer: block, steps: d.steps.default, lr: d.lr.default },
+    });
+    assert.equal(web.block, block);
+    const webModel = modelFromProto(
+      parseModel((await app.inject({ url: '/api/model.onnx', headers: H })).rawPayload),
+    );
+    await revert();
+
+    const dir = await mkdtemp(join(tmpdir(), 'ruledit-web-cli-'));
+    const png = (data: Buffer, channels: 1 | 3, file: string) =>
+      sharp(data, { raw: { width: stored.width, height: stored.height, channels } })
+        .png()
+        .toFile(join(dir, file));
+    await png(stored.rgb, 3, 'x.png');
+    await png(Buffer.from(img.masks.road.map((v) => (v > 0 ? 255 : 0))), 1, 'm.png');
+    const cli = await ruledit([
+      'finetune',
+      MODEL,
+      ...['--image', join(dir, 'x.png'), '--mask', join(dir, 'm.png'), '--fill', '#ffffff'],
+      ...['--label', '0', '--layer', block, '--out', join(dir, 'cli.onnx')],
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const cliModel = modelFromProto(parseModel(await readFile(join(dir, 'cli.onnx'))));
+    const [a, b, base] = [weights(webModel), weights(cliModel), weights(wb.model)];
+    let changed = 0;
+    for (const [name, w] of a) {
+      const c = b.get(name)!;
+      const diff = w.reduce((m, v, i) => Math.max(m, Math.abs(v - c[i])), 0);
+      assert.ok(diff <= 1e-6, `${name}: the page and the CLI differ by ${diff}`);
+      if (!bytesEqual(w, base.get(name)!)) changed++;
+    }
+    assert.equal(changed, 1, "only the block's weight changed, in both");
   });
 });
 

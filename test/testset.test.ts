@@ -48,7 +48,7 @@ function fixtureIndex(): ConceptIndex {
 
 const splits = (c: TestCase) => [c.train, c.validation, c.test];
 
-describe('test-set builder (METHOD.md section 8)', () => {
+describe('test-set builder (docs/method.md section 9)', () => {
   const index = fixtureIndex();
 
   it('splits are disjoint, cover every labelled concept image, and train only on the target', () => {
@@ -107,7 +107,7 @@ describe('test-set builder (METHOD.md section 8)', () => {
     );
     assert.throws(
       () => buildTestSet(index, { concept: 'grass', style, nTrain: 3, target: 2 }),
-      /class 2 has 2 images containing 'grass'; a target needs at least --n-train 3 \(eligible: 0, 1\)/,
+      /class 2 has 2 images containing 'grass'; a target needs at least `nTrain` 3 \(eligible: 0, 1\)/,
     );
     assert.throws(
       () => buildTestSet(index, { concept: 'road', style }),
@@ -156,7 +156,7 @@ describe('test-set builder (METHOD.md section 8)', () => {
     const m = buildTestSet(index, { concept: 'grass', style, seed: 2 });
     await saveTestSet(m, join(dir, 'm.json'));
     assert.deepEqual(await loadTestSet(join(dir, 'm.json')), m);
-    await assert.rejects(saveTestSet(m, join(dir, 'm.json')), /already exists; pass --force/);
+    await assert.rejects(saveTestSet(m, join(dir, 'm.json')), /already exists; pass `force`/);
     const bad: TestSetManifest = structuredClone(m);
     bad.cases[0].test.push(bad.cases[0].train[0]);
     await writeFile(join(dir, 'bad.json'), JSON.stringify(bad));

@@ -1,6 +1,7 @@
 import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
 import { MaskPainter } from './mask.ts';
 import type { EditSafety, Evaluation, Thumb } from '../src/server/wire.ts';
+import type { MethodName, MethodSpec } from '../src/edit/methods.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -27,6 +28,8 @@ interface Info {
   styleImages: number;
   samples: { id: string; caption: string }[];
   data: { folder: number; name: string }[];
+  /** The registry of methods: every control's default and bounds come from it. */
+  methods: Record<MethodName, MethodSpec>;
   history: HistoryRow[];
 }
 interface HistoryRow {
@@ -137,16 +140,17 @@ function exemplarBody(extra: Record<string, unknown> = {}) {
   if (!replacement) throw new Error('choose a new look (style, texture or fill) first');
   const mask = painter.read(image.width, image.height);
   if (!mask.some((v) => v > 0)) throw new Error('paint the concept mask first');
-  const rank = Number($<HTMLInputElement>('rank').value) || 1;
-  const maxFlips = Number($<HTMLInputElement>('max-flips').value);
+  const settings: Record<string, string | number> = { layer: $<HTMLSelectElement>('block').value };
+  for (const [key, id] of Object.entries(NUMBER_CONTROLS)) {
+    const v = $<HTMLInputElement>(id).value;
+    if (v.trim() !== '') settings[key] = Number(v);
+  }
   return {
     image: image.id,
     mask,
     replacement,
-    layer: $<HTMLSelectElement>('block').value,
-    rank,
     label: Number($<HTMLSelectElement>('label').value),
-    ...(Number.isFinite(maxFlips) ? { maxFlips } : {}),
+    settings,
     ...extra,
   };
 }
@@ -403,8 +407,30 @@ function styleChoice(style: string): string {
   return `style ${style}: all ${n} images, one exemplar each${test}`;
 }
 
+/** Number inputs and the option of the registry each sets (fine-tuning's steps and lr, not the rewrite's). */
+const NUMBER_CONTROLS = { rank: 'rank', maxFlips: 'max-flips', steps: 'ft-steps', lr: 'ft-lr' };
+const CONTROL_METHOD: Record<string, MethodName> = {
+  rank: 'rewrite',
+  maxFlips: 'rewrite',
+  steps: 'finetune-local',
+  lr: 'finetune-local',
+};
+
+/** Each number input shows its option's default and bounds, as the registry declares them. */
+function setControls(methods: Info['methods']): void {
+  for (const [key, id] of Object.entries(NUMBER_CONTROLS)) {
+    const o = methods[CONTROL_METHOD[key]].options[key];
+    const input = $<HTMLInputElement>(id);
+    input.value = String(o.default);
+    input.title = o.help;
+    if (o.min !== undefined) input.min = String(o.min);
+    if (o.max !== undefined) input.max = String(o.max);
+  }
+}
+
 async function init(): Promise<void> {
   info = await api<Info>('/api/info');
+  setControls(info.methods);
   $('model').textContent = info.model;
   const sel = $<HTMLSelectElement>('sample');
   for (const s of info.samples)

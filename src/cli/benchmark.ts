@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { loadTestSet } from '../concepts/testset.ts';
-import { openDataset, type DatasetItem } from '../data/dataset.ts';
-import { RuleditError } from '../errors.ts';
-import { runHarness } from '../eval/harness.ts';
-import { methodSpec, parseGridFile, type MethodKind } from '../eval/methods.ts';
-import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.ts';
-import { writeReport } from '../report/write.ts';
-import { loadModelAssets } from './assets.ts';
+import { loadTestSet } from '../concepts/testset.js';
+import { openDataset, type DatasetItem } from '../data/dataset.js';
+import { RuleditError } from '../errors.js';
+import { runHarness } from '../eval/harness.js';
+import type { MethodName } from '../edit/methods.js';
+import { methodGrid, parseGridFile } from '../eval/grid.js';
+import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.js';
+import { writeReport } from '../report/write.js';
+import { loadClassifier } from '../classifier.js';
 import {
   labelsOption,
   numberOption,
@@ -15,14 +16,14 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
-} from './options.ts';
-import { table } from './table.ts';
+} from './options.js';
+import { table } from './table.js';
 
 export function registerBenchmark(program: Command): void {
   program
     .command('benchmark')
     .description(
-      'the evaluation harness (METHOD.md 8): edit with each method on every test-set case and seed, score errors corrected and clean accuracy drop; resumable',
+      'the evaluation harness (docs/method.md section 9): edit with each method on every test-set case and seed, score errors corrected and clean accuracy drop; resumable',
     )
     .argument('<model>', 'ONNX classifier')
     .requiredOption('--testsets <files...>', "test set manifests (from 'ruledit testset')")
@@ -86,7 +87,7 @@ export interface BenchmarkFlags {
 
 export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags): Promise<void> {
   const start = performance.now();
-  const { model, spec } = await loadModelAssets(modelPath, opts, true);
+  const classifier = await loadClassifier(modelPath, opts);
   const testsets = await Promise.all(opts.testsets.map((t) => loadTestSet(t)));
   const grids = opts.grid ? parseGridFile(await readJson(opts.grid), opts.grid) : {};
   const methods = opts.methods
@@ -94,7 +95,7 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
     .map((m) => m.trim())
     .filter(Boolean)
     .map((kind) => {
-      const m = methodSpec(kind, grids[kind as MethodKind]);
+      const m = methodGrid(kind, grids[kind as MethodName]);
       if (opts.layer) m.grid = m.grid.map((s) => ({ layer: opts.layer!, ...s }));
       return m;
     });
@@ -108,8 +109,7 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
     opts,
   );
   const statsData = opts.statsData ? (await openDataset(opts.statsData)).items : undefined;
-  const run = await runHarness(model, {
-    spec: spec!,
+  const run = await runHarness(classifier, {
     testsets,
     methods,
     seeds: opts.seeds,

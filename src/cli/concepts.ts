@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.ts';
-import { describeSkips } from '../concepts/skips.ts';
-import { RuleditError } from '../errors.ts';
-import { numberOption, threadsOption, cacheOption } from './options.ts';
-import { progress } from './progress.ts';
-import { table } from './table.ts';
+import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.js';
+import { describeSkips } from '../concepts/skips.js';
+import { RuleditError } from '../errors.js';
+import { numberOption, threadsOption, cacheOption } from './options.js';
+import { progress } from './progress.js';
+import { table } from './table.js';
 
 export function registerConcepts(program: Command): void {
   program

@@ -3,19 +3,19 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { runSceneDemo, type SceneDemoResult } from '../demo/scenes.ts';
-import { RuleditError } from '../errors.ts';
-import { DEFAULT_VARIANTS } from '../concepts/exemplar.ts';
-import { describeGuard } from '../edit/rewrite.ts';
-import type { ReportData } from '../report/types.ts';
-import { writeReport } from '../report/write.ts';
-import { BUILTIN_MODEL } from '../synth/builtin.ts';
-import { GROUNDS } from '../synth/grounds.ts';
-import { STYLES } from '../synth/styles.ts';
-import { CLASSES } from '../synth/world.ts';
-import { loadModelAssets, saveWithAssets } from './assets.ts';
-import { numberOption, positiveIntOption, threadsOption } from './options.ts';
-import { table } from './table.ts';
+import { DEMO_FINETUNE, runSceneDemo, type SceneDemoResult } from '../demo/scenes.js';
+import { RuleditError } from '../errors.js';
+import { DEFAULT_VARIANTS } from '../concepts/exemplar.js';
+import { describeGuard } from '../edit/rewrite.js';
+import type { ReportData } from '../report/types.js';
+import { writeReport } from '../report/write.js';
+import { BUILTIN_MODEL } from '../synth/builtin.js';
+import { GROUNDS } from '../synth/grounds.js';
+import { STYLES } from '../synth/styles.js';
+import { CLASSES } from '../synth/world.js';
+import { loadClassifier, saveClassifier } from '../classifier.js';
+import { numberOption, positiveIntOption, threadsOption } from './options.js';
+import { table } from './table.js';
 
 interface DemoFlags {
   out?: string;
@@ -84,8 +84,13 @@ export function registerDemo(program: Command): void {
       numberOption,
       1,
     )
-    .option('--steps <n>', 'fine-tuning steps (both baselines)', positiveIntOption, 400)
-    .option('--lr <a>', 'fine-tuning learning rate (SGD)', numberOption, 1e-2)
+    .option(
+      '--steps <n>',
+      'fine-tuning steps (both baselines)',
+      positiveIntOption,
+      DEMO_FINETUNE.steps,
+    )
+    .option('--lr <a>', 'fine-tuning learning rate (SGD)', numberOption, DEMO_FINETUNE.lr)
     .option('--no-finetune', 'skip the fine-tuning baselines')
     .option('--no-sticker', 'skip the sticker scenario')
     .option('--json', 'print the results as JSON on stdout')
@@ -105,7 +110,7 @@ export function registerDemo(program: Command): void {
           `the built-in model ${BUILTIN_MODEL} is missing; rebuild it with 'npx ruledit synth train' (see models/scenes/README.md)`,
         );
       }
-      const assets = await loadModelAssets(BUILTIN_MODEL, {}, true);
+      const classifier = await loadClassifier(BUILTIN_MODEL);
       const log = (m: string) => process.stderr.write(`${m}\n`);
       if (!flags.json) {
         console.log(
@@ -113,8 +118,7 @@ export function registerDemo(program: Command): void {
         );
       }
       const start = performance.now();
-      const { result, edited } = await runSceneDemo(assets.model, {
-        spec: assets.spec!,
+      const { result, edited } = await runSceneDemo(classifier, {
         images: flags.images,
         variants: flags.variants,
         concept: flags.concept,
@@ -132,7 +136,7 @@ export function registerDemo(program: Command): void {
         onProgress: flags.json ? undefined : log,
       });
       const model = join(out, 'edited.onnx');
-      await saveWithAssets(edited, assets, model, false);
+      await saveClassifier({ ...classifier, model: edited }, model);
       const report = await writeReport(reportData(result), join(out, 'report'), { force: true });
       const seconds = (performance.now() - start) / 1000;
       if (flags.json) {
@@ -201,7 +205,7 @@ function summaryText(r: SceneDemoResult): string {
   const rewrite = r.methods[0];
   const lines = [
     `The rewrite's block, rank and penalty were chosen on separate validation scenes among ${r.selection.length} settings`,
-    `(the best errors corrected with a clean drop <= the budget, METHOD.md s.8): ${rewrite.block}; fine-tuning edits the same block.`,
+    `(the best errors corrected with a clean drop <= the budget, docs/method.md section 9): ${rewrite.block}; fine-tuning edits the same block.`,
     `The exemplar's style image was placed ${r.variants} ways (jittered scale, offset, mirroring): ${r.variants} exemplars for every method.`,
     ...(r.guard ? [describeGuard(r.guard)] : []),
     '',
@@ -211,7 +215,7 @@ function summaryText(r: SceneDemoResult): string {
     table(c.columns, c.rows),
     '',
     '(c) clean accuracy on ordinary scenes, and errors corrected (%) among scenes right before the change of look',
-    `    (METHOD.md s.8; target = ${r.exemplarClass}, others = every other class on ${r.style}):`,
+    `    (docs/method.md section 9; target = ${r.exemplarClass}, others = every other class on ${r.style}):`,
     '',
     table(m.columns, m.rows),
   ];

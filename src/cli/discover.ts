@@ -5,15 +5,15 @@ import {
   buildConceptIndex,
   loadConceptIndex,
   type ConceptIndex,
-} from '../concepts/concept-index.ts';
-import { loadStyle } from '../concepts/style.ts';
-import { parseStyleTransform } from '../concepts/transformed.ts';
-import { shortLabel } from '../data/labels.ts';
-import { RuleditError } from '../errors.ts';
-import { maskSource } from './concepts.ts';
-import { discoverRules, discoveryCells } from '../eval/discover.ts';
-import { writeReport } from '../report/write.ts';
-import { loadModelAssets } from './assets.ts';
+} from '../concepts/concept-index.js';
+import { loadStyle } from '../concepts/style.js';
+import { parseStyleTransform } from '../concepts/transformed.js';
+import { shortLabel } from '../data/labels.js';
+import { RuleditError } from '../errors.js';
+import { maskSource } from './concepts.js';
+import { discoverRules, discoveryCells } from '../eval/discover.js';
+import { writeReport } from '../report/write.js';
+import { loadClassifier } from '../classifier.js';
 import {
   intOption,
   labelsOption,
@@ -22,15 +22,15 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
-} from './options.ts';
-import { progress } from './progress.ts';
-import { table } from './table.ts';
+} from './options.js';
+import { progress } from './progress.js';
+import { table } from './table.js';
 
 export function registerDiscover(program: Command): void {
   program
     .command('discover')
     .description(
-      'rule discovery (METHOD.md 8): per concept and class, the accuracy drop when the concept is transformed, most reliant first',
+      'rule discovery (docs/method.md section 9): per concept and class, the accuracy drop when the concept is transformed, most reliant first',
     )
     .argument('<model>', 'ONNX classifier')
     .argument('<dataset>', 'labelled data set the concept index covers')
@@ -101,13 +101,13 @@ export async function discoverCommand(
   opts: DiscoverFlags,
 ): Promise<void> {
   const start = performance.now();
-  const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
+  const { model, spec, labels } = await loadClassifier(modelPath, opts);
   const index = await indexFor(dataset, opts);
   const styles = await Promise.all(list(opts.styles).map((d) => loadStyle(d)));
   const bars: Record<string, ReturnType<typeof progress>> = {};
   const shown: Record<string, number> = {};
   const result = await discoverRules(model, index, {
-    spec: spec!,
+    spec,
     concepts: list(opts.concepts),
     styles,
     transformation: parseStyleTransform(opts.transform, opts.stylizeModel),

@@ -1,29 +1,23 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { openDataset } from '../data/dataset.ts';
-import { edit } from '../edit/edit.ts';
-import { finetune } from '../edit/finetune.ts';
-import { DEFAULT_MAX_FLIPS } from '../edit/guard.ts';
-import type { Exemplar } from '../concepts/exemplar.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { spatialBlocks } from '../edit/layer.ts';
-import {
-  DEFAULT_PENALTY,
-  DEFAULT_PRESERVE,
-  describeGuard,
-  type RewriteOptions,
-  type RewriteReport,
-} from '../edit/rewrite.ts';
-import { RuleditError } from '../errors.ts';
-import { predictFiles } from '../eval/predictions.ts';
-import { chooseRewrite, rewriteGrid } from '../eval/select.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { table } from './table.ts';
-import { loadModelAssets, saveWithAssets } from './assets.ts';
-import { exemplarCommand, loadExemplars, type ExemplarFlags } from './exemplars.ts';
-import { intOption, numberOption, positiveIntOption } from './options.ts';
+import { loadClassifier, saveClassifier, type Classifier } from '../classifier.js';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { openDataset } from '../data/dataset.js';
+import { edit } from '../edit/edit.js';
+import type { FinetuneReport } from '../edit/finetune.js';
+import { spatialBlocks } from '../edit/layer.js';
+import { METHODS } from '../edit/methods.js';
+import { describeGuard, type RewriteOptions, type RewriteReport } from '../edit/rewrite.js';
+import { RuleditError } from '../errors.js';
+import { predictFiles } from '../eval/predictions.js';
+import { chooseRewrite, rewriteGrid } from '../eval/select.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { table } from './table.js';
+import { exemplarCommand, loadExemplars, type ExemplarFlags } from './exemplars.js';
+import { intOption, methodOption, numberOption } from './options.js';
 
 const say = (m: string) => process.stderr.write(`${m}\n`);
+const D = METHODS.rewrite.options;
 
 interface EditFlags extends ExemplarFlags {
   statsData?: string;
@@ -53,66 +47,31 @@ interface FinetuneFlags extends ExemplarFlags {
 }
 
 export function registerEdit(program: Command): void {
-  exemplarCommand(
-    program,
-    'edit',
-    "rewrite one layer so the model treats the concept's new look like the old one (METHOD.md 3-5)",
-  )
+  const rewriteFlag = (key: string) => methodOption('rewrite', key);
+  exemplarCommand(program, 'edit', METHODS.rewrite.summary)
     .option(
       '--stats-data <dir>',
       'reference images for the key statistics (cached after the first run)',
     )
-    .option('--rank <r>', 'rank of the edit (directions in key space)', positiveIntOption, 1)
-    .addOption(
-      new Option(
-        '--solver <name>',
-        'exact: our subspace solver; published: Adam + projection every --project-every steps; full-rank: unrestricted (ablation)',
-      )
-        .choices(['exact', 'published', 'full-rank'])
-        .default('exact'),
-    )
-    .option('--steps <n>', 'Adam steps (published / full-rank solvers)', positiveIntOption, 20000)
-    .option('--lr <a>', 'Adam learning rate (published / full-rank solvers)', numberOption, 1e-4)
-    .option(
-      '--project-every <n>',
-      'projection period of the published schedule',
-      positiveIntOption,
-      10,
-    )
+    .addOption(rewriteFlag('rank'))
+    .addOption(rewriteFlag('solver'))
+    .addOption(rewriteFlag('steps'))
+    .addOption(rewriteFlag('lr'))
+    .addOption(rewriteFlag('projectEvery'))
     .option(
       '--unmasked',
       'ablation: every position counts in the objective and direction, not only the concept',
       false,
     )
-    .option(
-      '--whitening-floor <f>',
-      'eigenvalues of C below f x the largest are raised to it',
-      numberOption,
-      1e-6,
-    )
+    .addOption(rewriteFlag('whiteningFloor'))
     .option(
       '--guard-data <dir>',
       'held-out in-distribution images for the safety guard (default: every 4th --stats-data image, kept out of the statistics)',
     )
-    .option(
-      '--max-flips <percent>',
-      'safety guard: largest share of guard images whose top-1 the edit may change; a stronger edit is scaled back until it fits',
-      numberOption,
-      DEFAULT_MAX_FLIPS,
-    )
+    .addOption(rewriteFlag('maxFlips'))
     .option('--no-guard', 'apply the solved edit without the safety guard (not recommended)')
-    .option(
-      '--penalty <p>',
-      "exact solver: L1 penalty on the coefficients, relative to each one's steepest descent",
-      numberOption,
-      DEFAULT_PENALTY,
-    )
-    .option(
-      '--preserve <w>',
-      "exact solver: weight of reference images' own values in the objective, relative to the exemplars (0: the published objective)",
-      numberOption,
-      DEFAULT_PRESERVE,
-    )
+    .addOption(rewriteFlag('penalty'))
+    .addOption(rewriteFlag('preserve'))
     .option(
       '--validate <dir>',
       'labelled images of the failure case: choose block x rank x strength on them, each edit under the guard',
@@ -123,21 +82,15 @@ export function registerEdit(program: Command): void {
       numberOption,
       0.25,
     )
-    .option(
-      '--strength <s>',
-      'fraction of the solved change to apply, in (0, 1] (the guard may keep less)',
-      numberOption,
-      1,
-    )
+    .addOption(rewriteFlag('strength'))
     .action(async (modelPath: string, opts: EditFlags) => {
-      const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
-      const exemplars = await loadExemplars(opts, spec!);
+      const classifier = await loadClassifier(modelPath, opts);
+      const exemplars = await loadExemplars(opts, classifier.spec);
       if (exemplars.length > 1)
         say(`${exemplars.length} exemplars (images x style images x variants)`);
       const statsData = opts.statsData ? (await openDataset(opts.statsData)).items : undefined;
       const guardData = opts.guardData ? (await openDataset(opts.guardData)).items : undefined;
       const base = {
-        spec: spec!,
         statsData,
         useMask: !opts.unmasked,
         solver: opts.solver,
@@ -150,22 +103,24 @@ export function registerEdit(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       };
+      const save = (model: OnnxModel) =>
+        saveClassifier({ ...classifier, model }, opts.out, { force: opts.force });
       if (opts.validate) {
-        const chosen = await validatedEdit(model, exemplars, base, opts, spec!);
-        await saveWithAssets(chosen.model, { spec, labels }, opts.out, opts.force);
+        const chosen = await validatedEdit(classifier, exemplars, base, opts);
+        await save(chosen.model);
         if (opts.json) return console.log(JSON.stringify(chosen, null, 2));
         console.log(describeGuard(chosen.report.guard!));
         console.log(`wrote ${opts.out}`);
         return;
       }
-      const { model: edited, report } = await edit(model, exemplars, {
+      const { model: edited, report } = await edit(classifier, exemplars, {
         ...base,
         layer: opts.layer,
         rank: opts.rank,
         strength: opts.strength,
         penalty: opts.penalty,
       });
-      await saveWithAssets(edited, { spec, labels }, opts.out, opts.force);
+      await save(edited);
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
       const r = report as RewriteReport;
       console.log(
@@ -179,10 +134,11 @@ export function registerEdit(program: Command): void {
       console.log(`wrote ${opts.out}`);
     });
 
+  const finetuneFlag = (key: string) => methodOption('finetune-local', key);
   exemplarCommand(
     program,
     'finetune',
-    'baseline: fine-tune toward a label on the transformed exemplars (METHOD.md 6)',
+    'baseline: fine-tune toward a label on the transformed exemplars (docs/method.md section 8)',
   )
     .requiredOption('--label <n>', 'class the transformed exemplars should be called', intOption)
     .addOption(
@@ -193,18 +149,15 @@ export function registerEdit(program: Command): void {
         .choices(['local', 'global'])
         .default('local'),
     )
-    .option('--steps <n>', 'optimizer steps', positiveIntOption, 400)
-    .option('--lr <a>', 'learning rate', numberOption, 1e-4)
-    .addOption(
-      new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam']).default('sgd'),
-    )
+    .addOption(finetuneFlag('steps'))
+    .addOption(finetuneFlag('lr'))
+    .addOption(finetuneFlag('optimizer'))
     .action(async (modelPath: string, opts: FinetuneFlags) => {
-      const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
-      const exemplars = await loadExemplars(opts, spec!);
-      const { model: edited, report } = await finetune(model, exemplars, {
-        spec: spec!,
+      const classifier = await loadClassifier(modelPath, opts);
+      const exemplars = await loadExemplars(opts, classifier.spec);
+      const { model: edited, report } = await edit(classifier, exemplars, {
+        method: opts.scope === 'local' ? 'finetune-local' : 'finetune-global',
         label: opts.label,
-        scope: opts.scope,
         layer: opts.layer,
         steps: opts.steps,
         lr: opts.lr,
@@ -212,10 +165,11 @@ export function registerEdit(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       });
-      await saveWithAssets(edited, { spec, labels }, opts.out, opts.force);
+      await saveClassifier({ ...classifier, model: edited }, opts.out, { force: opts.force });
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
+      const r = report as FinetuneReport;
       console.log(
-        `fine-tuned ${report.tensors} tensors from ${report.block} (${report.scope}) toward class ${report.label}: cross-entropy ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
+        `fine-tuned ${r.tensors} tensors from ${r.block} (${r.scope}) toward class ${r.label}: cross-entropy ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} in ${r.seconds.toFixed(1)} s`,
       );
       console.log(`wrote ${opts.out}`);
     });
@@ -223,12 +177,12 @@ export function registerEdit(program: Command): void {
 
 /** Candidates around `auto` (or the given block) on labelled images of the failure case. */
 async function validatedEdit(
-  model: OnnxModel,
+  classifier: Classifier,
   exemplars: Exemplar[],
-  base: Omit<RewriteOptions, 'layer' | 'rank' | 'penalty' | 'strength'>,
+  base: Omit<RewriteOptions, 'spec' | 'layer' | 'rank' | 'penalty' | 'strength'>,
   opts: EditFlags,
-  spec: PreprocessSpec,
 ) {
+  const { model, spec } = classifier;
   if (base.guard === false)
     throw new RuleditError('bad-option', '--validate chooses under the guard: drop --no-guard');
   const validation = (await openDataset(opts.validate!)).items;
@@ -243,9 +197,9 @@ async function validatedEdit(
       : [opts.layer];
   const settings = rewriteGrid(model, {
     layers,
-    ranks: opts.rank === 1 ? [1, 2, 4] : [opts.rank],
+    ranks: opts.rank === D.rank.default ? [1, 2, 4] : [opts.rank],
     penalties: [opts.penalty],
-    strengths: opts.strength === 1 ? [1, 0.5] : [opts.strength],
+    strengths: opts.strength === D.strength.default ? [1, 0.5] : [opts.strength],
   });
   const files = validation.map((i) => i.file);
   const accuracy = (p: Int32Array) =>
@@ -257,7 +211,7 @@ async function validatedEdit(
   const { rows, chosen } = await chooseRewrite(
     model,
     exemplars,
-    base,
+    { ...base, spec },
     settings,
     async (edited, report) => ({
       score: accuracy(await predictFiles(edited, files, spec, { threads: opts.threads })),

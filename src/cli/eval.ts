@@ -1,17 +1,17 @@
 import type { Command } from 'commander';
-import { openDataset } from '../data/dataset.ts';
-import { shortLabel } from '../data/labels.ts';
-import { evaluate } from '../eval/evaluate.ts';
-import { loadModelAssets } from './assets.ts';
+import { openDataset } from '../data/dataset.js';
+import { shortLabel } from '../data/labels.js';
+import { evaluate } from '../eval/evaluate.js';
+import { loadClassifier } from '../classifier.js';
 import {
   intOption,
   labelsOption,
   positiveIntOption,
   preprocessOption,
   threadsOption,
-} from './options.ts';
-import { progress } from './progress.ts';
-import { table } from './table.ts';
+} from './options.js';
+import { progress } from './progress.js';
+import { table } from './table.js';
 
 export function registerEval(program: Command): void {
   program
@@ -51,13 +51,12 @@ export async function evalCommand(
   dataPath: string,
   opts: EvalFlags,
 ): Promise<void> {
-  const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
+  const classifier = await loadClassifier(modelPath, opts);
   const dataset = await openDataset(dataPath);
   const bar = progress('eval', dataset.items.length);
-  const report = await evaluate(model, dataset, spec!, {
+  const report = await evaluate(classifier, dataset, {
     batchSize: opts.batch,
     threads: opts.threads,
-    labels,
     onBatch: (n) => bar.tick(n),
   });
   bar.done();

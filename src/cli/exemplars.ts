@@ -4,10 +4,10 @@ import {
   loadExemplars as loadVariants,
   type Exemplar,
   type Replacement,
-} from '../concepts/exemplar.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { positiveIntOption, preprocessOption, threadsOption } from './options.ts';
+} from '../concepts/exemplar.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { methodOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -65,11 +65,7 @@ export function exemplarCommand(program: Command, name: string, description: str
       collect,
     )
     .requiredOption('--out <file>', 'where to write the edited model')
-    .option(
-      '--layer <name>',
-      "block name or index, or 'auto' (the last conv with a spatial output)",
-      'auto',
-    )
+    .addOption(methodOption('rewrite', 'layer'))
     .addOption(preprocessOption())
     .addOption(threadsOption())
     .option('--force', 'replace --out if it exists', false)

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { activeEdits, revertLast } from '../edit/record.ts';
-import { loadModel } from '../onnx/model.ts';
-import { readHistory } from '../onnx/history.ts';
-import { saveModel } from '../onnx/save.ts';
-import { table } from './table.ts';
+import { activeEdits, revertLast } from '../edit/record.js';
+import { loadModel } from '../onnx/model.js';
+import { readHistory } from '../onnx/history.js';
+import { saveModel } from '../onnx/save.js';
+import { table } from './table.js';
 
 export function registerHistory(program: Command): void {
   program

@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
-import { findBlock, listBlocks } from '../onnx/blocks.ts';
-import { modelInputs } from '../onnx/model.ts';
-import { tensorShapes } from '../runtime/capture.ts';
-import { inputDims, loadModelAssets } from './assets.ts';
-import { positiveIntOption, preprocessOption } from './options.ts';
-import { table } from './table.ts';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { modelInputs } from '../onnx/model.js';
+import { tensorShapes } from '../runtime/capture.js';
+import { findPreprocess, inputDims } from '../classifier.js';
+import { loadModel } from '../onnx/model.js';
+import { positiveIntOption, preprocessOption } from './options.js';
+import { table } from './table.js';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('list the editable blocks of an ONNX classifier (METHOD.md section 2)')
+    .description('list the editable blocks of an ONNX classifier (docs/method.md section 4)')
     .argument('<model>', 'ONNX model file')
     .option(
       '--size <n>',
@@ -26,7 +27,8 @@ export async function inspect(
   modelPath: string,
   opts: { size?: number; preprocess?: string; layer?: string; json?: boolean },
 ): Promise<void> {
-  const { model, spec } = await loadModelAssets(modelPath, opts, false);
+  const model = await loadModel(modelPath);
+  const spec = await findPreprocess(model, opts.preprocess);
   const all = listBlocks(model.proto.graph!);
   // Asking for one block by name is asking to edit it: a non-editable one is an error with its reason.
   const blocks = opts.layer ? [findBlock(all, opts.layer)] : all;

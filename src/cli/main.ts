@@ -1,21 +1,23 @@
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
-import { isRuleditError } from '../errors.ts';
-import { VERSION } from '../version.ts';
-import { registerDemo } from './demo.ts';
-import { registerEdit } from './edit.ts';
-import { registerHistory } from './history.ts';
-import { registerStats } from './stats.ts';
-import { registerSynth } from './synth.ts';
-import { registerEval } from './eval.ts';
-import { registerInspect } from './inspect.ts';
-import { registerPredict } from './predict.ts';
-import { registerReport } from './report.ts';
-import { registerTransform } from './transform.ts';
-import { registerConcepts } from './concepts.ts';
-import { registerTestset } from './testset.ts';
-import { registerDiscover } from './discover.ts';
-import { registerBenchmark } from './benchmark.ts';
-import { registerServe } from './serve.ts';
+import { isRuleditError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerDemo } from './demo.js';
+import { flagOf } from './options.js';
+import { registerEdit } from './edit.js';
+import { registerHistory } from './history.js';
+import { registerStats } from './stats.js';
+import { registerSynth } from './synth.js';
+import { registerEval } from './eval.js';
+import { registerInspect } from './inspect.js';
+import { registerPredict } from './predict.js';
+import { registerReport } from './report.js';
+import { registerTransform } from './transform.js';
+import { registerConcepts } from './concepts.js';
+import { registerTestset } from './testset.js';
+import { registerDiscover } from './discover.js';
+import { registerBenchmark } from './benchmark.js';
+import { registerServe } from './serve.js';
 
 // Ctrl-C becomes a normal exit so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
@@ -25,6 +27,10 @@ const program = new Command('ruledit')
   .version(VERSION)
   .showHelpAfterError('(run with --help for usage)')
   .configureHelp({ showGlobalOptions: true })
+  .addHelpText(
+    'after',
+    `\nThe method, its objective, solver, guard and protocol: docs/method.md (${fileURLToPath(new URL('../../docs/method.md', import.meta.url))})`,
+  )
   .exitOverride();
 
 registerDemo(program);
@@ -51,7 +57,9 @@ try {
     // Help and version are successes; every usage error is a user error (exit 2).
     process.exitCode = e.exitCode === 0 ? 0 : 2;
   } else if (isRuleditError(e)) {
-    process.stderr.write(`ruledit: error: ${e.message}\n`);
+    // The library names its options in backquotes (`statsData`); here they are flags.
+    const message = e.message.replace(/`([a-z][A-Za-z.]*)`/g, (_, key: string) => flagOf(key));
+    process.stderr.write(`ruledit: error: ${message}\n`);
     process.exitCode = 2;
   } else {
     throw e;

@@ -1,4 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
+import { PRESETS } from '../data/presets.js';
+import { METHODS, type MethodName, type OptionSpec } from '../edit/methods.js';
 
 /** A non-negative integer option value, rejected with a clear message otherwise. */
 export function intOption(value: string): number {
@@ -24,13 +26,13 @@ export function numberOption(value: string): number {
 // Options several commands share, defined once so their wording and defaults agree.
 export const preprocessOption = () =>
   new Option(
-    '--preprocess <file>',
-    'preprocessing spec (default: preprocess.json next to the model, else the one an edited model carries)',
+    '--preprocess <spec>',
+    `a preprocess.json, or a preset (${Object.keys(PRESETS).join(', ')}); default: the one an edited model carries, else preprocess.json next to the model`,
   );
 export const labelsOption = () =>
   new Option(
     '--labels <file>',
-    'class names, one per line (default: labels.txt next to the model, else the ones an edited model carries)',
+    'class names, one per line (default: the ones an edited model carries, else labels.txt next to the model)',
   );
 export const threadsOption = () =>
   new Option('--threads <n>', 'ONNX Runtime threads (0 = one per core)')
@@ -38,3 +40,22 @@ export const threadsOption = () =>
     .default(0);
 export const cacheOption = () =>
   new Option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)');
+
+/** The flag of a library option: `--max-flips` for maxFlips, `--guard-data` for guard.data. */
+export const flagOf = (key: string) =>
+  `--${key.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * A flag for an option of the registry of methods, with its help, default and choices as
+ * declared there; bounds are checked by edit() itself (its errors name the option, main.ts
+ * shows the flag).
+ */
+export function methodOption(method: MethodName, key: string): Option {
+  const o: OptionSpec = (METHODS[method].options as Record<string, OptionSpec>)[key];
+  const value = { string: 'name', boolean: 'bool', integer: 'n', number: 'x' }[o.type];
+  const option = new Option(`${flagOf(key)} <${value}>`, o.help).default(o.default);
+  if (o.choices) return option.choices(o.choices);
+  if (o.type === 'integer') return option.argParser(intOption);
+  if (o.type === 'number') return option.argParser(numberOption);
+  return option;
+}

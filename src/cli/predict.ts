@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { batches } from '../data/batches.ts';
-import { shortLabel } from '../data/labels.ts';
-import { softmax, topK } from '../eval/accuracy.ts';
-import { capture } from '../runtime/capture.ts';
-import { loadModelAssets } from './assets.ts';
-import { labelsOption, positiveIntOption, preprocessOption, threadsOption } from './options.ts';
+import { batches } from '../data/batches.js';
+import { shortLabel } from '../data/labels.js';
+import { softmax, topK } from '../runtime/logits.js';
+import { capture } from '../runtime/capture.js';
+import { loadClassifier } from '../classifier.js';
+import { labelsOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
 
 export function registerPredict(program: Command): void {
   program
@@ -20,13 +20,13 @@ export function registerPredict(program: Command): void {
     .addOption(threadsOption())
     .option('--json', 'print predictions as JSON', false)
     .action(async (modelPath: string, images: string[], opts) => {
-      const { model, spec, labels } = await loadModelAssets(modelPath, opts, true);
+      const { model, spec, labels } = await loadClassifier(modelPath, opts);
       const items = images.map((file) => ({ file: resolve(file) }));
       const results: {
         file: string;
         top: { class: number; name?: string; probability: number }[];
       }[] = [];
-      const stream = batches(items, spec!, { batchSize: opts.batch });
+      const stream = batches(items, spec, { batchSize: opts.batch });
       for await (const out of capture(model, [], stream, { threads: opts.threads })) {
         const classes = out.logits.dims[out.logits.dims.length - 1];
         out.items.forEach((item, row) => {

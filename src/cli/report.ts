@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { RuleditError } from '../errors.ts';
-import { readReport } from '../report/json.ts';
-import { screenshotReport } from '../report/screenshot.ts';
-import { writeReport } from '../report/write.ts';
+import { RuleditError } from '../errors.js';
+import { readReport } from '../report/json.js';
+import { screenshotReport } from '../report/screenshot.js';
+import { writeReport } from '../report/write.js';
 
 export function registerReport(program: Command): void {
   program

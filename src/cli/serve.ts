@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { RuleditError } from '../errors.ts';
-import { createServer } from '../server/app.ts';
-import { ensureWebBuild } from '../server/web.ts';
-import { BUILTIN_MODEL } from '../synth/builtin.ts';
-import { positiveIntOption } from './options.ts';
+import { RuleditError } from '../errors.js';
+import { createServer } from '../server/app.js';
+import { ensureWebBuild } from '../server/web.js';
+import { BUILTIN_MODEL } from '../synth/builtin.js';
+import { positiveIntOption } from './options.js';
 
 interface ServeFlags {
   port: number;

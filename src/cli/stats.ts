@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { openDataset } from '../data/dataset.ts';
-import { keyStatistics } from '../edit/stats.ts';
-import { whitening } from '../edit/whiten.ts';
-import { findBlock, listBlocks } from '../onnx/blocks.ts';
-import { loadModelAssets } from './assets.ts';
-import { numberOption, positiveIntOption, preprocessOption, threadsOption } from './options.ts';
-import { progress } from './progress.ts';
+import { openDataset } from '../data/dataset.js';
+import { keyStatistics } from '../edit/stats.js';
+import { whitening } from '../edit/whiten.js';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { loadClassifier } from '../classifier.js';
+import { numberOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
+import { progress } from './progress.js';
 
 export function registerStats(program: Command): void {
   program
@@ -28,12 +28,12 @@ export function registerStats(program: Command): void {
     .addOption(preprocessOption())
     .option('--json', 'print a summary as JSON', false)
     .action(async (modelPath: string, opts) => {
-      const { model, spec } = await loadModelAssets(modelPath, opts, true);
+      const { model, spec } = await loadClassifier(modelPath, opts);
       const block = findBlock(listBlocks(model.proto.graph!), opts.layer);
       const data = await openDataset(opts.data);
       const bar = progress('stats', data.items.length);
       const t = performance.now();
-      const stats = await keyStatistics(model, block, data.items, spec!, {
+      const stats = await keyStatistics(model, block, data.items, spec, {
         batchSize: opts.batch,
         threads: opts.threads,
         refresh: opts.refresh,

@@ -2,22 +2,22 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { RuleditError } from '../errors.ts';
-import { gradEngine } from '../grad/engine.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { modelCard } from '../synth/card.ts';
-import { sceneModelToOnnx } from '../synth/export.ts';
-import { compareWithOnnx } from '../synth/agreement.ts';
-import { SCENE_PREPROCESS } from '../synth/builtin.ts';
-import { trainSceneModel } from '../synth/train.ts';
-import { CLASSES } from '../synth/world.ts';
-import { GROUNDS, type Ground } from '../synth/grounds.ts';
-import { STYLES } from '../synth/styles.ts';
-import { writeScenes, writeStyles } from '../synth/write.ts';
-import { progress } from './progress.ts';
-import { saveWithAssets } from './assets.ts';
-import { parsePreprocess } from '../data/preprocess.ts';
-import { numberOption, positiveIntOption } from './options.ts';
+import { RuleditError } from '../errors.js';
+import { gradEngine } from '../grad/engine.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { modelCard } from '../synth/card.js';
+import { sceneModelToOnnx } from '../synth/export.js';
+import { compareWithOnnx } from '../synth/agreement.js';
+import { SCENE_PREPROCESS } from '../synth/builtin.js';
+import { trainSceneModel } from '../synth/train.js';
+import { CLASSES } from '../synth/world.js';
+import { GROUNDS, type Ground } from '../synth/grounds.js';
+import { STYLES } from '../synth/styles.js';
+import { writeScenes, writeStyles } from '../synth/write.js';
+import { progress } from './progress.js';
+import { classifierOf, saveClassifier } from '../classifier.js';
+import { parsePreprocess } from '../data/preprocess.js';
+import { numberOption, positiveIntOption } from './options.js';
 
 export function registerSynth(program: Command): void {
   const synth = program
@@ -74,12 +74,9 @@ export function registerSynth(program: Command): void {
         const { tf } = await gradEngine();
         const agreement = await compareWithOnnx(tf, result.params, model, options.validation);
         const spec = parsePreprocess(SCENE_PREPROCESS, 'built-in preprocessing');
-        await saveWithAssets(
-          model,
-          { spec, labels: [...CLASSES] },
-          join(out, 'model.onnx'),
-          !!opts.force,
-        );
+        await saveClassifier(classifierOf(model, spec, [...CLASSES]), join(out, 'model.onnx'), {
+          force: !!opts.force,
+        });
         await writeFileAtomic(join(out, 'labels.txt'), CLASSES.join('\n') + '\n', { force: true });
         await writeFileAtomic(
           join(out, 'preprocess.json'),

@@ -1,20 +1,20 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { loadConceptIndex } from '../concepts/concept-index.ts';
-import { loadStyle } from '../concepts/style.ts';
-import { buildTestSet, saveTestSet } from '../concepts/testset.ts';
-import { parseStyleTransform } from '../concepts/transformed.ts';
-import { openDataset } from '../data/dataset.ts';
-import { loadLabels, shortLabel } from '../data/labels.ts';
-import { RuleditError } from '../errors.ts';
-import { intOption, numberOption, positiveIntOption } from './options.ts';
-import { table } from './table.ts';
+import { loadConceptIndex } from '../concepts/concept-index.js';
+import { loadStyle } from '../concepts/style.js';
+import { buildTestSet, saveTestSet } from '../concepts/testset.js';
+import { parseStyleTransform } from '../concepts/transformed.js';
+import { openDataset } from '../data/dataset.js';
+import { loadLabels, shortLabel } from '../data/labels.js';
+import { RuleditError } from '../errors.js';
+import { intOption, numberOption, positiveIntOption } from './options.js';
+import { table } from './table.js';
 
 export function registerTestset(program: Command): void {
   program
     .command('testset')
     .description(
-      'build the test sets of one (concept, style) pair (METHOD.md 8): train exemplars, validation and test splits, as a manifest of paths',
+      'build the test sets of one (concept, style) pair (docs/method.md section 9): train exemplars, validation and test splits, as a manifest of paths',
     )
     .argument('<index>', "concept index JSON (written by 'ruledit concepts')")
     .requiredOption('--concept <name>', 'concept whose look changes')

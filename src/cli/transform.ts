@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { transformImage, type Transformation } from '../concepts/transform-image.ts';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { intOption, numberOption } from './options.ts';
+import { transformImage, type Transformation } from '../concepts/transform-image.js';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { intOption, numberOption } from './options.js';
 
 export function registerTransform(program: Command): void {
   program

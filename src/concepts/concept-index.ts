@@ -3,14 +3,14 @@ import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import sharp from 'sharp';
-import { openDataset, type Dataset } from '../data/dataset.ts';
-import { cacheDir } from '../edit/stats.ts';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { openSource, type MaskSource, type OpenedSource } from './mask-source.ts';
-import { Skips, type SkipReport } from './skips.ts';
+import { openDataset, type Dataset } from '../data/dataset.js';
+import { cacheDir } from '../io/cache.js';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { openSource, type MaskSource, type OpenedSource } from './mask-source.js';
+import { Skips, type SkipReport } from './skips.js';
 
-export type { MaskSource } from './mask-source.ts';
+export type { MaskSource } from './mask-source.js';
 
 /** One image of a data set and the concepts it contains. */
 export interface ConceptEntry {
@@ -23,7 +23,7 @@ export interface ConceptEntry {
   areas: Record<string, number>;
 }
 
-/** Which images of a data set contain which concept (METHOD.md section 7), cached on disk. */
+/** Which images of a data set contain which concept (docs/method.md section 9), cached on disk. */
 export interface ConceptIndex {
   version: 1;
   /** Data set root. */
@@ -202,11 +202,7 @@ async function prepare(
     const s = await stat(item.file).catch(() => undefined);
     h.update(`${item.file}\0${item.label}\0${s?.size}\0${s?.mtimeMs}\0`);
   }
-  const folder = join(
-    cacheDir({ cacheDir: options.cacheDir }),
-    'concepts',
-    h.digest('hex').slice(0, 32),
-  );
+  const folder = join(cacheDir(options.cacheDir), 'concepts', h.digest('hex').slice(0, 32));
   return { dataset, opened, wanted, file: join(folder, 'index.json'), folder };
 }
 

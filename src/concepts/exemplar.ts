@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { loadMask } from '../data/mask.ts';
-import { modelPixels, normalizePixels } from '../data/image.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { rng } from '../util/random.ts';
-import { loadStyle, type Style } from './style.ts';
+import { loadMask } from '../data/mask.js';
+import { modelPixels, normalizePixels } from '../data/image.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { rng } from '../util/random.js';
+import { loadStyle, type Style } from './style.js';
 import {
   compose,
   fillTexture,
@@ -13,7 +13,7 @@ import {
   shadeTexture,
   textureImage,
   type TexturePlacement,
-} from './transform.ts';
+} from './transform.js';
 
 /** One exemplar for the rewrite: x and x' as normalized model inputs, and the concept mask. */
 export interface Exemplar {

@@ -1,9 +1,9 @@
 import { stat } from 'node:fs/promises';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { categoryIds, loadCoco, segmentationMask, type CocoAnnotation } from '../data/coco.ts';
-import type { Dataset, DatasetItem } from '../data/dataset.ts';
-import { loadMask } from '../data/mask.ts';
+import { categoryIds, loadCoco, segmentationMask, type CocoAnnotation } from '../data/coco.js';
+import type { Dataset, DatasetItem } from '../data/dataset.js';
+import { loadMask } from '../data/mask.js';
 import {
   findMaskFile,
   listMaskFiles,
@@ -11,12 +11,12 @@ import {
   readMaskAtImage,
   repeatedStems,
   uprightSize,
-} from '../data/mask-files.ts';
-import { RuleditError } from '../errors.ts';
-import { isBackground, loadSegmenter, segmentationAssets, segmentLimits } from './segment.ts';
-import type { Skips } from './skips.ts';
+} from '../data/mask-files.js';
+import { RuleditError } from '../errors.js';
+import { isBackground, loadSegmenter, segmentationAssets, segmentLimits } from './segment.js';
+import type { Skips } from './skips.js';
 
-/** Where concept masks come from (METHOD.md section 7). */
+/** Where concept masks come from (docs/method.md section 9). */
 export type MaskSource =
   | { kind: 'masks'; dir: string }
   | { kind: 'coco'; file: string }

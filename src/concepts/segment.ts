@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { normalizePixels, readRgb } from '../data/image.ts';
-import { loadLabels } from '../data/labels.ts';
-import { parsePreprocess, type PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { loadModel } from '../onnx/model.ts';
-import { Runner } from '../runtime/session.ts';
+import { normalizePixels, readRgb } from '../data/image.js';
+import { loadLabels } from '../data/labels.js';
+import { parsePreprocess, type PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { loadModel } from '../onnx/model.js';
+import { Runner } from '../runtime/session.js';
 
 /**
  * Concept masks from a user's semantic segmentation model (ONNX, one image input, logits

@@ -1,9 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 /**
- * A style: a named folder of several style images (METHOD.md section 7), so "the same style image"
+ * A style: a named folder of several style images (docs/method.md section 9), so "the same style image"
  * and "held-out images of the same style" can be told apart. The name is the folder's name.
  */
 export interface Style {

@@ -1,9 +1,9 @@
 import ort from 'onnxruntime-node';
 import { resolve } from 'node:path';
 import sharp from 'sharp';
-import type { RgbImage } from '../data/image.ts';
-import { RuleditError } from '../errors.ts';
-import { loadModel, modelInputs, serializeModel } from '../onnx/model.ts';
+import type { RgbImage } from '../data/image.js';
+import { RuleditError } from '../errors.js';
+import { loadModel, modelInputs, serializeModel } from '../onnx/model.js';
 
 /**
  * Neural arbitrary style transfer with a user-supplied ONNX model: (content, style) -> stylized.

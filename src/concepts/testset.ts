@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { rng } from '../util/random.ts';
-import type { ConceptIndex } from './concept-index.ts';
-import type { Style } from './style.ts';
-import type { StyleTransform, Variant } from './transformed.ts';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { rng } from '../util/random.js';
+import type { ConceptIndex } from './concept-index.js';
+import type { Style } from './style.js';
+import type { StyleTransform, Variant } from './transformed.js';
 
 /**
- * Test sets of METHOD.md section 8 for one (concept, style) pair. A manifest lists paths only (no
+ * Test sets of docs/method.md section 9 for one (concept, style) pair. A manifest lists paths only (no
  * copied or transformed images): the concept images with their masks, and per target class the
  * split of those images into train exemplars, validation and test, plus which style image is
  * "the same" one and which are held out.
@@ -100,7 +100,7 @@ export function buildTestSet(index: ConceptIndex, options: TestSetOptions): Test
       `unknown concept '${concept}': the index knows ${index.concepts.join(', ')}`,
     );
   if (!(Number.isInteger(nTrain) && nTrain >= 1))
-    throw new RuleditError('bad-option', `--n-train must be a whole number >= 1, got ${nTrain}`);
+    throw new RuleditError('bad-option', `\`nTrain\` must be a whole number >= 1, got ${nTrain}`);
   if (!(validation >= 0 && validation < 1))
     throw new RuleditError(
       'bad-option',
@@ -115,7 +115,7 @@ export function buildTestSet(index: ConceptIndex, options: TestSetOptions): Test
   if (options.heldout !== undefined && !(Number.isInteger(options.heldout) && options.heldout >= 1))
     throw new RuleditError(
       'bad-option',
-      `--heldout must be a whole number >= 1, got ${options.heldout}`,
+      `\`heldout\` must be a whole number >= 1, got ${options.heldout}`,
     );
   const withConcept = index.images.filter((e) => e.masks[concept]);
   const images = withConcept
@@ -130,7 +130,7 @@ export function buildTestSet(index: ConceptIndex, options: TestSetOptions): Test
       throw new RuleditError(
         'bad-target',
         `${name(options.target)} has ${n} image${n === 1 ? '' : 's'} containing '${concept}'; ` +
-          `a target needs at least --n-train ${nTrain}` +
+          `a target needs at least \`nTrain\` ${nTrain}` +
           (eligible.length ? ` (eligible: ${eligible.map((e) => e.target).join(', ')})` : ''),
       );
     targets = [options.target];
@@ -143,7 +143,7 @@ export function buildTestSet(index: ConceptIndex, options: TestSetOptions): Test
         (best
           ? `(the most: ${best.images} of ${name(best.target)})`
           : `(no labelled image contains it)`) +
-        `: lower --n-train or use a larger data set`,
+        `: lower \`nTrain\` or use a larger data set`,
     );
   }
   const manifest: TestSetManifest = {

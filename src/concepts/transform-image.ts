@@ -1,12 +1,12 @@
 import sharp from 'sharp';
-import { readRgb } from '../data/image.ts';
-import { loadMask } from '../data/mask.ts';
-import { RuleditError } from '../errors.ts';
-import { rng } from '../util/random.ts';
-import { sharedStylizer } from './stylize.ts';
-import { compose, fillTexture, parseColour, shadeTexture, textureImage } from './transform.ts';
+import { readRgb } from '../data/image.js';
+import { loadMask } from '../data/mask.js';
+import { RuleditError } from '../errors.js';
+import { rng } from '../util/random.js';
+import { sharedStylizer } from './stylize.js';
+import { compose, fillTexture, parseColour, shadeTexture, textureImage } from './transform.js';
 
-/** One way to change a concept's region (METHOD.md section 7). */
+/** One way to change a concept's region (docs/method.md section 9). */
 export type Transformation =
   | {
       kind: 'texture';

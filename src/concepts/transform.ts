@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import { readRgb } from '../data/image.ts';
-import { RuleditError } from '../errors.ts';
+import { readRgb } from '../data/image.js';
+import { RuleditError } from '../errors.js';
 
 /**
- * Concept transformations at model resolution (METHOD.md section 7). Images here are RGB, HWC,
+ * Concept transformations at model resolution (docs/method.md section 9). Images here are RGB, HWC,
  * floats 0..255, w x h; masks are h*w floats in [0,1]. x' = x * (1 - m) + T(x) * m.
  */
 export type Rgb = [number, number, number];

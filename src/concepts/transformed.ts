@@ -2,14 +2,14 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheDir } from '../edit/stats.ts';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { transformImage, type Transformation } from './transform-image.ts';
+import { cacheDir } from '../io/cache.js';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { transformImage, type Transformation } from './transform-image.js';
 
 /**
  * How a style image is applied to a concept's region: a Transformation without its image, so one
- * setting covers every image of a style (METHOD.md section 7).
+ * setting covers every image of a style (docs/method.md section 9).
  */
 export type StyleTransform =
   | { kind: 'texture'; mode?: 'tile' | 'stretch'; jitter?: boolean }
@@ -74,7 +74,7 @@ export async function transformedFiles(
   t: StyleTransform,
   options: TransformedOptions = {},
 ): Promise<string[]> {
-  const folder = join(cacheDir({ cacheDir: options.cacheDir }), 'transformed');
+  const folder = join(cacheDir(options.cacheDir), 'transformed');
   const jitter = t.kind === 'texture' && t.jitter === true;
   const seed = jitter ? (options.seed ?? 0) : 0;
   const out: string[] = new Array(variants.length);

@@ -1,7 +1,7 @@
-import { isRuleditError } from '../errors.ts';
-import type { DatasetItem } from './dataset.ts';
-import { decodeImage } from './image.ts';
-import { batchDims, type PreprocessSpec } from './preprocess.ts';
+import { isRuleditError } from '../errors.js';
+import type { DatasetItem } from './dataset.js';
+import { decodeImage } from './image.js';
+import { batchDims, type PreprocessSpec } from './preprocess.js';
 
 /** A batch of preprocessed images; `items` says which images they are. */
 export interface Batch<T = DatasetItem> {
@@ -15,8 +15,8 @@ export interface BatchOptions {
   batchSize: number;
   /** Batches decoded ahead of the consumer (bounded, so memory stays flat). */
   prefetch?: number;
-  /** 'skip' drops an image that cannot be decoded, with a warning on stderr. */
-  onError?: 'throw' | 'skip';
+  /** Given: an image that cannot be decoded is dropped and reported here, else it throws. */
+  onSkip?: (warning: string) => void;
 }
 
 /**
@@ -28,7 +28,7 @@ export async function* batches<T extends { file: string }>(
   spec: PreprocessSpec,
   options: BatchOptions,
 ): AsyncGenerator<Batch<T>> {
-  const { batchSize, prefetch = 2, onError = 'throw' } = options;
+  const { batchSize, prefetch = 2, onSkip } = options;
   // The CLI validates --batch; a bad value here is a caller's bug (0 would loop forever).
   if (!Number.isInteger(batchSize) || batchSize < 1)
     throw new RangeError(`batchSize must be a whole number >= 1, got ${batchSize}`);
@@ -41,8 +41,7 @@ export async function* batches<T extends { file: string }>(
     results.forEach((r, i) => {
       if (r.status === 'fulfilled') [kept.push(chunk[i]), tensors.push(r.value)];
       // Only the user's files are skipped ('not-found', 'bad-image'); a bug still surfaces.
-      else if (onError === 'skip' && isRuleditError(r.reason))
-        process.stderr.write(`warning: skipped an image: ${r.reason.message}\n`);
+      else if (onSkip && isRuleditError(r.reason)) onSkip(`skipped an image: ${r.reason.message}`);
       else throw r.reason;
     });
     return { items: kept, ...stackImages(tensors, spec) };

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 /**
  * COCO instance annotations (the `instances_*.json` format): polygons and run-length encodings

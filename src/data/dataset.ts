@@ -1,6 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 export interface DatasetItem {
   /** Absolute path of the image. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
-import { RuleditError } from '../errors.ts';
-import { cropBox, type PreprocessSpec } from './preprocess.ts';
+import { RuleditError } from '../errors.js';
+import { cropBox, type PreprocessSpec } from './preprocess.js';
 
 const KERNEL = {
   bilinear: 'linear',

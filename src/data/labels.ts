@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 /** Class names, one per line: line i (from 0) names class i. */
 export async function loadLabels(path: string): Promise<string[]> {

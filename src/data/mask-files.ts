@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import sharp from 'sharp';
-import { RuleditError } from '../errors.ts';
-import { loadMask } from './mask.ts';
+import { RuleditError } from '../errors.js';
+import { loadMask } from './mask.js';
 
 /**
  * Per-image concept masks on disk: MASKDIR/<concept>/<image file stem>.png, 255 = concept. A mask

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
-import { RuleditError } from '../errors.ts';
-import { cropBox, type PreprocessSpec } from './preprocess.ts';
+import { RuleditError } from '../errors.js';
+import { cropBox, type PreprocessSpec } from './preprocess.js';
 
 /**
  * Exact area averaging of a w x h (row-major) map to outW x outH: each output cell is the mean of

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 export type Resize = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos3';
 

@@ -1,5 +1,5 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 /** Keys of one exemplar at the key resolution: dim x positions (channel-major), and mask weights. */
 export interface WeightedKeys {
@@ -20,7 +20,7 @@ export interface Direction {
 }
 
 /**
- * The context direction (METHOD.md section 4): the top-r right singular vectors of the stacked
+ * The context direction (docs/method.md section 2): the top-r right singular vectors of the stacked
  * whitened, weighted keys z = w Z k, mapped back through Z, orthonormalized (QR), each signed to
  * agree with the sum of the rows z.
  */
@@ -55,7 +55,7 @@ export function contextDirection(
   if (rank > rows.length) {
     throw new RuleditError(
       'bad-rank',
-      `rank ${rank} is larger than the ${rows.length} masked positions at this layer; use --rank ${rows.length} or less`,
+      `rank ${rank} is larger than the ${rows.length} masked positions at this layer; give a \`rank\` of ${rows.length} or less`,
     );
   }
   if (rank > dim)

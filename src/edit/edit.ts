@@ -1,17 +1,20 @@
-import type { Exemplar } from '../concepts/exemplar.ts';
-import type { EditRecord } from '../onnx/history.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { finetune, type FinetuneOptions, type FinetuneReport } from './finetune.ts';
-import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.ts';
+import type { Classifier } from '../classifier.js';
+import type { Exemplar } from '../concepts/exemplar.js';
+import type { EditRecord } from '../onnx/history.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { finetune, type FinetuneOptions, type FinetuneReport } from './finetune.js';
+import { checkSetting, methodOf } from './methods.js';
+import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.js';
 
 /**
- * The one entry point for every editing method (EasyEdit-style): each takes the model and the
- * exemplars with its own typed options and returns the edited model, the record appended to its
- * history and a report, so an evaluation harness can run them interchangeably.
+ * The one entry point for every editing method of the registry (methods.ts), EasyEdit-style:
+ * each takes the classifier and the exemplars with its own typed options and returns the edited
+ * model, the record appended to its history and a report, so a harness can run them
+ * interchangeably. Options are checked against the registry before any work starts.
  */
 export type EditOptions =
-  | ({ method?: 'rewrite' } & RewriteOptions)
-  | ({ method: 'finetune-local' | 'finetune-global' } & Omit<FinetuneOptions, 'scope'>);
+  | ({ method?: 'rewrite' } & Omit<RewriteOptions, 'spec'>)
+  | ({ method: 'finetune-local' | 'finetune-global' } & Omit<FinetuneOptions, 'scope' | 'spec'>);
 
 export interface EditResult {
   model: OnnxModel;
@@ -20,17 +23,23 @@ export interface EditResult {
 }
 
 export async function edit(
-  model: OnnxModel,
+  classifier: Classifier,
   exemplars: Exemplar[],
-  options: EditOptions,
+  options: EditOptions = {},
 ): Promise<EditResult> {
+  const { model, spec } = classifier;
+  const method = options.method ?? 'rewrite';
+  methodOf(method);
+  checkSetting(method, options);
   if (options.method === 'finetune-local' || options.method === 'finetune-global') {
     const { method, ...rest } = options;
     return finetune(model, exemplars, {
       ...rest,
+      spec,
       scope: method === 'finetune-local' ? 'local' : 'global',
     });
   }
-  const { method: _, ...rest } = options;
-  return rewrite(model, exemplars, rest);
+  const { method: _, ...rest } = options as Extract<EditOptions, { method?: 'rewrite' }>;
+  if (rest.guard) checkSetting('rewrite', { maxFlips: rest.guard.maxFlips });
+  return rewrite(model, exemplars, { ...rest, spec });
 }

@@ -1,16 +1,17 @@
-import type { Exemplar } from '../concepts/exemplar.ts';
-import { stackImages } from '../data/batches.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { gradEngine, type GradBackend } from '../grad/engine.ts';
-import { importTail } from '../grad/tail.ts';
-import type { EditRecord } from '../onnx/history.ts';
-import { GraphView } from '../onnx/graph.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { modelInputs } from '../onnx/model.ts';
-import { Runner } from '../runtime/session.ts';
-import { pickBlock } from './layer.ts';
-import { applyChanges } from './record.ts';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { stackImages } from '../data/batches.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { gradEngine, type GradBackend } from '../grad/engine.js';
+import { importTail } from '../grad/tail.js';
+import type { EditRecord } from '../onnx/history.js';
+import { GraphView } from '../onnx/graph.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { modelInputs } from '../onnx/model.js';
+import { Runner } from '../runtime/session.js';
+import { pickBlock } from './layer.js';
+import { METHODS } from './methods.js';
+import { applyChanges } from './record.js';
 
 export interface FinetuneOptions {
   spec: PreprocessSpec;
@@ -40,7 +41,7 @@ export interface FinetuneReport {
 }
 
 /**
- * The fine-tuning baselines of METHOD.md section 6: cross-entropy of the full model on the
+ * The fine-tuning baselines of docs/method.md section 8: cross-entropy of the full model on the
  * transformed exemplars toward `label`, trained through the network's tail (imported into TF.js)
  * from the block's input; the published setting is SGD, 400 steps, lr 1e-4.
  */
@@ -52,9 +53,10 @@ export async function finetune(
   const start = performance.now();
   const say = options.onProgress ?? (() => {});
   const { spec, label, scope } = options;
-  const steps = options.steps ?? 400;
-  const lr = options.lr ?? 1e-4;
-  const optimizerName = options.optimizer ?? 'sgd';
+  const D = METHODS[scope === 'local' ? 'finetune-local' : 'finetune-global'].options;
+  const steps = options.steps ?? D.steps.default;
+  const lr = options.lr ?? D.lr.default;
+  const optimizerName = options.optimizer ?? D.optimizer.default;
   if (!exemplars.length) throw new RuleditError('bad-exemplar', 'no exemplar given');
   const block = await pickBlock(model, spec, options.layer);
   const view = new GraphView(model.proto.graph!);

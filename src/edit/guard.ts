@@ -1,16 +1,17 @@
 import { resolve } from 'node:path';
-import { batches } from '../data/batches.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import type { Block } from '../onnx/blocks.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { tailModel } from '../onnx/tail-model.ts';
-import { storedShape, storedWeight } from '../onnx/weights.ts';
-import { FeedRunner, Runner, type Tapped } from '../runtime/session.ts';
+import { batches } from '../data/batches.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import type { Block } from '../onnx/blocks.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { tailModel } from '../onnx/tail-model.js';
+import { storedShape, storedWeight } from '../onnx/weights.js';
+import { softmax, topK } from '../runtime/logits.js';
+import { FeedRunner, Runner, type Tapped } from '../runtime/session.js';
 
 /**
- * The label-free safety guard (METHOD.md section 11): how much an edit changes the model on
+ * The label-free safety guard (docs/method.md section 6): how much an edit changes the model on
  * in-distribution images it never saw. The flip rate (share of images whose top-1 changes) and the
  * mean KL divergence of the softmax need no label; with labelled guard images the accuracy before
  * and after is reported too. A flip rate within budget is necessary, not sufficient, for a small
@@ -19,11 +20,9 @@ import { FeedRunner, Runner, type Tapped } from '../runtime/session.ts';
 export interface GuardOptions {
   /** Held-out in-distribution images; default: every 4th reference image, kept out of the statistics. */
   data?: DatasetItem[];
-  /** Largest share of guard images (percent) whose top-1 the edit may change (default 0.5). */
+  /** Largest share of guard images (percent) whose top-1 the edit may change (default: methods.ts). */
   maxFlips?: number;
 }
-
-export const DEFAULT_MAX_FLIPS = 0.5;
 
 /** What an edit does to the guard images at one strength. */
 export interface GuardFigures {
@@ -260,7 +259,7 @@ export async function backOff(
       'guard-rejected',
       `the edit changes the top-1 of ${trials[0].flipRate.toFixed(2)}% of the guard images, and still ` +
         `${trials.at(-1)!.flipRate.toFixed(2)}% at 1/${2 ** BACKOFF_STEPS} of its strength (budget ${maxFlips}%): ` +
-        'nothing was written. Try a larger or more precise mask, more style variants, another --layer, or a larger --max-flips',
+        'nothing was written. Try a larger or more precise mask, more style variants, another `layer`, or a larger `maxFlips`',
     );
   return { kept, trials };
 }
@@ -279,18 +278,11 @@ function softmaxTop1(batches: Tapped[]): {
   let i = 0;
   for (const b of batches)
     for (let r = 0; r < b.dims[0]; r++, i++) {
-      const row = b.data.subarray(r * classes, (r + 1) * classes);
-      let max = -Infinity;
-      let arg = 0;
-      for (let c = 0; c < classes; c++) if (row[c] > max) [max, arg] = [row[c], c];
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += Math.exp(row[c] - max);
-      for (let c = 0; c < classes; c++) probs[i * classes + c] = Math.exp(row[c] - max) / sum;
-      top1[i] = arg;
-      let second = 0;
-      for (let c = 0; c < classes; c++)
-        if (c !== arg) second = Math.max(second, probs[i * classes + c]);
-      margin[i] = probs[i * classes + arg] - second;
+      const p = softmax(b.data.subarray(r * classes, (r + 1) * classes));
+      const [first, second] = topK(p, 2);
+      probs.set(p, i * classes);
+      top1[i] = first;
+      margin[i] = p[first] - (second === undefined ? 0 : p[second]);
     }
   return { probs, top1, margin };
 }

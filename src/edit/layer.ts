@@ -1,9 +1,9 @@
-import type { Block } from '../onnx/blocks.ts';
-import { findBlock, listBlocks } from '../onnx/blocks.ts';
-import { batchDims, type PreprocessSpec } from '../data/preprocess.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { tensorShapes } from '../runtime/capture.ts';
-import { RuleditError } from '../errors.ts';
+import type { Block } from '../onnx/blocks.js';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { tensorShapes } from '../runtime/capture.js';
+import { RuleditError } from '../errors.js';
 
 /**
  * `--layer auto`: the last editable convolution whose output is still a spatial map (more than
@@ -16,7 +16,7 @@ export function autoLayer(blocks: Block[], valueSpatial: (b: Block) => number[])
   if (!last)
     throw new RuleditError(
       'no-block',
-      'no editable convolution with a spatial output; pass --layer NAME',
+      'no editable convolution with a spatial output; give `layer` (a block name)',
     );
   return last;
 }

@@ -1,7 +1,7 @@
-import type { Activation } from '../onnx/blocks.ts';
+import type { Activation } from '../onnx/blocks.js';
 
 /**
- * The rewrite objective of METHOD.md section 5 for one block, in a form every solver shares:
+ * The rewrite objective of docs/method.md section 3 for one block, in a form every solver shares:
  * the new pre-activation is base + gain[o] * (rows . theta[o]), where `rows` are the unfolded
  * inputs of the linear op (keys projected on d for the subspace solver, raw keys for the
  * published schedule) and theta[o] the free coefficients of output channel o.

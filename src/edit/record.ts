@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { RuleditError } from '../errors.ts';
-import { findBlock, listBlocks } from '../onnx/blocks.ts';
-import { appendHistory, readHistory, type EditRecord } from '../onnx/history.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { patchTensors, readTensor, storedWeight } from '../onnx/weights.ts';
-import { VERSION } from '../version.ts';
+import { RuleditError } from '../errors.js';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { appendHistory, readHistory, type EditRecord } from '../onnx/history.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { patchTensors, readTensor, storedWeight } from '../onnx/weights.js';
+import { VERSION } from '../version.js';
 
 /** One tensor an edit changed, with what revert needs to restore it exactly. */
 export interface TensorChange {

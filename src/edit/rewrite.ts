@@ -1,43 +1,37 @@
-import type { Exemplar } from '../concepts/exemplar.ts';
-import { batches, stackImages } from '../data/batches.ts';
-import { areaResize } from '../data/mask.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import type { Block } from '../onnx/blocks.ts';
-import { GraphView } from '../onnx/graph.ts';
-import type { EditRecord } from '../onnx/history.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { tensorToFloat32 } from '../onnx/tensor.ts';
-import { patchBlock, readWeight } from '../onnx/weights.ts';
-import { Runner, type Tapped } from '../runtime/session.ts';
-import { contextDirection } from './direction.ts';
-import { pickBlock } from './layer.ts';
-import { loss, type Example, type Objective } from './objective.ts';
-import { applyWeightChange } from './record.ts';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { batches, stackImages } from '../data/batches.js';
+import { areaResize } from '../data/mask.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import type { Block } from '../onnx/blocks.js';
+import { GraphView } from '../onnx/graph.js';
+import type { EditRecord } from '../onnx/history.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { tensorToFloat32 } from '../onnx/tensor.js';
+import { patchBlock, readWeight } from '../onnx/weights.js';
+import { Runner, type Tapped } from '../runtime/session.js';
+import { contextDirection } from './direction.js';
+import { pickBlock } from './layer.js';
+import { loss, type Example, type Objective } from './objective.js';
+import { applyWeightChange } from './record.js';
 import {
   backOff,
   checkHeldOut,
-  DEFAULT_MAX_FLIPS,
   Guard,
   splitReference,
   type GuardOptions,
   type GuardReport,
-} from './guard.ts';
-import { solveAdam } from './solve-adam.ts';
-import { solveSubspace } from './solve-subspace.ts';
-import { keyStatistics, type KeyStats } from './stats.ts';
-import { unfold } from './unfold.ts';
-import { whitening } from './whiten.ts';
+} from './guard.js';
+import { METHODS } from './methods.js';
+import { solveAdam } from './solve-adam.js';
+import { solveSubspace } from './solve-subspace.js';
+import { keyStatistics, type KeyStats } from './stats.js';
+import { unfold } from './unfold.js';
+import { whitening } from './whiten.js';
 
-/** Chosen on the vehicles-on-snow measurements (README, 'Choosing the layer and penalty'). */
-export const DEFAULT_PENALTY = 0.003;
-/**
- * Chosen on data no test uses: on the MobileNetV2 guard split (bench/generalize.ts), weight 1 cut
- * the full-strength mean KL 2-4x in every block x rank x variants row; on the scene world's
- * validation scenes it scored best with either number of variants (bench/defaults.ts).
- */
-export const DEFAULT_PRESERVE = 1;
+/** Defaults of every tunable option: the registry of methods (methods.ts). */
+const D = METHODS.rewrite.options;
 /** Reference images whose values the preserve term holds (spread over the statistics' images). */
 const PRESERVE_IMAGES = 32;
 /**
@@ -77,7 +71,7 @@ export interface RewriteOptions {
   guard?: GuardOptions | false;
   /**
    * Weight of the reference images' own values in the exact solver's objective, relative to the
-   * exemplars (default DEFAULT_PRESERVE; 0: the published objective, exemplars only).
+   * exemplars (default 1; 0: the published objective, exemplars only).
    */
   preserve?: number;
   /** Fraction of the solved change to apply (default 1); the guard may keep less. */
@@ -108,7 +102,7 @@ export interface RewriteReport {
 
 /**
  * Rewrite one block so the model sees the exemplars' transformed concept as it saw the original
- * (METHOD.md sections 3-5). Returns the edited model (with the edit record in its history).
+ * (docs/method.md sections 2-3). Returns the edited model (with the edit record in its history).
  */
 export async function rewrite(
   model: OnnxModel,
@@ -118,9 +112,9 @@ export async function rewrite(
   const start = performance.now();
   const say = options.onProgress ?? (() => {});
   const { spec } = options;
-  const rank = options.rank ?? 1;
-  const useMask = options.useMask ?? true;
-  const solver = options.solver ?? 'exact';
+  const rank = options.rank ?? D.rank.default;
+  const useMask = options.useMask ?? D.useMask.default;
+  const solver = options.solver ?? D.solver.default;
   if (!exemplars.length) throw new RuleditError('bad-exemplar', 'no exemplar given');
   if (!(Number.isInteger(rank) && rank >= 1))
     throw new RuleditError('bad-rank', `rank must be a whole number >= 1, got ${rank}`);
@@ -134,16 +128,13 @@ export async function rewrite(
     }
   }
 
-  const strength = options.strength ?? 1;
+  const strength = options.strength ?? D.strength.default;
   if (!(strength > 0 && strength <= 1))
     throw new RuleditError('bad-strength', `strength must be in (0, 1], got ${strength}`);
   const block = await pickBlock(model, spec, options.layer);
   say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
   if (!options.stats && !options.statsData)
-    throw new RuleditError(
-      'no-stats',
-      'key statistics need reference images: pass --stats-data DIR',
-    );
+    throw new RuleditError('no-stats', 'key statistics need reference images: give `statsData`');
   const reference = referenceSplit(options);
 
   // 1. Statistics and whitening.
@@ -155,7 +146,7 @@ export async function rewrite(
       'bad-stats',
       `the statistics are for '${stats.block}', not '${block.name}'`,
     );
-  const white = whitening(stats.C, stats.dim, options.whiteningFloor ?? 1e-6);
+  const white = whitening(stats.C, stats.dim, options.whiteningFloor ?? D.whiteningFloor.default);
 
   // 2. Keys and pre-activations of x', values of x.
   const runner = await Runner.create(model, {
@@ -211,7 +202,7 @@ export async function rewrite(
     );
   if (direction.keyNormFraction < 0.05) {
     say(
-      `warning: the exemplar keys barely lie along d (${(100 * direction.keyNormFraction).toFixed(2)}%): the statistics are near-singular (${white.clamped} eigenvalues clamped); the edit may change little. Try --whitening-floor 1e-3.`,
+      `warning: the exemplar keys barely lie along d (${(100 * direction.keyNormFraction).toFixed(2)}%): the statistics are near-singular (${white.clamped} eigenvalues clamped); the edit may change little. Try a \`whiteningFloor\` of 1e-3.`,
     );
   }
 
@@ -270,7 +261,7 @@ export async function rewrite(
 
   // 4b. What must not move: the values of ordinary reference images, held where they were with a
   // total weight `preserve` times the exemplars' (the exact solver only; 0 = the published objective).
-  const preserve = subspace ? (options.preserve ?? DEFAULT_PRESERVE) : 0;
+  const preserve = subspace ? (options.preserve ?? D.preserve.default) : 0;
   if (!(preserve >= 0))
     throw new RuleditError('bad-option', `preserve must be >= 0, got ${preserve}`);
   const held: Example[] = [];
@@ -314,18 +305,18 @@ export async function rewrite(
   if (subspace) {
     const solved = solveSubspace(
       { ...objective, examples: [...examples, ...held] },
-      { penalty: options.penalty ?? DEFAULT_PENALTY },
+      { penalty: options.penalty ?? D.penalty.default },
     );
     theta = solved.theta;
     say(
       `solved ${cout} channels x ${objective.features} coefficients exactly (${solved.sweeps} sweeps) in ${((performance.now() - solveStart) / 1000).toFixed(2)} s: loss ${lossBefore.toFixed(4)} -> ${loss(objective, theta).toFixed(4)}`,
     );
   } else {
-    const steps = options.steps ?? 20000;
+    const steps = options.steps ?? D.steps.default;
     const adam = solveAdam(objective, {
-      lr: options.lr ?? 1e-4,
+      lr: options.lr ?? D.lr.default,
       steps,
-      projectEvery: solver === 'published' ? (options.projectEvery ?? 10) : 0,
+      projectEvery: solver === 'published' ? (options.projectEvery ?? D.projectEvery.default) : 0,
       d: direction.d,
       rank,
       dim: cin,
@@ -398,7 +389,7 @@ export async function rewrite(
     direction: Array.from(direction.d),
     keyNormFraction: direction.keyNormFraction,
     whitening: {
-      floor: options.whiteningFloor ?? 1e-6,
+      floor: options.whiteningFloor ?? D.whiteningFloor.default,
       clamped: white.clamped,
       repaired: white.repaired,
       statsImages: stats.images,
@@ -410,9 +401,10 @@ export async function rewrite(
     ...(subspace
       ? { lambda: Array.from(theta, (x) => x * kept) }
       : {
-          lr: options.lr ?? 1e-4,
-          steps: options.steps ?? 20000,
-          projectEvery: solver === 'published' ? (options.projectEvery ?? 10) : 0,
+          lr: options.lr ?? D.lr.default,
+          steps: options.steps ?? D.steps.default,
+          projectEvery:
+            solver === 'published' ? (options.projectEvery ?? D.projectEvery.default) : 0,
         }),
   };
   // 8. The loss of what is saved: the float32 weights run by ONNX Runtime.
@@ -482,7 +474,7 @@ function referenceSplit(options: RewriteOptions): {
   const all = options.statsData;
   const guard = options.guard;
   if (guard === false) return { stats: all, source: 'given', maxFlips: Infinity };
-  const maxFlips = guard?.maxFlips ?? DEFAULT_MAX_FLIPS;
+  const maxFlips = guard?.maxFlips ?? D.maxFlips.default;
   if (!(maxFlips >= 0 && maxFlips <= 100))
     throw new RuleditError(
       'bad-option',
@@ -496,13 +488,13 @@ function referenceSplit(options: RewriteOptions): {
     throw new RuleditError(
       'no-guard',
       'the safety guard needs held-out in-distribution images: give reference images to split ' +
-        '(--stats-data DIR) or guard images (--guard-data DIR)',
+        '(`statsData`) or guard images (`guard.data`)',
     );
   const split = splitReference(all);
   if (!split.guard.length || !split.stats.length)
     throw new RuleditError(
       'no-guard',
-      `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (--guard-data DIR)`,
+      `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (\`guard.data\`)`,
     );
   return { ...split, source: 'held-out reference images', maxFlips };
 }

@@ -1,4 +1,4 @@
-import { range, type Objective } from './objective.ts';
+import { range, type Objective } from './objective.js';
 
 export interface AdamOptions {
   lr: number;
@@ -16,7 +16,7 @@ export interface AdamOptions {
 }
 
 /**
- * The published schedule (METHOD.md section 5): Adam on the full weight change, reset every
+ * The published schedule (docs/method.md section 3): Adam on the full weight change, reset every
  * `projectEvery` steps (and at the end) to its projection on span(d) along the input-channel axis.
  * With projectEvery = 0 it is the unrestricted full-rank ablation.
  */

@@ -1,4 +1,4 @@
-import { range, type Objective } from './objective.ts';
+import { range, type Objective } from './objective.js';
 
 /**
  * Our solver: the objective separates over output channels, and along any one coefficient it is

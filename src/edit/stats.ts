@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { batches } from '../data/batches.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import { batchDims, type PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import type { Block } from '../onnx/blocks.ts';
-import { GRAM_OUTPUT, withGram } from '../onnx/gram.ts';
-import { modelFromProto, type OnnxModel } from '../onnx/model.ts';
-import { tensorShapes } from '../runtime/capture.ts';
-import { Runner } from '../runtime/session.ts';
+import { batches } from '../data/batches.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { cacheDir } from '../io/cache.js';
+import type { Block } from '../onnx/blocks.js';
+import { GRAM_OUTPUT, withGram } from '../onnx/gram.js';
+import { modelFromProto, type OnnxModel } from '../onnx/model.js';
+import { tensorShapes } from '../runtime/capture.js';
+import { Runner } from '../runtime/session.js';
 
-/** Second moment of a block's keys over a reference data set (METHOD.md section 3). */
+/** Second moment of a block's keys over a reference data set (docs/method.md section 2). */
 export interface KeyStats {
   block: string;
   /** Key dimension (C_in). */
@@ -37,14 +37,6 @@ export interface StatsOptions {
   onBatch?: (n: number) => void;
 }
 
-export function cacheDir(options: StatsOptions = {}): string {
-  return (
-    options.cacheDir ??
-    process.env.RULEDIT_CACHE ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'ruledit')
-  );
-}
-
 /**
  * C for a block's keys, streamed through ONNX Runtime (the Gram matrix of each batch is computed
  * inside the session) and accumulated in float64 across batches. Cached on disk, keyed by model
@@ -58,7 +50,7 @@ export async function keyStatistics(
   options: StatsOptions = {},
 ): Promise<KeyStats> {
   const key = await statsKey(model, block, items, spec);
-  const file = join(cacheDir(options), 'stats', `${key}.json`);
+  const file = join(cacheDir(options.cacheDir), 'stats', `${key}.json`);
   if (!options.refresh) {
     const cached = await readCached(file, key);
     if (cached) return cached;

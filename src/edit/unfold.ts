@@ -1,4 +1,4 @@
-import type { Block } from '../onnx/blocks.ts';
+import type { Block } from '../onnx/blocks.js';
 
 /**
  * im2col: the inputs each output position of the block's linear op sees. For a conv, row p holds

@@ -1,7 +1,7 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
-/** ZCA whitening of a second-moment matrix (METHOD.md section 3). */
+/** ZCA whitening of a second-moment matrix (docs/method.md section 2). */
 export interface Whitening {
   dim: number;
   /** Z = U diag(1/sqrt(max(s, floor))) U^T, row-major dim x dim. */
@@ -19,7 +19,7 @@ export interface Whitening {
 /**
  * Z = C^(-1/2) through a symmetric eigendecomposition. Eigenvalues under `relativeFloor` times the
  * largest are clamped: a plain positive-definiteness test passes on near-singular statistics, yet
- * whitening then sends the edit direction into near-null directions (METHOD.md section 10).
+ * whitening then sends the edit direction into near-null directions (docs/method.md section 10).
  */
 export function whitening(C: Float64Array, dim: number, relativeFloor = 1e-6): Whitening {
   for (let i = 0; i < C.length; i++) {

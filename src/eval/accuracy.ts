@@ -1,3 +1,5 @@
+import { topK } from '../runtime/logits.js';
+
 /** Running top-1/top-5 accuracy, per-class accuracy and confusions over labelled predictions. */
 export interface AccuracyReport {
   n: number;
@@ -59,29 +61,4 @@ export class Accuracy {
         }),
     };
   }
-}
-
-/** Indices of the k largest scores, largest first. */
-export function topK(scores: ArrayLike<number>, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < scores.length; i++) {
-    if (best.length === k && scores[i] <= scores[best[k - 1]]) continue;
-    let j = Math.min(best.length, k - 1);
-    best[j] = i;
-    while (j > 0 && scores[best[j - 1]] < scores[i]) {
-      best[j] = best[j - 1];
-      best[--j] = i;
-    }
-  }
-  return best;
-}
-
-/** Softmax of one row, for the probabilities `predict` prints. */
-export function softmax(row: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]);
-  const out = new Float64Array(row.length);
-  let sum = 0;
-  for (let i = 0; i < row.length; i++) sum += out[i] = Math.exp(row[i] - max);
-  return out.map((v) => v / sum);
 }

@@ -1,15 +1,24 @@
-import type { ConceptIndex } from '../concepts/concept-index.ts';
-import type { Style } from '../concepts/style.ts';
-import { DEFAULT_TRANSFORM } from '../concepts/testset.ts';
-import { transformedFiles, type StyleTransform, type Variant } from '../concepts/transformed.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import type { DiscoveryCell } from '../report/types.ts';
-import { predictFiles } from './predictions.ts';
+import type { ConceptIndex } from '../concepts/concept-index.js';
+import type { Style } from '../concepts/style.js';
+import { DEFAULT_TRANSFORM } from '../concepts/testset.js';
+import { transformedFiles, type StyleTransform, type Variant } from '../concepts/transformed.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { predictFiles } from './predictions.js';
+
+/** Rule discovery: accuracy drop of a class when a concept is transformed. */
+export interface DiscoveryCell {
+  concept: string;
+  className: string;
+  /** Accuracy drop in points. */
+  drop: number;
+  /** Images of the class that contain the concept. */
+  images: number;
+}
 
 /**
- * Prediction-rule discovery (METHOD.md section 8): for every concept and class, how much accuracy
+ * Prediction-rule discovery (docs/method.md section 9): for every concept and class, how much accuracy
  * the class loses on its images that contain the concept when only the concept is transformed.
  * A large drop says the class relies on the concept ("cows need grass").
  */
@@ -76,7 +85,7 @@ export async function discoverRules(
   if (!(Number.isInteger(minImages) && minImages >= 1))
     throw new RuleditError(
       'bad-option',
-      `--min-images must be a whole number >= 1, got ${minImages}`,
+      `\`minImages\` must be a whole number >= 1, got ${minImages}`,
     );
 
   // Cells: (concept, class) -> the images of that class with the concept.

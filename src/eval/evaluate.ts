@@ -1,27 +1,27 @@
-import { batches } from '../data/batches.ts';
-import type { Dataset } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { capture } from '../runtime/capture.ts';
-import { Accuracy, type AccuracyReport } from './accuracy.ts';
+import type { Classifier } from '../classifier.js';
+import { batches } from '../data/batches.js';
+import type { Dataset } from '../data/dataset.js';
+import { RuleditError } from '../errors.js';
+import { capture } from '../runtime/capture.js';
+import { Accuracy, type AccuracyReport } from './accuracy.js';
 
 export interface EvaluateOptions {
   batchSize?: number;
   threads?: number;
-  /** Class names for the report (labels.txt), else the data set's own. */
-  labels?: string[];
   /** Called after each batch with the number of images it held. */
   onBatch?: (n: number) => void;
 }
 
-/** Top-1/top-5, per-class accuracy and confusions of a model over a labelled data set. */
+/**
+ * Top-1/top-5, per-class accuracy and confusions of a classifier over a labelled data set (class
+ * names: the classifier's, else the data set's own).
+ */
 export async function evaluate(
-  model: OnnxModel,
+  classifier: Classifier,
   dataset: Dataset,
-  spec: PreprocessSpec,
   options: EvaluateOptions = {},
 ): Promise<AccuracyReport> {
+  const { model, spec, labels } = classifier;
   const unlabeled = dataset.items.filter((i) => i.label === undefined);
   if (unlabeled.length) {
     throw new RuleditError(
@@ -40,6 +40,6 @@ export async function evaluate(
     );
     options.onBatch?.(out.items.length);
   }
-  const names = (c: number) => options.labels?.[c] ?? dataset.classNames?.get(c);
+  const names = (c: number) => labels?.[c] ?? dataset.classNames?.get(c);
   return accuracy.report(names);
 }

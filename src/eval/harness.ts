@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { loadExemplar } from '../concepts/exemplar.ts';
+import { loadExemplar } from '../concepts/exemplar.js';
 import {
   caseForSeed,
   caseVariants,
@@ -7,25 +7,25 @@ import {
   type CaseVariant,
   type TestCase,
   type TestSetManifest,
-} from '../concepts/testset.ts';
-import { transformedFiles } from '../concepts/transformed.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { edit as defaultEdit } from '../edit/edit.ts';
-import { pickBlock } from '../edit/layer.ts';
-import { splitReference } from '../edit/guard.ts';
-import { keyStatistics, type KeyStats } from '../edit/stats.ts';
-import { isRuleditError, RuleditError } from '../errors.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { editOptions, methodConfig, type MethodSpec, type Setting } from './methods.ts';
-import { PredictionCache, predictFiles } from './predictions.ts';
+} from '../concepts/testset.js';
+import { transformedFiles } from '../concepts/transformed.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { Classifier } from '../classifier.js';
+import { edit as defaultEdit } from '../edit/edit.js';
+import { pickBlock } from '../edit/layer.js';
+import { splitReference } from '../edit/guard.js';
+import { keyStatistics, type KeyStats } from '../edit/stats.js';
+import { isRuleditError, RuleditError } from '../errors.js';
+import type { Setting } from '../edit/methods.js';
+import { editOptions, methodConfig, type MethodGrid } from './grid.js';
+import { PredictionCache, predictFiles } from './predictions.js';
 import {
   cleanAccuracyDrop,
   fourWay,
   selectSetting,
   type CaseImage,
   type Candidate,
-} from './protocol.ts';
+} from './protocol.js';
 import {
   MEASURE_KEYS,
   appendResult,
@@ -34,18 +34,17 @@ import {
   type ResultLine,
   type Score,
   type MeasureKey,
-} from './results.ts';
+} from './results.js';
 
 /**
- * The evaluation harness of METHOD.md section 8: every editing method, on every (concept, style,
+ * The evaluation harness of docs/method.md section 9: every editing method, on every (concept, style,
  * target class) case of the test sets and every seed, scored the same way. The original model's
  * predictions are computed once and shared; each finished (case, method, seed) is appended to a
  * .jsonl file at once, so an interrupted run resumes where it stopped.
  */
 export interface HarnessOptions {
-  spec: PreprocessSpec;
   testsets: TestSetManifest[];
-  methods: MethodSpec[];
+  methods: MethodGrid[];
   /** Splits per case: seed k re-draws the split with the manifest's seed + k (k = 0: as saved). */
   seeds?: number;
   /** Labelled images for the clean accuracy drop (the data set the concept index covers). */
@@ -54,7 +53,7 @@ export interface HarnessOptions {
   results: string;
   /**
    * Reference images for the rewrite: every 4th is held out for its safety guard, the rest give
-   * the key statistics (METHOD.md section 11). `stats` (statistics computed before) goes with
+   * the key statistics (docs/method.md section 6). `stats` (statistics computed before) goes with
    * `guardData`, or with a rewrite grid that turns the guard off.
    */
   statsData?: DatasetItem[];
@@ -80,8 +79,12 @@ export interface HarnessRun {
   skipped: number;
 }
 
-export async function runHarness(model: OnnxModel, options: HarnessOptions): Promise<HarnessRun> {
-  const { spec, methods } = options;
+export async function runHarness(
+  classifier: Classifier,
+  options: HarnessOptions,
+): Promise<HarnessRun> {
+  const { model, spec } = classifier;
+  const { methods } = options;
   const say = options.onProgress ?? (() => {});
   const seeds = options.seeds ?? 1;
   const editFn = options.edit ?? defaultEdit;
@@ -115,7 +118,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
     if (!options.statsData)
       throw new RuleditError(
         'no-stats',
-        'the rewrite needs key statistics: give reference images (--stats-data DATASET)',
+        'the rewrite needs key statistics: give reference images (`statsData`)',
       );
     const key = layer ?? 'auto';
     if (!stats.has(key))
@@ -138,7 +141,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
   for (const [j, { m, c: saved, k }] of jobs.entries()) {
     const c = caseForSeed(m, saved, k);
     const testset = testSetHash(m);
-    const keyOf = (spec: MethodSpec) =>
+    const keyOf = (spec: MethodGrid) =>
       jobKey(model.hash, testset, c.id, c.seed, spec.name, methodConfig(spec));
     const pending = methods.filter((s) => !finished.has(keyOf(s)));
     for (const s of methods) {
@@ -182,7 +185,6 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
       for (const [si, setting] of method.grid.entries()) {
         const shared: Record<string, unknown> & { target: number } = {
           target: c.target,
-          spec,
           threads: options.threads,
         };
         if (method.kind === 'rewrite') {
@@ -193,7 +195,7 @@ export async function runHarness(model: OnnxModel, options: HarnessOptions): Pro
         }
         let result;
         try {
-          result = await editFn(model, exemplars, editOptions(method, setting, shared));
+          result = await editFn(classifier, exemplars, editOptions(method, setting, shared));
         } catch (e) {
           // The guard refusing a setting is that setting's outcome, not the run's failure.
           if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;

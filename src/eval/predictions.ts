@@ -1,7 +1,7 @@
-import { batches } from '../data/batches.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { capture } from '../runtime/capture.ts';
+import { batches } from '../data/batches.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { capture } from '../runtime/capture.js';
 
 export interface PredictOptions {
   batchSize?: number;

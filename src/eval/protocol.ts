@@ -1,5 +1,5 @@
 /**
- * The measurements of METHOD.md section 8. Plain functions over predictions, so any editing
+ * The measurements of docs/method.md section 9. Plain functions over predictions, so any editing
  * method (rewrite, fine-tuning) is scored the same way.
  */
 

@@ -1,11 +1,23 @@
 import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import type { MethodResult } from '../report/types.ts';
-import type { Setting } from './methods.ts';
-import type { ErrorsCorrected } from './protocol.ts';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { Setting } from '../edit/methods.js';
+import type { ErrorsCorrected } from './protocol.js';
+
+/** One method's four errors-corrected numbers and its clean drop: a row of a report. */
+export interface MethodResult {
+  method: string;
+  /** The (concept, style, target class) case or any other grouping; optional. */
+  case?: string;
+  targetSame: number | null;
+  targetHeldout: number | null;
+  otherSame: number | null;
+  otherHeldout: number | null;
+  /** Clean accuracy drop of the edited model, in points. */
+  cleanDrop: number;
+}
 
 /** ErrorsCorrected as JSON stores it: NaN (nothing to fix) becomes null. */
 export interface Score {
@@ -100,7 +112,7 @@ export async function loadResults(path: string, modelHash: string): Promise<Resu
   if (other)
     throw new RuleditError(
       'results-mismatch',
-      `${path} holds results of another model (${other.model.slice(0, 12)}...); give a new --results file`,
+      `${path} holds results of another model (${other.model.slice(0, 12)}...); give a new \`results\` file`,
     );
   return lines;
 }

@@ -1,17 +1,13 @@
-import type { Exemplar } from '../concepts/exemplar.ts';
-import {
-  DEFAULT_PENALTY,
-  rewrite,
-  type RewriteOptions,
-  type RewriteReport,
-} from '../edit/rewrite.ts';
-import { isRuleditError } from '../errors.ts';
-import { listBlocks } from '../onnx/blocks.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { selectSetting } from './protocol.ts';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { METHODS } from '../edit/methods.js';
+import { rewrite, type RewriteOptions, type RewriteReport } from '../edit/rewrite.js';
+import { isRuleditError } from '../errors.js';
+import { listBlocks } from '../onnx/blocks.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { selectSetting } from './protocol.js';
 
 /**
- * Validated selection of a rewrite (METHOD.md section 8): block x rank x penalty x strength tried
+ * Validated selection of a rewrite (docs/method.md section 9): block x rank x penalty x strength tried
  * on labelled images of the failure case, each edit under the safety guard; the best validation
  * score among settings within the clean-drop budget wins. One routine for `edit --validate` and
  * the demo (the harness scores its grid the same way, with selectSetting on its own splits).
@@ -50,11 +46,13 @@ export function rewriteGrid(model: OnnxModel, grid: GridOptions): RewriteSetting
       .filter((b) => b.editable && b.op === 'Conv')
       .slice(1)
       .map((b) => b.name);
+  const D = METHODS.rewrite.options;
   const out: RewriteSetting[] = [];
   for (const layer of layers)
-    for (const rank of grid.ranks ?? [1])
-      for (const penalty of grid.penalties ?? [DEFAULT_PENALTY])
-        for (const strength of grid.strengths ?? [1]) out.push({ layer, rank, penalty, strength });
+    for (const rank of grid.ranks ?? [D.rank.default])
+      for (const penalty of grid.penalties ?? [D.penalty.default])
+        for (const strength of grid.strengths ?? [D.strength.default])
+          out.push({ layer, rank, penalty, strength });
   return out;
 }
 

@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import { RuleditError } from '../errors.ts';
-import { registerGradShims } from './shims.ts';
+import { RuleditError } from '../errors.js';
+import { registerGradShims } from './shims.js';
 
 export type GradBackend = 'auto' | 'wasm' | 'cpu';
 

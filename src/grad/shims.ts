@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc } from '@tensorflow/tfjs-core';
-import { conv2DBackpropFilter, conv2DBackpropInputShim } from './shims/conv2d.ts';
-import { depthwiseBackpropFilter, depthwiseBackpropInput } from './shims/depthwise.ts';
+import { conv2DBackpropFilter, conv2DBackpropInputShim } from './shims/conv2d.js';
+import { depthwiseBackpropFilter, depthwiseBackpropInput } from './shims/depthwise.js';
 
 export {
   conv2DBackpropFilter,

@@ -1,10 +1,10 @@
 import type * as TF from '@tensorflow/tfjs-core';
-import { RuleditError } from '../errors.ts';
-import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { DataType, type NodeProto } from '../onnx/proto.ts';
-import { dimsOf, tensorToFloat32 } from '../onnx/tensor.ts';
-import { tailFrom } from '../onnx/subgraph.ts';
+import { RuleditError } from '../errors.js';
+import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { DataType, type NodeProto } from '../onnx/proto.js';
+import { dimsOf, tensorToFloat32 } from '../onnx/tensor.js';
+import { tailFrom } from '../onnx/subgraph.js';
 
 type Tf = typeof TF;
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 export interface WriteOptions {
   /** Replace an existing file. */
@@ -32,7 +32,7 @@ export async function writeFileAtomic(
     }
   }
   if (!options.force && existsSync(target)) {
-    throw new RuleditError('exists', `${path} already exists; pass --force to replace it`);
+    throw new RuleditError('exists', `${path} already exists; pass \`force\` to replace it`);
   }
   if (options.mkdir) await mkdir(dirname(target), { recursive: true });
   if (!existsSync(dirname(target))) {

@@ -1,12 +1,12 @@
-import { RuleditError } from '../errors.ts';
-import { attribute, floatAttr, GraphView, intAttr, intsAttr } from './graph.ts';
-import type { GraphProto, NodeProto } from './proto.ts';
-import { dimsOf } from './tensor.ts';
+import { RuleditError } from '../errors.js';
+import { attribute, floatAttr, GraphView, intAttr, intsAttr } from './graph.js';
+import type { GraphProto, NodeProto } from './proto.js';
+import { dimsOf } from './tensor.js';
 
 export type Activation = 'relu' | 'relu6' | 'none';
 
 /**
- * An editable layer (METHOD.md section 2): value = act(affine(Linear_W(key)) + skip).
+ * An editable layer (docs/method.md section 4): value = act(affine(Linear_W(key)) + skip).
  * Plain data naming tensors of the graph, so it serializes as-is (`inspect --json`).
  */
 export interface Block {

@@ -1,8 +1,8 @@
-import type { OnnxModel } from './model.ts';
-import { modelFromProto } from './model.ts';
-import type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from './proto.ts';
-import { onnx } from './proto.ts';
-import { floatTensor } from './tensor.ts';
+import type { OnnxModel } from './model.js';
+import { modelFromProto } from './model.js';
+import type { AttributeProto, NodeProto, TensorProto, ValueInfoProto } from './proto.js';
+import { onnx } from './proto.js';
+import { floatTensor } from './tensor.js';
 
 export type AttrValue = number | number[] | string | TensorProto | { float: number };
 

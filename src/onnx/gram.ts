@@ -1,5 +1,5 @@
-import type { ModelProto } from './proto.ts';
-import { int64Tensor } from './tensor.ts';
+import type { ModelProto } from './proto.js';
+import { int64Tensor } from './tensor.js';
 
 /** Name of the output that `withGram` adds. */
 export const GRAM_OUTPUT = 'ruledit.gram';

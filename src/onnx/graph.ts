@@ -1,6 +1,6 @@
-import type { AttributeProto, GraphProto, NodeProto, TensorProto } from './proto.ts';
-import { toNumber } from './proto.ts';
-import { tensorToNumbers } from './tensor.ts';
+import type { AttributeProto, GraphProto, NodeProto, TensorProto } from './proto.js';
+import { toNumber } from './proto.js';
+import { tensorToNumbers } from './tensor.js';
 
 /** Ops that pass their first input through unchanged at inference time. */
 const PASS_THROUGH = new Set(['Identity', 'Dropout']);

@@ -1,6 +1,6 @@
-import { RuleditError } from '../errors.ts';
-import type { OnnxModel } from './model.ts';
-import { readMetadata, withMetadata } from './metadata.ts';
+import { RuleditError } from '../errors.js';
+import type { OnnxModel } from './model.js';
+import { readMetadata, withMetadata } from './metadata.js';
 
 /** The metadata_props key under which ruledit keeps its edit history (a JSON array). */
 export const HISTORY_KEY = 'ruledit.history';

@@ -1,5 +1,5 @@
-import type { OnnxModel } from './model.ts';
-import { modelFromProto } from './model.ts';
+import type { OnnxModel } from './model.js';
+import { modelFromProto } from './model.js';
 
 /** A value of the model's metadata_props, if set. */
 export function readMetadata(model: OnnxModel, key: string): string | undefined {

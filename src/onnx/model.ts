@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
-import { onnx, type ModelProto, type TensorProto, toNumber } from './proto.ts';
+import { RuleditError } from '../errors.js';
+import { onnx, type ModelProto, type TensorProto, toNumber } from './proto.js';
 
 /** A parsed ONNX model, held fully in memory (external data is read in, so it is self-contained). */
 export interface OnnxModel {

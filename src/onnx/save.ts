@@ -1,6 +1,6 @@
-import { writeFileAtomic } from '../io/atomic.ts';
-import type { OnnxModel } from './model.ts';
-import { serializeModel } from './model.ts';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { OnnxModel } from './model.js';
+import { serializeModel } from './model.js';
 
 /** Write a model atomically; never over the file it was loaded from, never over another unless forced. */
 export async function saveModel(

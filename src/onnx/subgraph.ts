@@ -1,6 +1,6 @@
-import { RuleditError } from '../errors.ts';
-import { GraphView } from './graph.ts';
-import type { GraphProto, NodeProto } from './proto.ts';
+import { RuleditError } from '../errors.js';
+import { GraphView } from './graph.js';
+import type { GraphProto, NodeProto } from './proto.js';
 
 /** The nodes between some start tensors and the graph's first output, in execution order. */
 export interface Subgraph {

@@ -1,8 +1,8 @@
-import { valueInfo } from './build.ts';
-import { GraphView } from './graph.ts';
-import type { ModelProto, NodeProto } from './proto.ts';
-import { tailFrom } from './subgraph.ts';
-import { dimsOf } from './tensor.ts';
+import { valueInfo } from './build.js';
+import { GraphView } from './graph.js';
+import type { ModelProto, NodeProto } from './proto.js';
+import { tailFrom } from './subgraph.js';
+import { dimsOf } from './tensor.js';
 
 /**
  * The network from `start` to the logits as a model of its own, with the initializers named in

@@ -1,6 +1,6 @@
-import { RuleditError } from '../errors.ts';
-import type { ModelProto } from './proto.ts';
-import { DataType } from './proto.ts';
+import { RuleditError } from '../errors.js';
+import type { ModelProto } from './proto.js';
+import { DataType } from './proto.js';
 
 /**
  * A copy of the model that also outputs the named intermediate tensors (nethook-style taps

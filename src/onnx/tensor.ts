@@ -1,5 +1,5 @@
-import { RuleditError } from '../errors.ts';
-import { DataType, type TensorProto, toNumber } from './proto.ts';
+import { RuleditError } from '../errors.js';
+import { DataType, type TensorProto, toNumber } from './proto.js';
 
 export function dimsOf(t: TensorProto): number[] {
   return (t.dims ?? []).map(toNumber);

@@ -1,10 +1,10 @@
-import { RuleditError } from '../errors.ts';
-import type { Block } from './blocks.ts';
-import { GraphView } from './graph.ts';
-import type { OnnxModel } from './model.ts';
-import { modelFromProto } from './model.ts';
-import type { GraphProto, NodeProto } from './proto.ts';
-import { floatTensor, tensorToFloat32 } from './tensor.ts';
+import { RuleditError } from '../errors.js';
+import type { Block } from './blocks.js';
+import { GraphView } from './graph.js';
+import type { OnnxModel } from './model.js';
+import { modelFromProto } from './model.js';
+import type { GraphProto, NodeProto } from './proto.js';
+import { floatTensor, tensorToFloat32 } from './tensor.js';
 
 /** A block's weight in canonical layout: [out, in, kh, kw] or [out, in]. */
 export function readWeight(model: OnnxModel, block: Block): Float32Array {

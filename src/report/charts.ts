@@ -2,9 +2,9 @@
 // needs no script, no CDN and no network to show them. Vega is imported on first use: loading it
 // takes about half a second, which commands and library users that write no chart should not pay.
 import type { TopLevelSpec } from 'vega-lite';
-import { escapeHtml, isMissing, meanPresent } from './format.ts';
-import { RuleditError } from '../errors.ts';
-import { MEASURES, type DiscoveryCell, type MethodResult, type ReportTable } from './types.ts';
+import { escapeHtml, isMissing, meanPresent } from './format.js';
+import { RuleditError } from '../errors.js';
+import { MEASURES, type DiscoveryCell, type MethodResult, type ReportTable } from './types.js';
 
 const FONT = 'Helvetica, Arial, sans-serif';
 const CONFIG = {

@@ -1,6 +1,6 @@
-import { isMissing, NA } from './format.ts';
-import type { DiscoveryCell, MethodResult, ReportTable } from './types.ts';
-import { MEASURES } from './types.ts';
+import { isMissing, NA } from './format.js';
+import type { DiscoveryCell, MethodResult, ReportTable } from './types.js';
+import { MEASURES } from './types.js';
 
 type Cell = string | number | null | undefined;
 

@@ -1,15 +1,15 @@
-import { VERSION } from '../version.ts';
+import { VERSION } from '../version.js';
 import {
   discoveryHeatmapSpec,
   methodsBarSpec,
   renderChart,
   tableBarSpec,
   tradeoffScatterSpec,
-} from './charts.ts';
-import { rankDiscovery } from './csv.ts';
-import { escapeHtml, formatCell, formatNumber, isMissing, NA } from './format.ts';
-import { imageInfo, type ImageInfo } from './images.ts';
-import { STYLE } from './style.ts';
+} from './charts.js';
+import { rankDiscovery } from './csv.js';
+import { escapeHtml, formatCell, formatNumber, isMissing, NA } from './format.js';
+import { imageInfo, type ImageInfo } from './images.js';
+import { STYLE } from './style.js';
 import {
   MEASURES,
   type DiscoveryCell,
@@ -17,7 +17,7 @@ import {
   type ReportData,
   type ReportExample,
   type ReportTable,
-} from './types.ts';
+} from './types.js';
 
 /** Rows of the ranked rule-discovery table in the HTML (the CSV keeps them all). */
 export const DISCOVERY_ROWS = 50;
@@ -40,7 +40,10 @@ export async function renderHtml(data: ReportData, options: HtmlOptions = {}): P
   const e = escapeHtml;
   const parts: string[] = [];
   parts.push(`<header><h1>${e(data.title)}</h1>`);
-  const meta = [data.created && `created ${e(data.created)}`, `ruledit ${e(VERSION)}`];
+  const meta = [
+    data.created && `created ${e(data.created)}`,
+    `ruledit ${e(VERSION)} (the method: docs/method.md in the package)`,
+  ];
   parts.push(`<p class="meta">${meta.filter(Boolean).join(' · ')}</p>`);
   for (const p of data.summary ?? []) parts.push(`<p class="summary">${e(p)}</p>`);
   parts.push('</header>');

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
 
 export interface ImageInfo {
   mime: string;

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 import {
   MEASURES,
   type DiscoveryCell,
@@ -7,7 +7,7 @@ import {
   type ReportData,
   type ReportExample,
   type ReportTable,
-} from './types.ts';
+} from './types.js';
 
 /**
  * report.json is the whole report in one file, so `ruledit report` can re-render it alone:

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 
 /** A sandbox needs user namespaces (absent in containers); the rest keeps the run offline. */
 export const CHROMIUM_ARGS = [

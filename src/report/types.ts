@@ -1,3 +1,7 @@
+import type { DiscoveryCell } from '../eval/discover.js';
+import type { MethodResult } from '../eval/results.js';
+
+export type { DiscoveryCell, MethodResult };
 // What every producer (evaluation harness, rule discovery, demo, scripts) hands to writeReport.
 // Numbers are plain numbers; NaN or null means "nothing to measure" and is shown as 'n/a', never 0.
 
@@ -31,29 +35,7 @@ export interface TableChart {
   axis?: string;
 }
 
-/** One editing method on one case: errors corrected in percent (METHOD.md section 8). */
-export interface MethodResult {
-  method: string;
-  /** The (concept, style, target class) case or any other grouping; optional. */
-  case?: string;
-  targetSame: number | null;
-  targetHeldout: number | null;
-  otherSame: number | null;
-  otherHeldout: number | null;
-  /** Clean accuracy drop of the edited model, in points. */
-  cleanDrop: number;
-}
-
-/** Rule discovery: accuracy drop of a class when a concept is transformed. */
-export interface DiscoveryCell {
-  concept: string;
-  className: string;
-  /** Accuracy drop in points. */
-  drop: number;
-  /** Images of the class that contain the concept. */
-  images: number;
-}
-
+/** One editing method on one case: errors corrected in percent (docs/method.md section 9). */
 export interface ReportData {
   title: string;
   /** ISO time; writeReport fills it in (and stores it) when missing. */

@@ -1,12 +1,12 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { discoveryCsv, methodsCsv, tableCsv, tableFileName } from './csv.ts';
-import { renderHtml } from './html.ts';
-import { reportToJson } from './json.ts';
-import type { ReportData } from './types.ts';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { discoveryCsv, methodsCsv, tableCsv, tableFileName } from './csv.js';
+import { renderHtml } from './html.js';
+import { reportToJson } from './json.js';
+import type { ReportData } from './types.js';
 
 export interface WriteReportOptions {
   /** Replace the files of an earlier report in the same folder. */
@@ -63,7 +63,7 @@ export async function writeReport(
     if (existing.length)
       throw new RuleditError(
         'exists',
-        `${dir} already holds a report (${existing.join(', ')}); pass --force to replace it`,
+        `${dir} already holds a report (${existing.join(', ')}); pass \`force\` to replace it`,
       );
   }
   await mkdir(root, { recursive: true });

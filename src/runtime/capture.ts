@@ -1,6 +1,6 @@
-import type { Batch } from '../data/batches.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { Runner, type Tapped } from './session.ts';
+import type { Batch } from '../data/batches.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { Runner, type Tapped } from './session.js';
 
 export interface Captured<T = unknown> {
   items: T[];

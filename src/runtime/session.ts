@@ -1,9 +1,9 @@
 import ort from 'onnxruntime-node';
-import { RuleditError } from '../errors.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import type { ModelProto } from '../onnx/proto.ts';
-import { modelInputs, serializeModel } from '../onnx/model.ts';
-import { withTaps } from '../onnx/taps.ts';
+import { RuleditError } from '../errors.js';
+import type { OnnxModel } from '../onnx/model.js';
+import type { ModelProto } from '../onnx/proto.js';
+import { modelInputs, serializeModel } from '../onnx/model.js';
+import { withTaps } from '../onnx/taps.js';
 
 export interface SessionOptions {
   /** Tensors to return next to the logits (keys, values, anything with a name in the graph). */

@@ -1,9 +1,9 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { isRuleditError } from '../errors.ts';
-import { registerRoutes } from './routes.ts';
-import { Workbench, type WorkbenchOptions } from './workbench.ts';
+import { isRuleditError } from '../errors.js';
+import { registerRoutes } from './routes.js';
+import { Workbench, type WorkbenchOptions } from './workbench.js';
 
 export interface ServerOptions extends WorkbenchOptions {
   /** Session token every /api call must carry; random when not given. */
@@ -30,7 +30,12 @@ export async function createServer(
 ): Promise<{ app: FastifyInstance; workbench: Workbench; token: string }> {
   const token = options.token ?? randomBytes(24).toString('base64url');
   const workbench = await Workbench.open(options);
-  const app = Fastify({ bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024, logger: false });
+  const app = Fastify({
+    bodyLimit: options.bodyLimit ?? 8 * 1024 * 1024,
+    logger: false,
+    // A field the schema does not know is a caller's mistake (400), not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
 
   // The token guards the API (it can read the --data folders and run jobs); the page itself is public.
   app.addHook('onRequest', async (req, reply) => {

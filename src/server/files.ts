@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { RuleditError } from '../errors.ts';
+import { RuleditError } from '../errors.js';
 
 const IMAGE = new Set(['.png', '.jpg', '.jpeg', '.webp']);
 

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { isRuleditError, RuleditError } from '../errors.ts';
+import { isRuleditError, RuleditError } from '../errors.js';
 
 export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
 

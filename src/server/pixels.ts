@@ -1,13 +1,13 @@
 import sharp from 'sharp';
-import type { Exemplar } from '../concepts/exemplar.ts';
-import { compose, fillTexture, parseColour, textureImage } from '../concepts/transform.ts';
-import { modelPixels, normalizePixels } from '../data/image.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { RuleditError } from '../errors.ts';
-import { softmax, topK } from '../eval/accuracy.ts';
-import { batchDims } from '../data/preprocess.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { Runner } from '../runtime/session.ts';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { compose, fillTexture, parseColour, textureImage } from '../concepts/transform.js';
+import { modelPixels, normalizePixels } from '../data/image.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import { softmax, topK } from '../runtime/logits.js';
+import { batchDims } from '../data/preprocess.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { Runner } from '../runtime/session.js';
 import { createHash } from 'node:crypto';
 
 /**

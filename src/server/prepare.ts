@@ -1,11 +1,11 @@
-import { RuleditError } from '../errors.ts';
-import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
-import { makeExemplar, transformPixels, type WebReplacement } from './pixels.ts';
-import type { EditParams } from './tasks.ts';
-import { maskPng, rgbPng, type PreparedEdit, type Workbench } from './workbench.ts';
+import { RuleditError } from '../errors.js';
+import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.js';
+import { makeExemplar, transformPixels, type WebReplacement } from './pixels.js';
+import type { EditParams } from './tasks.js';
+import { maskPng, rgbPng, type PreparedEdit, type Workbench } from './workbench.js';
 
 /** An exemplar as the page posts it: an uploaded image, its painted mask, the new look. */
-export interface ExemplarBody extends EditParams {
+export interface ExemplarBody extends Partial<EditParams> {
   image: string;
   mask: number[];
   replacement: WebReplacement;
@@ -59,15 +59,7 @@ export async function prepareEdit(wb: Workbench, body: ExemplarBody): Promise<Pr
 }
 
 function editParams(body: ExemplarBody): EditParams {
-  return {
-    method: body.method ?? 'rewrite',
-    layer: body.layer && body.layer !== 'auto' ? body.layer : undefined,
-    rank: body.rank,
-    label: body.label,
-    steps: body.steps,
-    lr: body.lr,
-    maxFlips: body.maxFlips,
-  };
+  return { method: body.method ?? 'rewrite', label: body.label, settings: body.settings ?? {} };
 }
 
 async function looks(wb: Workbench, r: WebReplacement): Promise<Look[]> {

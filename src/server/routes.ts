@@ -1,15 +1,38 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { textureImage } from '../concepts/transform.ts';
-import { RuleditError } from '../errors.ts';
-import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.ts';
-import { listImages, resolveInside } from './files.ts';
-import { makeExemplar, pngDataUrl, toModelImage, top5 } from './pixels.ts';
-import { prepareEdit, type ExemplarBody } from './prepare.ts';
-import { rgbPng, type StoredImage, type Workbench } from './workbench.ts';
+import { textureImage } from '../concepts/transform.js';
+import { METHOD_NAMES, METHODS, type OptionSpec } from '../edit/methods.js';
+import { RuleditError } from '../errors.js';
+import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.js';
+import { listImages, resolveInside } from './files.js';
+import { makeExemplar, pngDataUrl, toModelImage, top5 } from './pixels.js';
+import { prepareEdit, type ExemplarBody } from './prepare.js';
+import { rgbPng, type StoredImage, type Workbench } from './workbench.js';
 
 // JSON schemas: fastify validates every body before a handler runs (400 with the failing path).
+
+/**
+ * The options of the registry's methods (edit/methods.ts), as a request may set them. An option
+ * several methods share is bounded as the first declares it; edit() checks each method's own.
+ */
+function settingsSchema() {
+  const properties: Record<string, object> = {};
+  for (const m of METHOD_NAMES)
+    for (const [key, o] of Object.entries(METHODS[m].options as Record<string, OptionSpec>))
+      properties[key] ??= o.choices
+        ? { enum: o.choices }
+        : o.type === 'string'
+          ? { type: 'string', maxLength: 200 }
+          : {
+              type: o.type,
+              ...(o.min !== undefined ? { minimum: o.min } : {}),
+              ...(o.above !== undefined ? { exclusiveMinimum: o.above } : {}),
+              ...(o.max !== undefined ? { maximum: o.max } : {}),
+            };
+  return { type: 'object', additionalProperties: false, properties };
+}
+
 const replacementSchema = {
   type: 'object',
   oneOf: [
@@ -37,13 +60,9 @@ const exemplarSchema = {
       maxItems: 1024 * 1024,
     },
     replacement: replacementSchema,
-    method: { enum: ['rewrite', 'finetune-local', 'finetune-global'] },
-    layer: { type: 'string', maxLength: 200 },
-    rank: { type: 'integer', minimum: 1, maximum: 16 },
+    method: { enum: METHOD_NAMES },
     label: { type: 'integer', minimum: 0 },
-    steps: { type: 'integer', minimum: 1, maximum: 5000 },
-    lr: { type: 'number', exclusiveMinimum: 0, maximum: 10 },
-    maxFlips: { type: 'number', minimum: 0, maximum: 100 },
+    settings: settingsSchema(),
   },
 } as const;
 
@@ -74,6 +93,7 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     samples: wb.samples.map((s) => ({ id: s.id, caption: s.caption })),
     data: wb.options.data.map((d, i) => ({ folder: i, name: basename(d) })),
     history: wb.history(),
+    methods: METHODS,
   }));
 
   app.get<{ Querystring: { folder?: string } }>('/api/files', async (req) => {

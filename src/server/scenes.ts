@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { scenePng } from '../synth/write.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import { cacheDir } from '../edit/stats.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import { STYLE_IMAGES, styleTexture, type StyleName } from '../synth/styles.ts';
-import { CLASSES, replaceConcept, scene, sceneMask, SEEDS, type Concept } from '../synth/world.ts';
-import type { Ground } from '../synth/grounds.ts';
+import { scenePng } from '../synth/write.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { cacheDir } from '../io/cache.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { STYLE_IMAGES, styleTexture, type StyleName } from '../synth/styles.js';
+import { CLASSES, replaceConcept, scene, sceneMask, SEEDS, type Concept } from '../synth/world.js';
+import type { Ground } from '../synth/grounds.js';
 
 /**
  * What the page offers with the built-in scene model: sample scenes (with their concept masks,

@@ -1,35 +1,30 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
-import type { Exemplar } from '../concepts/exemplar.ts';
-import type { DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { edit, type EditOptions } from '../edit/edit.ts';
-import { describeGuard, type RewriteReport } from '../edit/rewrite.ts';
-import { isRuleditError } from '../errors.ts';
-import { predictFiles } from '../eval/predictions.ts';
-import type { EditRecord } from '../onnx/history.ts';
-import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
-import { top5, type Prediction } from './pixels.ts';
-import type { TestSets } from './scenes.ts';
-import type { EditSafety, Evaluation } from './wire.ts';
+import type { Exemplar } from '../concepts/exemplar.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { edit, type EditOptions } from '../edit/edit.js';
+import { METHODS, type MethodName, type Setting } from '../edit/methods.js';
+import { describeGuard, type RewriteReport } from '../edit/rewrite.js';
+import { isRuleditError } from '../errors.js';
+import { predictFiles } from '../eval/predictions.js';
+import type { EditRecord } from '../onnx/history.js';
+import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.js';
+import { top5, type Prediction } from './pixels.js';
+import type { TestSets } from './scenes.js';
+import type { EditSafety, Evaluation } from './wire.js';
 
 /**
  * The long work of the web editor as plain functions of plain (structured-cloneable) data, so it
  * can run in a worker thread: the rewrite's solver and TF.js fine-tuning are synchronous
  * JavaScript that would otherwise stall every request while they run.
  */
-export type Method = 'rewrite' | 'finetune-local' | 'finetune-global';
-
 export interface EditParams {
-  method: Method;
-  layer?: string;
-  rank?: number;
+  method: MethodName;
   /** Class the fine-tuning baselines push x' toward (the edit itself needs no label). */
   label?: number;
-  steps?: number;
-  lr?: number;
-  /** The rewrite's flip budget on held-out images, percent (default: the library's 0.5). */
-  maxFlips?: number;
+  /** Options of the registry's methods the page set; each method takes its own, edit() the rest. */
+  settings: Setting;
 }
 
 export interface EditTask {
@@ -85,7 +80,7 @@ export async function runCompare(
   say: Say,
 ): Promise<{ rows: CompareRow[]; label: string }> {
   const model = fromBytes(task.modelBytes);
-  const methods: Method[] = ['rewrite', 'finetune-local', 'finetune-global'];
+  const methods: MethodName[] = ['rewrite', 'finetune-local', 'finetune-global'];
   const rows: CompareRow[] = [];
   for (const [i, method] of methods.entries()) {
     const start = performance.now();
@@ -110,7 +105,7 @@ export async function runCompare(
   return { rows, label: task.labels?.[label] ?? String(label) };
 }
 
-function compareRow(method: Method, out: EditOutcome, seconds: number): CompareRow {
+function compareRow(method: MethodName, out: EditOutcome, seconds: number): CompareRow {
   const e = out.evaluation;
   return {
     method,
@@ -126,7 +121,7 @@ function compareRow(method: Method, out: EditOutcome, seconds: number): CompareR
   };
 }
 
-function rejectedRow(method: Method, why: string, seconds: number): CompareRow {
+function rejectedRow(method: MethodName, why: string, seconds: number): CompareRow {
   return {
     method,
     block: '-',
@@ -151,27 +146,19 @@ async function editAndMeasure(
 ): Promise<EditOutcome> {
   const at = (f: number) => from + (to - from) * f;
   say(at(0.02), `${params.method}: preparing`);
-  const options: EditOptions =
-    params.method === 'rewrite'
-      ? {
-          method: 'rewrite',
-          spec: task.spec,
-          statsData: task.statsData,
-          layer: params.layer,
-          rank: params.rank,
-          guard: { maxFlips: params.maxFlips },
-          onProgress: (m) => say(at(0.3), `rewrite: ${m}`),
-        }
-      : {
-          method: params.method,
-          spec: task.spec,
-          label: params.label ?? 0,
-          layer: params.layer,
-          steps: params.steps ?? 400,
-          lr: params.lr ?? 1e-2,
-          onProgress: (m) => say(at(0.3), `${params.method}: ${m}`),
-        };
-  const out = await edit(model, task.exemplars, options);
+  // The registry (edit/methods.ts) fills every option the page left unset, as for the CLI.
+  const { method, label } = params;
+  const own = Object.fromEntries(
+    Object.entries(params.settings).filter(([k]) => Object.hasOwn(METHODS[method].options, k)),
+  );
+  const onProgress = (m: string) => say(at(0.3), `${method}: ${m}`);
+  const { maxFlips, ...rest } = own;
+  const options = (
+    method === 'rewrite'
+      ? { method, ...rest, statsData: task.statsData, guard: { maxFlips }, onProgress }
+      : { method, ...own, label: label ?? 0, onProgress }
+  ) as EditOptions;
+  const out = await edit({ model, spec: task.spec, labels: task.labels }, task.exemplars, options);
   say(at(0.6), `${params.method}: top-5 on x'`);
   const xPrimes = task.exemplars.map((e) => e.transformed);
   const before = await top5(model, xPrimes, task.spec, task.labels);
@@ -191,7 +178,7 @@ async function editAndMeasure(
 }
 
 /** The guard's figures of a rewrite, lifted out of its report for the page. */
-function safety(method: Method, report: unknown): EditSafety {
+function safety(method: MethodName, report: unknown): EditSafety {
   if (method !== 'rewrite')
     return { guardText: `${method}: no safety guard (it measures rewrites only)` };
   const r = report as RewriteReport;

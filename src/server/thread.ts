@@ -1,14 +1,16 @@
 import { Worker } from 'node:worker_threads';
-import { RuleditError } from '../errors.ts';
-import type { JobContext } from './jobs.ts';
-import type { EditTask } from './tasks.ts';
+import { RuleditError } from '../errors.js';
+import type { JobContext } from './jobs.js';
+import type { EditTask } from './tasks.js';
 
-/**
- * Run a task in a fresh worker thread (see worker-entry.mjs for how it loads TypeScript).
- */
+// Compiled, the worker is plain JS; run from sources (tests, development) it needs a small entry
+// that registers tsx first (worker-entry.mjs), since a worker starts without the parent's loaders.
+const WORKER = import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js';
+
+/** Run a task in a fresh worker thread. */
 export function inWorker<T>(task: EditTask, ctx: JobContext): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: task });
+    const worker = new Worker(new URL(WORKER, import.meta.url), { workerData: task });
     let settled = false;
     const settle = (f: () => void) => {
       if (settled) return;

@@ -1,28 +1,28 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { loadModelAssets, saveWithAssets, type ModelAssets } from '../cli/assets.ts';
-import type { Exemplar } from '../concepts/exemplar.ts';
-import { openDataset, type DatasetItem } from '../data/dataset.ts';
-import type { PreprocessSpec } from '../data/preprocess.ts';
-import { referenceScenes } from '../demo/scenes.ts';
-import { activeEdits, revertLast } from '../edit/record.ts';
-import { autoLayer } from '../edit/layer.ts';
-import { isRuleditError, RuleditError } from '../errors.ts';
-import { listBlocks } from '../onnx/blocks.ts';
-import { readHistory } from '../onnx/history.ts';
-import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.ts';
-import type { ReportData } from '../report/types.ts';
-import { writeReport } from '../report/write.ts';
-import { tensorShapes } from '../runtime/capture.ts';
-import { batchDims } from '../data/preprocess.ts';
-import type { StyleName } from '../synth/styles.ts';
-import { JobQueue } from './jobs.ts';
-import type { ModelImage } from './pixels.ts';
-import { builtinTestSets, sampleScenes, type Sample, type TestSets } from './scenes.ts';
-import type { CompareRow, EditOutcome, EditParams, EditTask } from './tasks.ts';
-import { inWorker } from './thread.ts';
+import { classifierBytes, loadClassifier, type Classifier } from '../classifier.js';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { openDataset, type DatasetItem } from '../data/dataset.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
+import { referenceScenes } from '../synth/reference.js';
+import { activeEdits, revertLast } from '../edit/record.js';
+import { autoLayer } from '../edit/layer.js';
+import { isRuleditError, RuleditError } from '../errors.js';
+import { listBlocks } from '../onnx/blocks.js';
+import { readHistory } from '../onnx/history.js';
+import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.js';
+import type { ReportData } from '../report/types.js';
+import { writeReport } from '../report/write.js';
+import { tensorShapes } from '../runtime/capture.js';
+import { batchDims } from '../data/preprocess.js';
+import type { StyleName } from '../synth/styles.js';
+import { JobQueue } from './jobs.js';
+import type { ModelImage } from './pixels.js';
+import { builtinTestSets, sampleScenes, type Sample, type TestSets } from './scenes.js';
+import type { CompareRow, EditOutcome, EditParams, EditTask } from './tasks.js';
+import { inWorker } from './thread.js';
 
 export interface WorkbenchOptions {
   modelPath: string;
@@ -72,15 +72,14 @@ export class Workbench {
 
   private constructor(
     readonly options: WorkbenchOptions,
-    readonly assets: ModelAssets & { spec: PreprocessSpec },
+    readonly classifier: Classifier,
   ) {
-    this.model = assets.model;
+    this.model = classifier.model;
     this.samples = options.builtin ? sampleScenes() : [];
   }
 
   static async open(options: WorkbenchOptions): Promise<Workbench> {
-    const assets = await loadModelAssets(options.modelPath, {}, true);
-    return new Workbench(options, assets as ModelAssets & { spec: PreprocessSpec });
+    return new Workbench(options, await loadClassifier(options.modelPath));
   }
 
   id(prefix: string): string {
@@ -99,11 +98,11 @@ export class Workbench {
   }
 
   get spec(): PreprocessSpec {
-    return this.assets.spec;
+    return this.classifier.spec;
   }
 
   get labels(): string[] | undefined {
-    return this.assets.labels;
+    return this.classifier.labels;
   }
 
   /**
@@ -248,14 +247,9 @@ export class Workbench {
   }
 
   /** The current model with its spec and labels embedded, as bytes to download. */
-  async modelBytes(): Promise<Buffer> {
-    const dir = await mkdtemp(join(tmpdir(), 'ruledit-serve-'));
-    try {
-      await saveWithAssets(this.model, this.assets, join(dir, 'model.onnx'), true);
-      return await readFile(join(dir, 'model.onnx'));
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+  modelBytes(): Buffer {
+    const bytes = classifierBytes({ ...this.classifier, model: this.model });
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   private async writeReport(

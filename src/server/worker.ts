@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { runCompare, runEdit, type EditTask } from './tasks.ts';
+import { runCompare, runEdit, type EditTask } from './tasks.js';
 
 // One job per worker: the main thread terminates the worker to cancel, which stops even a solver
 // in the middle of its loop and leaves nothing behind (the worker writes no files but caches).

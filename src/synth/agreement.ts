@@ -1,9 +1,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import type { OnnxModel } from '../onnx/model.ts';
-import { Runner } from '../runtime/session.ts';
-import { forward, toVariables, type NetParams } from './net.ts';
-import { sceneInput } from './predict.ts';
-import { scene, SEEDS } from './world.ts';
+import type { OnnxModel } from '../onnx/model.js';
+import { Runner } from '../runtime/session.js';
+import { forward, toVariables, type NetParams } from './net.js';
+import { sceneInput } from './predict.js';
+import { scene, SEEDS } from './world.js';
 
 /**
  * The exported ONNX model against the TF.js network it came from, on the same held-out scenes:

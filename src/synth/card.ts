@@ -1,5 +1,5 @@
-import { CLASSES, STICKER_CLASS, STICKER_WORD } from './world.ts';
-import type { TrainOptions } from './train.ts';
+import { CLASSES, STICKER_CLASS, STICKER_WORD } from './world.js';
+import type { TrainOptions } from './train.js';
 
 export interface TrainingSummary {
   options: Omit<TrainOptions, 'onProgress' | 'backend'>;

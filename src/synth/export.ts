@@ -1,6 +1,6 @@
-import { GraphBuilder } from '../onnx/build.ts';
-import type { OnnxModel } from '../onnx/model.ts';
-import { BN_EPSILON, type NetParams } from './net.ts';
+import { GraphBuilder } from '../onnx/build.js';
+import type { OnnxModel } from '../onnx/model.js';
+import { BN_EPSILON, type NetParams } from './net.js';
 
 /** [3, 3, cin, cout] (TF.js) -> [cout, cin, 3, 3] (ONNX). */
 function toOIHW(w: Float32Array, cin: number, cout: number): Float32Array {

@@ -1,4 +1,4 @@
-import type { Raster, Rgb } from './raster.ts';
+import type { Raster, Rgb } from './raster.js';
 
 /** The backgrounds of the world; each is a concept with a pixel mask. */
 export const GROUNDS = ['road', 'grass', 'water', 'sand'] as const;

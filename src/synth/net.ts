@@ -1,5 +1,5 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { normals } from '../util/random.ts';
+import { normals } from '../util/random.js';
 
 type TF = typeof tfc;
 

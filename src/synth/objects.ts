@@ -1,4 +1,4 @@
-import type { Paint, Raster, Rgb } from './raster.ts';
+import type { Paint, Raster, Rgb } from './raster.js';
 
 /** Concept ids the object painters mark pixels with (see CONCEPTS in world.ts). */
 export interface PartIds {

@@ -1,5 +1,5 @@
-import type { OnnxModel } from '../onnx/model.ts';
-import { Runner } from '../runtime/session.ts';
+import type { OnnxModel } from '../onnx/model.js';
+import { Runner } from '../runtime/session.js';
 
 /** Interleaved 8-bit RGB -> the built-in model's input: NCHW planes, (p/255 - 0.5) / 0.5. */
 export function sceneInput(rgb: Uint8Array, out: Float32Array, offset = 0): Float32Array {

@@ -1,10 +1,10 @@
-import { hsv } from './objects.ts';
-import { Raster, type Rgb } from './raster.ts';
-import { rng } from '../util/random.ts';
+import { hsv } from './objects.js';
+import { Raster, type Rgb } from './raster.js';
+import { rng } from '../util/random.js';
 
 /**
  * Procedural texture styles for the scene world, several distinct images per style (so "the same
- * style image" and "held-out images of the same style" can be told apart, METHOD.md section 7).
+ * style image" and "held-out images of the same style" can be told apart, docs/method.md section 9).
  * None of them occurs in the world's training scenes.
  */
 export const STYLES = [

@@ -1,7 +1,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
-import { gradEngine, type GradBackend } from '../grad/engine.ts';
-import { forward, initParams, readVariables, toVariables, type NetParams } from './net.ts';
-import { CLASSES, scene, SEEDS } from './world.ts';
+import { gradEngine, type GradBackend } from '../grad/engine.js';
+import { forward, initParams, readVariables, toVariables, type NetParams } from './net.js';
+import { CLASSES, scene, SEEDS } from './world.js';
 
 export interface TrainOptions {
   steps: number;

@@ -1,8 +1,8 @@
-import { wordPixels } from './font.ts';
-import { GROUNDS, paintGround, paintSky, type Ground } from './grounds.ts';
-import { PAINTERS, hsv, type PartIds } from './objects.ts';
-import { Raster, type Rgb } from './raster.ts';
-import { rng } from '../util/random.ts';
+import { wordPixels } from './font.js';
+import { GROUNDS, paintGround, paintSky, type Ground } from './grounds.js';
+import { PAINTERS, hsv, type PartIds } from './objects.js';
+import { Raster, type Rgb } from './raster.js';
+import { rng } from '../util/random.js';
 
 /**
  * The scene world: one object per image on a background, with a pixel mask for every concept.

@@ -2,11 +2,11 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { RuleditError } from '../errors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
-import type { Ground } from './grounds.ts';
-import { STYLE_IMAGES, STYLES, styleTexture } from './styles.ts';
-import { CLASSES, CONCEPTS, scene, sceneMask, SEEDS } from './world.ts';
+import { RuleditError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import type { Ground } from './grounds.js';
+import { STYLE_IMAGES, STYLES, styleTexture } from './styles.js';
+import { CLASSES, CONCEPTS, scene, sceneMask, SEEDS } from './world.js';
 
 export interface WriteScenesOptions {
   perClass: number;
@@ -34,7 +34,10 @@ export async function writeScenes(
   options: WriteScenesOptions,
 ): Promise<{ images: number; masks: Record<string, number> }> {
   if (!options.force && existsSync(join(dir, 'labels.csv'))) {
-    throw new RuleditError('exists', `${dir} already holds a data set; pass --force to replace it`);
+    throw new RuleditError(
+      'exists',
+      `${dir} already holds a data set; pass \`force\` to replace it`,
+    );
   }
   const size = options.size ?? 64;
   await mkdir(join(dir, 'images'), { recursive: true });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { RuleditError } from '../../errors.ts';
+import { RuleditError } from '../../errors.js';
 
 export type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 export type Pair = number | [number, number];

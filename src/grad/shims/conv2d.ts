@@ -9,7 +9,7 @@ import {
   window,
   type Pad,
   type Pair,
-} from './common.ts';
+} from './common.js';
 
 interface FilterAttrs {
   strides: Pair;

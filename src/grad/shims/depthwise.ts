@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, NamedAttrMap } from '@tensorflow/tfjs-core';
-import { RuleditError } from '../../errors.ts';
+import { RuleditError } from '../../errors.js';
 import {
   asTensor,
   spreadForInputGrad,
@@ -9,8 +9,8 @@ import {
   window,
   type Pad,
   type Pair,
-} from './common.ts';
-import { spatialPad } from './conv2d.ts';
+} from './common.js';
+import { spatialPad } from './conv2d.js';
 
 interface DepthwiseAttrs {
   strides: Pair;
