@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import { edit } from '../src/edit/edit.ts';
 import { runHarness, type HarnessOptions } from '../src/eval/harness.ts';
 import { methodGrid } from '../src/eval/grid.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
-import { aggregate, MEASURE_KEYS, type ResultLine } from '../src/eval/results.ts';
+import { aggregate, loadResults, MEASURE_KEYS, type ResultLine } from '../src/eval/results.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { ruledit } from './fixtures/cli.ts';
@@ -348,5 +349,45 @@ describe('evaluation harness', () => {
     );
     assert.equal(noStats.code, 2);
     assert.match(noStats.stderr, /the rewrite needs key statistics: pass --stats-data/);
+    // --results naming a file that is not a results file: refused, the file untouched.
+    for (const victim of [join(world, 'model.onnx'), join(world, 'green.json')]) {
+      const before = sha(victim);
+      const r = await ruledit([...args.slice(0, -4), '--results', victim], env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /is not a ruledit results file \(line \d+/);
+      assert.equal(sha(victim), before, `${victim} is unchanged`);
+    }
+  });
+
+  it('refuses a results file another run is writing, and takes over the lock of a killed run', async () => {
+    const results = join(dir, 'locked.jsonl');
+    writeFileSync(`${results}.lock`, String(process.pid)); // a live writer
+    await assert.rejects(runHarness({ model, spec }, options(results)), { code: 'locked' });
+    writeFileSync(`${results}.lock`, '999999999'); // a writer that was killed
+    const run = await runHarness({ model, spec }, options(results, { edit: countingEdit().fn }));
+    assert.equal(run.ran, 4);
+    assert.ok(!existsSync(`${results}.lock`), 'released when the run ends');
+  });
+
+  it('opens a results file only if it is one: a cut last line is repaired, anything else refused', async () => {
+    const file = join(dir, 'mixed.jsonl');
+    const line = (key: string) => JSON.stringify({ version: 1, key, model: 'm' });
+    await writeFile(file, `${line('a')}\n${line('b')}\n{"version":1,"key":"c","mo`);
+    assert.deepEqual(
+      (await loadResults(file, 'm')).map((l) => l.key),
+      ['a', 'b'],
+    );
+    assert.equal(readFileSync(file, 'utf8'), `${line('a')}\n${line('b')}\n`);
+    for (const text of [
+      `# notes\n${line('a')}\n`, // someone's file that happens to hold a result line
+      `${line('a')}\nnot json\n${line('b')}\n`, // a broken line in the middle
+      'README without a final newline', // a text file
+    ]) {
+      await writeFile(file, text);
+      await assert.rejects(loadResults(file, 'm'), { code: 'not-results' });
+      assert.equal(readFileSync(file, 'utf8'), text, 'the file is left as it was');
+    }
   });
 });
+
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

@@ -1,8 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RuleditError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { alive, writeFileAtomic } from '../io/atomic.js';
 import type { Setting } from '../edit/methods.js';
 import type { ErrorsCorrected } from './protocol.js';
 
@@ -81,9 +81,11 @@ export function toScore(e: ErrorsCorrected): Score {
 const pick = ({ before, after, images }: ErrorsCorrected) => ({ before, after, images });
 
 /**
- * The lines of a results file (none when it does not exist). A line cut short by an interrupted
- * write is dropped and the file rewritten without it, so the next append starts on a clean line.
- * Lines of another model are refused: one results file, one model.
+ * The lines of a results file (none when it does not exist). Only the last line may be cut short
+ * (an interrupted append): it is dropped and the file rewritten without it, so the next append
+ * starts on a clean line. Any other line that is not a result means the file is not a results
+ * file (a model, a manifest, a README given by mistake): it is refused and left as it is. Lines
+ * of another model are refused too: one results file, one model.
  */
 export async function loadResults(path: string, modelHash: string): Promise<ResultLine[]> {
   if (!existsSync(path)) {
@@ -92,22 +94,29 @@ export async function loadResults(path: string, modelHash: string): Promise<Resu
     return [];
   }
   const text = await readFile(path, 'utf8');
+  const rows = text.split('\n');
+  const last = rows.pop()!; // '' when the file ends with a newline
+  const notResults = (n: number) =>
+    new RuleditError(
+      'not-results',
+      `${path} is not a ruledit results file (line ${n} is not a result line); nothing was changed: give a new or an existing results file as \`results\``,
+    );
   const lines: ResultLine[] = [];
-  let broken = 0;
-  for (const raw of text.split('\n')) {
-    if (!raw.trim()) continue;
-    try {
-      const line = JSON.parse(raw) as ResultLine;
-      if (line?.version !== 1 || typeof line.key !== 'string') throw new Error('not a result');
-      lines.push(line);
-    } catch {
-      broken++;
-    }
-  }
-  if (broken || (text.length && !text.endsWith('\n')))
+  rows.forEach((raw, i) => {
+    if (!raw.trim()) return;
+    const line = resultLine(raw);
+    if (!line) throw notResults(i + 1);
+    lines.push(line);
+  });
+  if (last) {
+    const line = resultLine(last);
+    // A cut append starts like every line ruledit writes; anything else is someone's file.
+    if (!line && !last.startsWith('{"version":1,')) throw notResults(rows.length + 1);
+    if (line) lines.push(line);
     await writeFileAtomic(path, lines.map((l) => JSON.stringify(l) + '\n').join(''), {
       force: true,
     });
+  }
   const other = lines.find((l) => l.model !== modelHash);
   if (other)
     throw new RuleditError(
@@ -115,6 +124,48 @@ export async function loadResults(path: string, modelHash: string): Promise<Resu
       `${path} holds results of another model (${other.model.slice(0, 12)}...); give a new \`results\` file`,
     );
   return lines;
+}
+
+function resultLine(raw: string): ResultLine | undefined {
+  try {
+    const line = JSON.parse(raw) as ResultLine;
+    return line?.version === 1 && typeof line.key === 'string' ? line : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One writer per results file (an advisory lock, PATH.lock holding the writer's pid): two runs
+ * appending to one file would write every line twice. A lock left by a killed run is taken over.
+ */
+export function lockResults(path: string): () => void {
+  const lock = `${path}.lock`;
+  for (;;) {
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      break;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT')
+        throw new RuleditError('not-found', `results folder ${dirname(path)} does not exist`);
+      if (code !== 'EEXIST')
+        throw new RuleditError('cannot-write', `cannot write ${lock}: ${(e as Error).message}`);
+      const pid = Number(readFileSync(lock, 'utf8'));
+      if (Number.isInteger(pid) && pid > 0 && alive(pid))
+        throw new RuleditError(
+          'locked',
+          `${path} is being written by another run (pid ${pid}): wait for it to finish, or give another \`results\` file`,
+        );
+      rmSync(lock, { force: true });
+    }
+  }
+  const release = () => rmSync(lock, { force: true });
+  process.once('exit', release);
+  return () => {
+    process.off('exit', release);
+    release();
+  };
 }
 
 /** One write per line: an interruption loses at most the line being written. */
