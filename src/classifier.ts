@@ -11,7 +11,8 @@ import {
 import { RuleditError } from './errors.js';
 import { readMetadata, withMetadata } from './onnx/metadata.js';
 import { loadModel, modelInputs, serializeModel, type OnnxModel } from './onnx/model.js';
-import { toNumber } from './onnx/proto.js';
+import { DataType, toNumber } from './onnx/proto.js';
+import { tensorToFloat32 } from './onnx/tensor.js';
 import { saveModel } from './onnx/save.js';
 
 /**
@@ -63,7 +64,9 @@ export function classifierOf(
       'bad-preprocess',
       `${where}: preprocessing size ${spec.size.join('x')} (layout ${spec.layout}) does not fit the model, whose input is ${fixed.join('x')}`,
     );
-  const classes = outputClasses(model, spec.output);
+  checkLogits(model, spec.output, where);
+  checkFinite(model, where);
+  const classes = outputClasses(model);
   if (labels && classes !== undefined && labels.length !== classes)
     throw new RuleditError(
       'bad-labels',
@@ -76,7 +79,7 @@ export function classifierOf(
 export async function saveClassifier(
   classifier: Classifier,
   out: string,
-  options: { force?: boolean } = {},
+  options: { force?: boolean; protect?: (string | undefined)[] } = {},
 ): Promise<void> {
   await saveModel(withAssets(classifier), out, options);
 }
@@ -150,11 +153,44 @@ function staticSize(model: OnnxModel, nhwc: boolean): [number, number] | undefin
   return hw.every((d) => typeof d === 'number' && d > 0) ? (hw as [number, number]) : undefined;
 }
 
+/**
+ * A classifier's logits are [N, classes]: a segmentation map or a feature map is refused. Every
+ * stage reads the graph's first output, so a spec naming another one cannot be honoured.
+ */
+function checkLogits(model: OnnxModel, name: string | undefined, where: string): void {
+  const out = model.proto.graph?.output?.[0];
+  if (name !== undefined && out?.name !== name)
+    throw new RuleditError(
+      'bad-preprocess',
+      `${where}: the preprocessing names the output '${name}', but the model's (first) output is '${out?.name}'`,
+    );
+  const dims = out?.type?.tensorType?.shape?.dim;
+  if (!out || !dims || dims.length === 2) return;
+  const shape = dims.map((d) => d.dimParam || (d.dimValue != null ? toNumber(d.dimValue) : '?'));
+  throw new RuleditError(
+    'not-classifier',
+    `${where}: output '${out.name}' has shape [${shape.join(', ')}]; a classifier's logits are [N, classes] (a segmentation or feature model cannot be edited as a classifier)`,
+  );
+}
+
+/** NaN or infinite weights make every prediction NaN and every solve meaningless: refused on load. */
+function checkFinite(model: OnnxModel, where: string): void {
+  for (const t of model.proto.graph?.initializer ?? []) {
+    const type = t.dataType ?? DataType.FLOAT;
+    if (type !== DataType.FLOAT && type !== DataType.DOUBLE) continue;
+    const data = tensorToFloat32(t);
+    const bad = data.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0)
+      throw new RuleditError(
+        'bad-weights',
+        `${where}: tensor '${t.name}' holds ${data[bad]} at index ${bad} (${data.filter((v) => !Number.isFinite(v)).length} non-finite values): the model cannot be run or edited`,
+      );
+  }
+}
+
 /** The number of classes, when the logits output is declared as [N, classes]. */
-function outputClasses(model: OnnxModel, name?: string): number | undefined {
-  const outputs = model.proto.graph?.output ?? [];
-  const out = name ? outputs.find((o) => o.name === name) : outputs[0];
-  const dims = out?.type?.tensorType?.shape?.dim ?? [];
+function outputClasses(model: OnnxModel): number | undefined {
+  const dims = model.proto.graph?.output?.[0]?.type?.tensorType?.shape?.dim ?? [];
   const last = dims[1];
   return dims.length === 2 && last?.dimValue != null && !last.dimParam
     ? toNumber(last.dimValue)

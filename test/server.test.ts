@@ -12,7 +12,7 @@ import { readHistory } from '../src/onnx/history.ts';
 import { tensorToFloat32 } from '../src/onnx/tensor.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { createServer } from '../src/server/app.ts';
-import type { JobRecord } from '../src/server/jobs.ts';
+import { KEPT_JOBS, type JobRecord } from '../src/server/jobs.ts';
 import type { EditOutcome } from '../src/server/tasks.ts';
 import { explainRejection, type Workbench } from '../src/server/workbench.ts';
 import { RuleditError } from '../src/errors.ts';
@@ -82,6 +82,39 @@ describe('ruledit serve API', () => {
     assert.equal((await app.inject({ url: `/api/health?token=${TOKEN}` })).statusCode, 200);
   });
 
+  it('answers only requests that name this server (403 for another Host or Origin)', async () => {
+    for (const headers of [
+      { ...H, host: 'evil.example:8017' },
+      { ...H, host: 'localhost:8017', origin: 'http://evil.example' },
+    ]) {
+      const r = await app.inject({ url: '/api/info', headers });
+      assert.equal(r.statusCode, 403, JSON.stringify(headers));
+      assert.match(r.json().error, /another host/);
+    }
+    const own = { ...H, host: '127.0.0.1:8017', origin: 'http://127.0.0.1:8017' };
+    assert.equal((await app.inject({ url: '/api/info', headers: own })).statusCode, 200);
+  });
+
+  it('refuses a 16000x16000 texture from its header, without decoding it', async () => {
+    const png = await sharp({
+      create: { width: 16000, height: 16000, channels: 3, background: '#808080' },
+    })
+      .png({ compressionLevel: 9 })
+      .toBuffer();
+    global.gc?.();
+    const before = process.memoryUsage().rss;
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/textures',
+      headers: H,
+      payload: { upload: png.toString('base64') },
+    });
+    const grew = (process.memoryUsage().rss - before) / 2 ** 20;
+    assert.equal(r.statusCode, 400, r.body);
+    assert.match(r.json().error, /16000x16000 \(256 megapixels\); ruledit decodes at most 50/);
+    assert.ok(grew < 200, `RSS grew ${grew.toFixed(0)} MB`);
+  });
+
   it('refuses an upload over the size limit (413)', async () => {
     const big = Buffer.alloc(9 * 1024 * 1024, 7).toString('base64');
     const r = await app.inject({
@@ -117,6 +150,14 @@ describe('ruledit serve API', () => {
       assert.equal(r.statusCode, 403, `${path}: ${r.body}`);
       assert.match(r.json().error, /outside|relative/);
     }
+    const folder = await app.inject({
+      method: 'POST',
+      url: '/api/images',
+      headers: H,
+      payload: { folder: 0, path: 'cars' },
+    });
+    assert.equal(folder.statusCode, 400, 'a folder is not an image (it was a 500)');
+    assert.match(folder.json().error, /cars in data folder #0 is not a file/);
     assert.equal((await app.inject({ url: '/api/files?folder=3', headers: H })).statusCode, 403);
     const files = await app.inject({ url: '/api/files?folder=0', headers: H });
     assert.deepEqual(files.json().files, ['cars/red.png', 'link.png']);
@@ -231,6 +272,18 @@ describe('ruledit serve API', () => {
     await wb.jobs.idle();
     assert.equal(wb.jobs.get(none.json<JobRecord>().id).state, 'failed');
     assert.match(wb.jobs.get(none.json<JobRecord>().id).error!, /no edit to revert/);
+  });
+
+  it('keeps the last finished jobs only', async () => {
+    const ids = Array.from(
+      { length: KEPT_JOBS + 5 },
+      () => wb.jobs.submit('noop', async () => 1).id,
+    );
+    await wb.jobs.idle();
+    const kept = wb.jobs.list().map((j) => j.id);
+    assert.ok(kept.length <= KEPT_JOBS, `${kept.length} jobs kept`);
+    assert.deepEqual(kept.slice(-KEPT_JOBS), ids.slice(-KEPT_JOBS));
+    assert.throws(() => wb.jobs.get(ids[0]), { code: 'no-job' });
   });
 
   it('cancels a queued job before it starts and a running one at once', async () => {

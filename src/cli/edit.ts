@@ -13,7 +13,13 @@ import { predictFiles } from '../eval/predictions.js';
 import { chooseRewrite, rewriteGrid } from '../eval/select.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { table } from './table.js';
-import { exemplarCommand, loadExemplars, type ExemplarFlags } from './exemplars.js';
+import {
+  checkEditOutput,
+  exemplarCommand,
+  exemplarInputs,
+  loadExemplars,
+  type ExemplarFlags,
+} from './exemplars.js';
 import { intOption, methodOption, numberOption } from './options.js';
 
 const say = (m: string) => process.stderr.write(`${m}\n`);
@@ -36,6 +42,7 @@ interface EditFlags extends ExemplarFlags {
   preserve: number;
   validate?: string;
   maxDrop: number;
+  refresh: boolean;
 }
 
 interface FinetuneFlags extends ExemplarFlags {
@@ -53,6 +60,7 @@ export function registerEdit(program: Command): void {
       '--stats-data <dir>',
       'reference images for the key statistics (cached after the first run)',
     )
+    .option('--refresh', 'recompute the key statistics even if cached', false)
     .addOption(rewriteFlag('rank'))
     .addOption(rewriteFlag('solver'))
     .addOption(rewriteFlag('steps'))
@@ -84,6 +92,7 @@ export function registerEdit(program: Command): void {
     )
     .addOption(rewriteFlag('strength'))
     .action(async (modelPath: string, opts: EditFlags) => {
+      checkEditOutput(modelPath, opts);
       const classifier = await loadClassifier(modelPath, opts);
       const exemplars = await loadExemplars(opts, classifier.spec);
       if (exemplars.length > 1)
@@ -100,11 +109,15 @@ export function registerEdit(program: Command): void {
         whiteningFloor: opts.whiteningFloor,
         guard: opts.guard ? { data: guardData, maxFlips: opts.maxFlips } : (false as const),
         preserve: opts.preserve,
+        refresh: opts.refresh,
         threads: opts.threads,
         onProgress: say,
       };
       const save = (model: OnnxModel) =>
-        saveClassifier({ ...classifier, model }, opts.out, { force: opts.force });
+        saveClassifier({ ...classifier, model }, opts.out, {
+          force: opts.force,
+          protect: exemplarInputs(opts),
+        });
       if (opts.validate) {
         const chosen = await validatedEdit(classifier, exemplars, base, opts);
         await save(chosen.model);
@@ -153,6 +166,7 @@ export function registerEdit(program: Command): void {
     .addOption(finetuneFlag('lr'))
     .addOption(finetuneFlag('optimizer'))
     .action(async (modelPath: string, opts: FinetuneFlags) => {
+      checkEditOutput(modelPath, opts);
       const classifier = await loadClassifier(modelPath, opts);
       const exemplars = await loadExemplars(opts, classifier.spec);
       const { model: edited, report } = await edit(classifier, exemplars, {
@@ -165,7 +179,10 @@ export function registerEdit(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       });
-      await saveClassifier({ ...classifier, model: edited }, opts.out, { force: opts.force });
+      await saveClassifier({ ...classifier, model: edited }, opts.out, {
+        force: opts.force,
+        protect: exemplarInputs(opts),
+      });
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
       const r = report as FinetuneReport;
       console.log(

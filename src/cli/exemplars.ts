@@ -8,6 +8,7 @@ import {
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
 import { methodOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
+import { checkOutput } from '../io/atomic.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -70,6 +71,19 @@ export function exemplarCommand(program: Command, name: string, description: str
     .addOption(threadsOption())
     .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the report as JSON', false);
+}
+
+/** The files an edit reads: none of them may become its output, even with --force. */
+export const exemplarInputs = (opts: ExemplarFlags): (string | undefined)[] => [
+  ...opts.image,
+  ...opts.mask,
+  opts.texture,
+  ...(opts.modified ?? []),
+];
+
+/** Refuse a bad --out before any work (the same checks as the write itself). */
+export function checkEditOutput(modelPath: string, opts: ExemplarFlags): void {
+  checkOutput(opts.out, { force: opts.force, protect: [modelPath, ...exemplarInputs(opts)] });
 }
 
 export async function loadExemplars(

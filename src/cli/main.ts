@@ -19,8 +19,9 @@ import { registerDiscover } from './discover.js';
 import { registerBenchmark } from './benchmark.js';
 import { registerServe } from './serve.js';
 
-// Ctrl-C becomes a normal exit so 'exit' handlers remove half-written temporary files.
+// Ctrl-C and SIGTERM become normal exits so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
 
 const program = new Command('ruledit')
   .description('Edit image classifiers by rewriting their prediction rules (ONNX in, ONNX out).')

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { openDataset } from '../data/dataset.js';
 import { keyStatistics } from '../edit/stats.js';
+import { checkSetting } from '../edit/methods.js';
 import { whitening } from '../edit/whiten.js';
 import { findBlock, listBlocks } from '../onnx/blocks.js';
 import { loadClassifier } from '../classifier.js';
-import { numberOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
+import { methodOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
 import { progress } from './progress.js';
 
 export function registerStats(program: Command): void {
@@ -16,18 +17,14 @@ export function registerStats(program: Command): void {
     .argument('<model>', 'ONNX model file')
     .requiredOption('--layer <name>', 'block name or index')
     .requiredOption('--data <dir>', 'reference images (any data set form; labels are not needed)')
-    .option(
-      '--whitening-floor <f>',
-      'relative eigenvalue floor to report clamping for',
-      numberOption,
-      1e-6,
-    )
+    .addOption(methodOption('rewrite', 'whiteningFloor'))
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .option('--refresh', 'recompute even if cached', false)
     .addOption(preprocessOption())
     .option('--json', 'print a summary as JSON', false)
     .action(async (modelPath: string, opts) => {
+      checkSetting('rewrite', { whiteningFloor: opts.whiteningFloor });
       const { model, spec } = await loadClassifier(modelPath, opts);
       const block = findBlock(listBlocks(model.proto.graph!), opts.layer);
       const data = await openDataset(opts.data);
@@ -37,6 +34,7 @@ export function registerStats(program: Command): void {
         batchSize: opts.batch,
         threads: opts.threads,
         refresh: opts.refresh,
+        onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
         onBatch: (n) => bar.tick(n),
       });
       bar.done();

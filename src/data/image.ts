@@ -10,6 +10,22 @@ const KERNEL = {
   lanczos3: 'lanczos3',
 } as const;
 
+/**
+ * The largest image ruledit decodes (50 megapixels, e.g. 8660 x 5773): a small compressed file can
+ * hold a huge image (a 776 KB PNG of 16000 x 16000 decodes to 768 MB of pixels, and its mask to
+ * 1 GB of floats), so the size is checked from the header before any pixel is decoded.
+ */
+export const MAX_PIXELS = 50_000_000;
+
+export function checkPixels(meta: Metadata, where: string): void {
+  const { width = 0, height = 0 } = meta;
+  if (width * height > MAX_PIXELS)
+    throw new RuleditError(
+      'image-too-large',
+      `${where} is ${width}x${height} (${((width * height) / 1e6).toFixed(0)} megapixels); ruledit decodes at most ${MAX_PIXELS / 1e6} megapixels: downscale it first`,
+    );
+}
+
 /** An image as 8-bit RGB (HWC), upright per EXIF, alpha flattened on white. */
 export interface RgbImage {
   data: Uint8Array;
@@ -20,7 +36,11 @@ export interface RgbImage {
 export async function readRgb(source: string | Buffer): Promise<RgbImage> {
   const { bytes, where } = await load(source);
   try {
-    const { data, info } = await (await upright(bytes)).raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await (
+      await upright(bytes, undefined, where)
+    )
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     return {
       data: new Uint8Array(data.buffer, data.byteOffset, data.length),
       width: info.width,
@@ -58,7 +78,7 @@ export async function modelPixels(
     const meta = await sharp(bytes).metadata();
     // autoOrient is the size after EXIF rotation (orientations 5-8 swap width and height).
     const { width, height } = meta.autoOrient;
-    const pixels = await upright(bytes, meta)
+    const pixels = await upright(bytes, meta, where)
       .extract(cropBox(width, height, spec))
       // The pre-resize extract already rules out JPEG shrink-on-load in sharp 0.35; saying so
       // keeps the pixels independent of the file format should the pipeline ever be reordered.
@@ -75,13 +95,14 @@ export async function modelPixels(
  * An sRGB, 3-channel, upright view of the image. Each step is added only when the image needs it:
  * on a plain RGB JPEG they would cost a third of the decode time for nothing.
  */
-function upright(bytes: Buffer, meta?: Metadata): Sharp;
-function upright(bytes: Buffer): Promise<Sharp>;
-function upright(bytes: Buffer, meta?: Metadata): Sharp | Promise<Sharp> {
+function upright(bytes: Buffer, meta: Metadata, where: string): Sharp;
+function upright(bytes: Buffer, meta: undefined, where: string): Promise<Sharp>;
+function upright(bytes: Buffer, meta: Metadata | undefined, where: string): Sharp | Promise<Sharp> {
   if (!meta)
     return sharp(bytes)
       .metadata()
-      .then((m) => upright(bytes, m));
+      .then((m) => upright(bytes, m, where));
+  checkPixels(meta, where);
   // failOn 'error': a truncated JPEG is an error, not a silently grey bottom half.
   let img = sharp(bytes, { failOn: 'error' });
   if ((meta.orientation ?? 1) > 1) img = img.rotate();
@@ -136,6 +157,7 @@ async function load(source: string | Buffer): Promise<{ bytes: Buffer; where: st
 }
 
 function badImage(where: string, e: unknown): RuleditError {
+  if (e instanceof RuleditError) return e;
   const why = (e as Error).message.split('\n')[0];
   return new RuleditError(
     'bad-image',

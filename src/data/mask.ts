@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { RuleditError } from '../errors.js';
+import { checkPixels } from './image.js';
 import { cropBox, type PreprocessSpec } from './preprocess.js';
 
 /**
@@ -96,6 +97,15 @@ export async function loadMask(
       inside += v;
     }
   }
+  // A mask is a picture of the concept, 255 on 0; one whose brightest pixel is faint (1/255 from a
+  // bad export, a JPEG's noise) marks nothing a user meant.
+  let peak = 0;
+  for (let i = 0; i < full.length; i++) peak = Math.max(peak, full[i]);
+  if (peak > 0 && peak < 0.5)
+    throw new RuleditError(
+      'bad-mask',
+      `${where}: its brightest pixel is ${Math.round(peak * 255)}/255; a mask marks the concept white (255) on black (0)`,
+    );
   if (inside === 0) {
     let any = 0;
     for (let i = 0; i < full.length; i++) any += full[i];
@@ -126,6 +136,7 @@ async function readMaskAt(
   } catch (e) {
     throw badMask(where, e);
   }
+  checkPixels(meta, where);
   const mw = meta.autoOrient?.width ?? meta.width;
   const mh = meta.autoOrient?.height ?? meta.height;
   if (!mw || !mh) throw badMask(where, new Error('no image size'));

@@ -74,6 +74,8 @@ export interface RewriteOptions {
    * exemplars (default 1; 0: the published objective, exemplars only).
    */
   preserve?: number;
+  /** Recompute the key statistics even when they are cached. */
+  refresh?: boolean;
   /** Fraction of the solved change to apply (default 1); the guard may keep less. */
   strength?: number;
   threads?: number;
@@ -140,7 +142,11 @@ export async function rewrite(
   // 1. Statistics and whitening.
   const stats =
     options.stats ??
-    (await keyStatistics(model, block, reference.stats!, spec, { threads: options.threads }));
+    (await keyStatistics(model, block, reference.stats!, spec, {
+      threads: options.threads,
+      refresh: options.refresh,
+      onWarning: say,
+    }));
   if (stats.block !== block.name)
     throw new RuleditError(
       'bad-stats',

@@ -92,8 +92,11 @@ export function minimizeAlongLine(
     // The term bends where the line enters the clip range and where it crosses the target.
     const bends = [lo, hi, v[i] > lo && v[i] < hi ? v[i] : NaN];
     for (const s of bends) {
-      if (!Number.isFinite(s)) continue;
-      events.push((s - a[i]) / b[i]);
+      // A NaN breakpoint (a NaN key or value) would never match itself below and hang the
+      // search; weights and statistics are checked finite before, this keeps the search total.
+      const x = (s - a[i]) / b[i];
+      if (!Number.isFinite(x)) continue;
+      events.push(x);
       owner.push(i);
     }
   }

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
-import { RuleditError } from '../errors.js';
+import { isRuleditError, RuleditError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cacheDir } from '../io/cache.js';
 import type { Block } from '../onnx/blocks.js';
@@ -35,6 +36,8 @@ export interface StatsOptions {
   /** Ignore (and overwrite) a cached result. */
   refresh?: boolean;
   onBatch?: (n: number) => void;
+  /** Told when a cached entry was damaged or altered and is recomputed. */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -51,9 +54,10 @@ export async function keyStatistics(
 ): Promise<KeyStats> {
   const key = await statsKey(model, block, items, spec);
   const file = join(cacheDir(options.cacheDir), 'stats', `${key}.json`);
-  if (!options.refresh) {
+  if (!options.refresh && existsSync(file)) {
     const cached = await readCached(file, key);
-    if (cached) return cached;
+    if (typeof cached === 'object') return cached;
+    options.onWarning?.(`the cached key statistics ${file} ${cached}: recomputing them`);
   }
   const spatial = block.op === 'Conv';
   const gramModel = modelFromProto(withGram(model.proto, block.key, spatial));
@@ -88,11 +92,13 @@ export async function keyStatistics(
     }
   }
   const stats: KeyStats = { block: block.name, dim, C, count, images, key };
-  await writeFileAtomic(
-    file,
-    JSON.stringify({ ...stats, C: Buffer.from(C.buffer).toString('base64') }),
-    { force: true, mkdir: true },
-  );
+  const bytes = Buffer.from(C.buffer);
+  const entry = { ...stats, C: bytes.toString('base64'), sha256: sha256(bytes) };
+  // The cache saves time, it is not needed: a folder that cannot be written is only a warning.
+  await writeFileAtomic(file, JSON.stringify(entry), { force: true, mkdir: true }).catch((e) => {
+    if (!isRuleditError(e) || e.code !== 'cannot-write') throw e;
+    options.onWarning?.(`${e.message}; the statistics are not cached`);
+  });
   return stats;
 }
 
@@ -120,16 +126,33 @@ async function statsKey(
   return h.digest('hex').slice(0, 32);
 }
 
-async function readCached(file: string, key: string): Promise<KeyStats | undefined> {
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * A cache entry, only if it is the one written for this key: its checksum matches, and C is a
+ * dim x dim matrix of finite numbers, symmetric with a non-negative diagonal (a second moment).
+ * Otherwise, why not (the caller recomputes).
+ */
+async function readCached(file: string, key: string): Promise<KeyStats | string> {
+  let json;
   try {
-    const json = JSON.parse(await readFile(file, 'utf8'));
-    if (json.key !== key) return undefined;
-    const bytes = Buffer.from(json.C, 'base64');
-    const C = new Float64Array(
-      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length),
-    );
-    return { ...json, C };
+    json = JSON.parse(await readFile(file, 'utf8'));
   } catch {
-    return undefined; // a missing or damaged cache entry is recomputed
+    return 'cannot be read';
   }
+  if (json?.key !== key || typeof json.C !== 'string') return 'belongs to another entry';
+  const bytes = Buffer.from(json.C, 'base64');
+  if (json.sha256 !== sha256(bytes)) return 'does not match its checksum (damaged or edited)';
+  const C = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
+  const dim = json.dim;
+  if (!Number.isInteger(dim) || dim < 1 || C.length !== dim * dim) return 'has the wrong size';
+  for (let i = 0; i < dim; i++) {
+    if (!(C[i * dim + i] >= 0)) return 'is not a second moment (negative or NaN diagonal)';
+    for (let j = 0; j < i; j++) {
+      const [a, b] = [C[i * dim + j], C[j * dim + i]];
+      if (!Number.isFinite(a) || Math.abs(a - b) > 1e-9 * (Math.abs(a) + Math.abs(b)))
+        return 'is not a second moment (not symmetric or not finite)';
+    }
+  }
+  return { block: json.block, dim, C, count: json.count, images: json.images, key };
 }

@@ -33,6 +33,12 @@ export async function evaluate(
   const stream = batches(dataset.items, spec, { batchSize: options.batchSize ?? 32 });
   for await (const out of capture(model, [], stream, { threads: options.threads })) {
     const classes = out.logits.dims[out.logits.dims.length - 1];
+    const beyond = out.items.find((i) => i.label! >= classes);
+    if (beyond)
+      throw new RuleditError(
+        'bad-labels',
+        `${beyond.file} is labelled class ${beyond.label}, but the model has ${classes} classes (0-${classes - 1}): check the data set's class indices`,
+      );
     accuracy.add(
       out.logits.data,
       classes,

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
 import { RuleditError } from '../errors.js';
 import type { OnnxModel } from '../onnx/model.js';
@@ -90,7 +91,15 @@ export class FeedRunner {
   }
 }
 
+/** More threads than this only cost memory (each has its own stack and arena). */
+export const MAX_THREADS = availableParallelism() * 4;
+
 async function openSession(proto: ModelProto, threads = 0): Promise<ort.InferenceSession> {
+  if (!(Number.isInteger(threads) && threads >= 0 && threads <= MAX_THREADS))
+    throw new RuleditError(
+      'bad-option',
+      `\`threads\` must be a whole number from 0 (one per core) to ${MAX_THREADS} (4 per core), got ${threads}`,
+    );
   try {
     return await ort.InferenceSession.create(serializeModel(proto), {
       intraOpNumThreads: threads,

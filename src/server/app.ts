@@ -12,6 +12,8 @@ export interface ServerOptions extends WorkbenchOptions {
   bodyLimit?: number;
   /** Folder of the built page (see web.ts); no page is served without one. */
   webRoot?: string;
+  /** The address the server listens on: requests must name it (or localhost) as their Host. */
+  host?: string;
 }
 
 export const TOKEN_HEADER = 'x-ruledit-token';
@@ -35,6 +37,28 @@ export async function createServer(
     logger: false,
     // A field the schema does not know is a caller's mistake (400), not something to drop silently.
     ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  // A page on another site that rebinds its DNS name to this address, or posts to it, names its
+  // own host: only this server's names are answered.
+  const hosts = new Set(['127.0.0.1', 'localhost', '::1', options.host ?? '127.0.0.1']);
+  const named = (h: string | undefined) => {
+    if (!h) return false;
+    try {
+      return hosts.has(
+        new URL(h.includes('://') ? h : `http://${h}`).hostname.replace(/^\[|\]$/g, ''),
+      );
+    } catch {
+      return false;
+    }
+  };
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (!named(req.headers.host) || (origin !== undefined && !named(origin)))
+      return reply.code(403).send({
+        error: `forbidden: the request names another host (Host ${req.headers.host}, Origin ${origin ?? '-'})`,
+        code: 'forbidden-host',
+      });
   });
 
   // The token guards the API (it can read the --data folders and run jobs); the page itself is public.

@@ -40,6 +40,12 @@ interface Entry {
  * 'update' for the server-sent events.
  */
 export class JobQueue extends EventEmitter {
+  constructor() {
+    super();
+    // One listener per open page (server-sent events); a few tabs are not a leak.
+    this.setMaxListeners(100);
+  }
+
   private readonly entries = new Map<string, Entry>();
   private readonly waiting: Entry[] = [];
   private running = false;
@@ -135,6 +141,10 @@ export class JobQueue extends EventEmitter {
   private finish(record: JobRecord, state: JobState, fields: Partial<JobRecord>): void {
     Object.assign(record, fields, { state, finishedAt: Date.now() });
     this.update(record);
+    // A long session keeps the last finished jobs only: their results hold pictures and reports.
+    const finished = [...this.entries.values()].filter((e) => e.record.finishedAt !== undefined);
+    for (const old of finished.slice(0, Math.max(0, finished.length - KEPT_JOBS)))
+      this.entries.delete(old.record.id);
   }
 
   private update(record: JobRecord): void {
@@ -143,3 +153,6 @@ export class JobQueue extends EventEmitter {
 }
 
 class Cancelled extends Error {}
+
+/** Finished jobs kept for /api/jobs (older ones answer 'no job'). */
+export const KEPT_JOBS = 20;

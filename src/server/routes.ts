@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -132,6 +133,11 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
       image = await toModelImage(decodeBase64(b.upload), b.name ?? 'upload', wb.spec);
     } else {
       const file = resolveInside(wb.options.data, b.folder!, b.path!);
+      if (!statSync(file).isFile())
+        throw new RuleditError(
+          'bad-request',
+          `${b.path} in data folder #${b.folder} is not a file`,
+        );
       image = await toModelImage(await readFile(file), b.path!, wb.spec);
     }
     const id = wb.remember(wb.images, 'img', image);

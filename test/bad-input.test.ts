@@ -1,0 +1,291 @@
+// The reliability battery (issue 16), table-driven: each bad input or fault is run through the
+// real CLI on the built-in model and must end with exit 2, a one-line message that says what is
+// wrong, within a few seconds, and every input file byte-identical afterwards.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { GraphBuilder } from '../src/onnx/build.ts';
+import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import { loadModel, parseModel } from '../src/onnx/model.ts';
+import { saveModel } from '../src/onnx/save.ts';
+import { tensorToFloat32 } from '../src/onnx/tensor.ts';
+import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
+import { writeScenes } from '../src/synth/write.ts';
+import { ruledit } from './fixtures/cli.ts';
+
+let dir: string;
+let env: Record<string, string>;
+const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+const at = (...p: string[]) => join(dir, ...p);
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ruledit-bad-'));
+  env = { RULEDIT_CACHE: at('cache') };
+  await copyFile(BUILTIN_MODEL, at('m.onnx'));
+  await writeScenes(at('sc'), { perClass: 2, seed: 4, ground: 'road' });
+  // One NaN in the weight the edit would change.
+  // (Written into the tensor directly: patchBlock itself refuses non-finite weights.)
+  const model = await loadModel(BUILTIN_MODEL);
+  const name = findBlock(listBlocks(model.proto.graph!), 'res2b').weight;
+  const t = model.proto.graph!.initializer!.find((i) => i.name === name)!;
+  const w = tensorToFloat32(t);
+  w[17] = NaN;
+  Object.assign(t, { rawData: new Uint8Array(w.buffer), floatData: [] });
+  await saveModel({ ...model, path: undefined }, at('nan.onnx'));
+  // A segmentation-shaped model: its output is a map, not [N, classes].
+  const g = new GraphBuilder(13);
+  g.input('image', ['N', 3, 64, 64]);
+  g.node('Conv', ['image', g.init('w', [4, 3, 1, 1], new Float32Array(12).fill(0.1))], {}, 'map');
+  g.output('map', ['N', 4, 64, 64]);
+  await mkdir(at('seg'));
+  await saveModel(g.build(), at('seg', 'model.onnx'));
+  const {
+    labels: _,
+    output: __,
+    ...spec
+  } = JSON.parse(await readFile(resolve(BUILTIN_MODEL, '../preprocess.json'), 'utf8'));
+  await writeFile(at('seg', 'preprocess.json'), JSON.stringify(spec));
+  await writeFile(at('five.txt'), 'a\nb\nc\nd\ne\n');
+  // A labels.csv naming class 12 of a 10-class model.
+  await mkdir(at('beyond'));
+  await copyFile(at('sc', 'images', 'car-0.png'), at('beyond', 'x.png'));
+  await writeFile(at('beyond', 'labels.csv'), 'file,class\nx.png,12\n');
+  // A mask whose brightest pixel is 1/255.
+  const faint = Buffer.alloc(64 * 64, 0);
+  faint.fill(1, 0, 2048);
+  await sharp(faint, { raw: { width: 64, height: 64, channels: 1 } })
+    .png()
+    .toFile(at('faint.png'));
+  await symlink(at('m.onnx'), at('link.onnx'));
+  await mkdir(at('a-folder.onnx'));
+  await writeFile(at('existing.onnx'), 'keep me');
+});
+
+const IMAGE = () => at('sc', 'images', 'car-0.png');
+const MASK = () => at('sc', 'masks', 'road', 'car-0.png');
+const exemplar = () => ['--image', IMAGE(), '--mask', MASK(), '--fill', 'white'];
+const edit = (model: string, out: string, ...more: string[]) => [
+  'edit',
+  model,
+  ...exemplar(),
+  '--stats-data',
+  at('sc', 'images'),
+  '--out',
+  out,
+  ...more,
+];
+
+/** [what, argv, the message expected on stderr] */
+const CASES: [string, () => string[], RegExp][] = [
+  [
+    'edit on a model with a NaN in the edited weight (it hung)',
+    () => edit(at('nan.onnx'), at('o1.onnx')),
+    /tensor 'res2b\.weight' holds NaN at index 17 \(1 non-finite values\)/,
+  ],
+  ['predict on that model (it printed NaN%)', () => ['predict', at('nan.onnx'), IMAGE()], /res2b/],
+  ['eval on that model (it said top-1 10%)', () => ['eval', at('nan.onnx'), at('sc')], /res2b/],
+  [
+    '--out through a link to the input model, with --force',
+    () => edit(at('link.onnx'), at('m.onnx'), '--force'),
+    /refusing to overwrite the input file .*m\.onnx/,
+  ],
+  [
+    '--out is the exemplar image, with --force',
+    () => edit(at('m.onnx'), IMAGE(), '--force'),
+    /refusing to overwrite the input file .*car-0\.png/,
+  ],
+  [
+    '--out exists, without --force: refused before any work',
+    () => edit(at('m.onnx'), at('existing.onnx')),
+    /existing\.onnx already exists; pass --force/,
+  ],
+  [
+    '--out is a folder, with --force',
+    () => edit(at('m.onnx'), at('a-folder.onnx'), '--force'),
+    /cannot write .*a-folder\.onnx: it is a folder/,
+  ],
+  [
+    '--out in a folder that does not exist',
+    () => edit(at('m.onnx'), at('nowhere', 'o.onnx')),
+    /output folder .*nowhere does not exist/,
+  ],
+  [
+    '--threads 100000 (it grew to gigabytes)',
+    () => ['predict', at('m.onnx'), IMAGE(), '--threads', '100000'],
+    /--threads must be a whole number from 0 \(one per core\) to \d+/,
+  ],
+  [
+    'a segmentation model as a classifier',
+    () => ['predict', at('seg', 'model.onnx'), IMAGE()],
+    /output 'map' has shape \[N, 4, 64, 64\]; a classifier's logits are \[N, classes\]/,
+  ],
+  [
+    'a labels file with the wrong number of names',
+    () => ['predict', at('m.onnx'), IMAGE(), '--labels', at('five.txt')],
+    /has 10 classes but its labels name 5/,
+  ],
+  [
+    'a labels.csv class beyond the outputs',
+    () => ['eval', at('m.onnx'), at('beyond')],
+    /labelled class 12, but the model has 10 classes/,
+  ],
+  [
+    'finetune --lr -1',
+    () => [
+      'finetune',
+      at('m.onnx'),
+      ...exemplar(),
+      '--label',
+      '0',
+      '--lr',
+      '-1',
+      '--out',
+      at('f.onnx'),
+    ],
+    /finetune-local: --lr must be above 0, got -1/,
+  ],
+  [
+    'finetune --lr 1e30',
+    () => [
+      'finetune',
+      at('m.onnx'),
+      ...exemplar(),
+      '--label',
+      '0',
+      '--lr',
+      '1e30',
+      '--out',
+      at('f.onnx'),
+    ],
+    /--lr must be at most 10/,
+  ],
+  [
+    'edit --whitening-floor -1',
+    () => edit(at('m.onnx'), at('o2.onnx'), '--whitening-floor', '-1'),
+    /--whitening-floor must be above 0/,
+  ],
+  [
+    'edit --whitening-floor 2',
+    () => edit(at('m.onnx'), at('o3.onnx'), '--whitening-floor', '2'),
+    /--whitening-floor must be at most 1/,
+  ],
+  [
+    'a mask whose brightest pixel is 1/255',
+    () => [
+      'edit',
+      at('m.onnx'),
+      '--image',
+      IMAGE(),
+      '--mask',
+      at('faint.png'),
+      '--fill',
+      'white',
+      '--stats-data',
+      at('sc', 'images'),
+      '--out',
+      at('o4.onnx'),
+    ],
+    /brightest pixel is 1\/255/,
+  ],
+  ['serve --port 70000', () => ['serve', '--port', '70000'], /a port is at most 65535/],
+];
+
+describe('bad input: exit 2, one line, nothing changed', () => {
+  for (const [what, argv, message] of CASES) {
+    it(what, async () => {
+      const inputs = [at('m.onnx'), at('nan.onnx'), IMAGE(), MASK(), at('existing.onnx')];
+      const before = inputs.map(sha);
+      const start = performance.now();
+      const r = await ruledit(argv(), env);
+      const seconds = (performance.now() - start) / 1000;
+      assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.ok(seconds < 5, `answered in ${seconds.toFixed(1)} s`);
+      assert.deepEqual(inputs.map(sha), before, 'every input is unchanged');
+    });
+  }
+
+  it('serve on a port in use, or on an address that is not one, says so (it printed a stack trace)', async () => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = String((taken.address() as AddressInfo).port);
+    try {
+      const busy = await ruledit(['serve', '--port', port], env);
+      assert.equal(busy.code, 2, busy.stderr);
+      assert.match(busy.stderr, new RegExp(`port ${port} is in use: choose another with --port`));
+      const nowhere = await ruledit(['serve', '--port', '0', '--host', '999.1.1.1'], env);
+      assert.equal(nowhere.code, 2, nowhere.stderr);
+      assert.match(nowhere.stderr, /999\.1\.1\.1 is not an address/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('a tampered statistics cache is detected and recomputed, with a note', async () => {
+    const args = [
+      'stats',
+      at('m.onnx'),
+      '--layer',
+      'res2b',
+      '--data',
+      at('sc', 'images'),
+      '--json',
+    ];
+    const first = await ruledit(args, env);
+    assert.equal(first.code, 0, first.stderr);
+    const folder = at('cache', 'stats');
+    const [file] = readdirSync(folder);
+    const entry = JSON.parse(await readFile(join(folder, file), 'utf8'));
+    const C = Buffer.from(entry.C, 'base64');
+    for (const tamper of [
+      (c: Buffer) => Buffer.alloc(c.length), // all zero
+      (c: Buffer) => c.subarray(0, c.length / 2), // half of it
+      (c: Buffer) => Buffer.from(new Float64Array(c.length / 8).fill(NaN).buffer), // NaN
+    ]) {
+      await writeFile(
+        join(folder, file),
+        JSON.stringify({ ...entry, C: tamper(C).toString('base64') }),
+      );
+      const again = await ruledit(args, env);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /does not match its checksum \(damaged or edited\): recomputing/);
+      const summary = (out: string) => ({ ...JSON.parse(out), seconds: undefined });
+      assert.deepEqual(summary(again.stdout), summary(first.stdout), 'the same statistics');
+    }
+    const clean = await ruledit(args, env);
+    assert.doesNotMatch(clean.stderr, /recomputing/, 'the recomputed entry is trusted again');
+  });
+
+  it('an edit killed while it runs (SIGTERM or kill -9) leaves no partial output, and no temp file after the next run', async () => {
+    const out = at('killed.onnx');
+    for (const [i, signal] of (['SIGTERM', 'SIGKILL', 'SIGTERM', 'SIGKILL'] as const).entries()) {
+      const child = spawn(
+        process.execPath,
+        [resolve(import.meta.dirname, '../bin/ruledit.js'), ...edit(at('m.onnx'), out, '--force')],
+        { env: { ...process.env, ...env }, stdio: 'ignore' },
+      );
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((r) => setTimeout(r, 600 + 500 * i));
+      child.kill(signal);
+      await exited;
+      // Absent, or a complete model: never half a file under the real name.
+      if (existsSync(out)) parseModel(await readFile(out));
+    }
+    // What kill -9 leaves when it lands inside the write: a temp file of a process now gone.
+    await writeFile(`${out}.tmp-999999999-0badf00d`, 'half a model');
+    const done = await ruledit(edit(at('m.onnx'), out, '--force'), env);
+    assert.equal(done.code, 0, done.stderr);
+    parseModel(await readFile(out));
+    const left = readdirSync(dir).filter((n) => n.startsWith('killed.onnx.tmp-'));
+    assert.deepEqual(left, [], 'the next write swept what kill -9 left');
+  });
+});
