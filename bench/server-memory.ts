@@ -23,6 +23,8 @@ const img = await post('/api/images', { sample: 'sample-0' });
 const body = { image: img.id, mask: img.masks.road, replacement: { fill: '#ffffff' } };
 const rss = () => process.memoryUsage().rss / 2 ** 20;
 const edits = Number(flag('--edits', '50'));
+// Undo every Nth edit (1: every edit, so the model, and its edit history, stay the same size).
+const revertEvery = Number(flag('--revert-every', '2'));
 // The first edit builds the reference scenes, test folders and statistics: measured from after it.
 await post('/api/edit', body);
 global.gc?.();
@@ -30,7 +32,7 @@ const start = rss();
 const t0 = performance.now();
 for (let i = 1; i < edits; i++) {
   await post('/api/edit', body);
-  if (i % 2 === 0) await post('/api/revert');
+  if (i % revertEvery === 0) await post('/api/revert');
   if (i % 5 === 0)
     console.log(
       `${i} edits: RSS ${rss().toFixed(0)} MB (+${(rss() - start).toFixed(0)}), main heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MB, buffers ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MB`,

@@ -83,6 +83,17 @@ const edit = (model: string, out: string, ...more: string[]) => [
   ...more,
 ];
 
+const finetune = (...more: string[]) => [
+  'finetune',
+  at('m.onnx'),
+  ...exemplar(),
+  '--label',
+  '0',
+  '--out',
+  at('f.onnx'),
+  ...more,
+];
+
 /** [what, argv, the message expected on stderr] */
 const CASES: [string, () => string[], RegExp][] = [
   [
@@ -139,34 +150,10 @@ const CASES: [string, () => string[], RegExp][] = [
   ],
   [
     'finetune --lr -1',
-    () => [
-      'finetune',
-      at('m.onnx'),
-      ...exemplar(),
-      '--label',
-      '0',
-      '--lr',
-      '-1',
-      '--out',
-      at('f.onnx'),
-    ],
+    () => finetune('--lr', '-1'),
     /finetune-local: --lr must be above 0, got -1/,
   ],
-  [
-    'finetune --lr 1e30',
-    () => [
-      'finetune',
-      at('m.onnx'),
-      ...exemplar(),
-      '--label',
-      '0',
-      '--lr',
-      '1e30',
-      '--out',
-      at('f.onnx'),
-    ],
-    /--lr must be at most 10/,
-  ],
+  ['finetune --lr 1e30', () => finetune('--lr', '1e30'), /--lr must be at most 10/],
   [
     'edit --whitening-floor -1',
     () => edit(at('m.onnx'), at('o2.onnx'), '--whitening-floor', '-1'),
