@@ -51,7 +51,7 @@ export async function loadClassifier(
   return classifierOf(model, spec, await findLabels(model, given.labels ?? spec.labels));
 }
 
-/** A classifier from parts, checked against the graph (input size, number of classes). */
+/** A classifier from parts, checked against the graph: input size, [N, classes] logits, finite weights, labels. */
 export function classifierOf(
   model: OnnxModel,
   spec: PreprocessSpec,

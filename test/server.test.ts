@@ -372,7 +372,7 @@ describe('ruledit serve API', () => {
         new RuleditError(
           'guard-rejected',
           'the edit changes the top-1 of 9.00% of the guard images, and still 1.00% at 1/64 of its ' +
-            'strength (budget 0.5%): nothing was written. Try another --layer, or a larger --max-flips',
+            'strength (budget 0.5%): nothing was written. Try another `layer`, or a larger `maxFlips`',
         ),
       ).catch(explainRejection),
     );
@@ -384,6 +384,7 @@ describe('ruledit serve API', () => {
     assert.match(done.error!, /another block, or a larger flip budget/);
     assert.equal(readHistory(wb.model).length, records);
   });
+
   it("fine-tunes with the CLI's defaults: the page's finetune-local and `ruledit finetune` give the same weights", async () => {
     const img = await sample();
     const stored = wb.images.get(img.id)!;

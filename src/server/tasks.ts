@@ -4,7 +4,7 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { edit, type EditOptions } from '../edit/edit.js';
-import { METHODS, type MethodName, type Setting } from '../edit/methods.js';
+import { METHOD_NAMES, METHODS, type MethodName, type Setting } from '../edit/methods.js';
 import { describeGuard, type RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
@@ -80,7 +80,7 @@ export async function runCompare(
   say: Say,
 ): Promise<{ rows: CompareRow[]; label: string }> {
   const model = fromBytes(task.modelBytes);
-  const methods: MethodName[] = ['rewrite', 'finetune-local', 'finetune-global'];
+  const methods = METHOD_NAMES;
   const rows: CompareRow[] = [];
   for (const [i, method] of methods.entries()) {
     const start = performance.now();

@@ -335,8 +335,8 @@ export function explainRejection(e: unknown): never {
   if (!(isRuleditError(e) && e.code === 'guard-rejected')) throw e;
   const message = e.message
     .replace('nothing was written', 'the model is unchanged')
-    .replace('--layer', 'block')
-    .replace('--max-flips', 'flip budget');
+    .replace('`layer`', 'block')
+    .replace('`maxFlips`', 'flip budget');
   throw new RuleditError('guard-rejected', `the safety guard rejected the edit: ${message}`);
 }
 
