@@ -14,6 +14,7 @@ import { minimizeAlongLine } from '../src/edit/solve-subspace.ts';
 import { keyStatistics, type KeyStats } from '../src/edit/stats.ts';
 import { whitening } from '../src/edit/whiten.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import { GraphBuilder } from '../src/onnx/build.ts';
 import { readHistory } from '../src/onnx/history.ts';
 import type { OnnxModel } from '../src/onnx/model.ts';
 import { readWeight } from '../src/onnx/weights.ts';
@@ -294,6 +295,18 @@ describe('rewrite', () => {
     assert.ok(published.report.lossAfter < published.report.lossBefore);
   });
 
+  it("unmasked, as published: the objective counts every position, the direction stays the concept's", async () => {
+    const model = resnetLike();
+    const stats = await statsFor(model, 'res.b', 12);
+    const ex = [exemplar(12, 3)];
+    const common = { spec, guard: false as const, stats, layer: 'res.b' };
+    const masked = await rewrite(model, ex, common);
+    const unmasked = await rewrite(model, ex, { ...common, useMask: false });
+    // Same d: the share of the masked keys' norm along it is the same number.
+    assert.equal(unmasked.report.keyNormFraction, masked.report.keyNormFraction);
+    assert.notEqual(unmasked.report.lossBefore, masked.report.lossBefore, 'other objective');
+  });
+
   it('two edits compose, then revert in order to bit-identical weights and outputs', async () => {
     const model = resnetLike();
     const s1 = await statsFor(model, 'res.b', 12);
@@ -329,6 +342,24 @@ describe('rewrite', () => {
     const b = await (await Runner.create(undo2.model)).run(input, [1, 3, 12, 12]);
     assert.deepEqual(a.logits.data, b.logits.data);
     assert.throws(() => revertLast(undo2.model), { code: 'no-edit' });
+  });
+
+  it('refuses key statistics too large to compute (a VGG-sized Gemm), before reading any image', async () => {
+    const g = new GraphBuilder(13);
+    g.input('x', ['N', 25088]);
+    g.node(
+      'Gemm',
+      ['x', g.init('fc.w', [10, 25088], new Float32Array(250880))],
+      { transB: 1 },
+      'fc',
+    );
+    g.output('fc', ['N', 10]);
+    const model = g.build();
+    const block = findBlock(listBlocks(model.proto.graph!), 'fc');
+    await assert.rejects(keyStatistics(model, block, [], spec), {
+      code: 'keys-too-large',
+      message: /25088-dimensional keys: .* 25088x25088 float64 matrix \(4\.7 GB\)/,
+    });
   });
 
   it('rejects bad input with typed errors', async () => {

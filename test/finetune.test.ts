@@ -14,6 +14,11 @@ import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
 import { readTensor } from '../src/onnx/weights.ts';
 import { Runner } from '../src/runtime/session.ts';
 import { normals } from '../src/util/random.ts';
+import { loadClassifier } from '../src/classifier.ts';
+import { sceneExemplar } from '../src/demo/scenes.ts';
+import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
+import { styleTexture } from '../src/synth/styles.ts';
+import { CLASSES, replaceConcept, scene, sceneMask, SEEDS } from '../src/synth/world.ts';
 import { mobilenetLike, resnetLike, vggLike } from './fixtures/nets.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared');
@@ -166,6 +171,36 @@ describe('fine-tuning baselines', () => {
       for (const [name, data] of before)
         assert.deepEqual(readTensor(reverted, name), data, `${method}: ${name} after revert`);
     }
+  });
+
+  it("global fine-tuning trains BatchNormalization's scale and bias, never its running statistics", async () => {
+    const classifier = await loadClassifier(BUILTIN_MODEL);
+    const car = scene(SEEDS.test + 7, { label: CLASSES.indexOf('car'), ground: 'road' });
+    const mask = sceneMask(car, 'road');
+    const snowy = replaceConcept(car, 'road', styleTexture('snow', 0, 64));
+    const out = await edit(classifier, [sceneExemplar(car.rgb, snowy, mask)], {
+      method: 'finetune-global',
+      label: CLASSES.indexOf('car'),
+      layer: 'res2a',
+      steps: 5,
+      lr: 0.05,
+    });
+    const bns = classifier.model.proto.graph!.node!.filter(
+      (n) => n.opType === 'BatchNormalization',
+    );
+    const tensor = (m: OnnxModel, name: string) => readTensor(m, name);
+    let trained = 0;
+    for (const bn of bns) {
+      const [, scale, bias, mean, variance] = bn.input!;
+      for (const buffer of [mean, variance])
+        assert.deepEqual(tensor(out.model, buffer), tensor(classifier.model, buffer), buffer);
+      if (
+        tensor(out.model, scale).some((v, i) => v !== tensor(classifier.model, scale)[i]) ||
+        tensor(out.model, bias).some((v, i) => v !== tensor(classifier.model, bias)[i])
+      )
+        trained++;
+    }
+    assert.ok(trained >= 1, 'the scale and bias after the block are trained');
   });
 
   it('rejects a label outside the classes', async () => {

@@ -68,7 +68,7 @@ export function registerEdit(program: Command): void {
     .addOption(rewriteFlag('projectEvery'))
     .option(
       '--unmasked',
-      'ablation: every position counts in the objective and direction, not only the concept',
+      "ablation (as published): every value position counts in the objective, not only the concept; the direction stays the concept's",
       false,
     )
     .addOption(rewriteFlag('whiteningFloor'))

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { findBlock, listBlocks, modulePath } from '../onnx/blocks.js';
 import { modelInputs } from '../onnx/model.js';
 import { tensorShapes } from '../runtime/capture.js';
 import { findPreprocess, inputDims } from '../classifier.js';
@@ -18,14 +18,15 @@ export function registerInspect(program: Command): void {
       positiveIntOption,
     )
     .addOption(preprocessOption())
-    .option('--layer <name>', 'show one block (by name or index) in detail')
+    .option('--layer <name>', 'show one block (by name, PyTorch module path or index) in detail')
+    .option('--wide', "also show each block's graph node and key/value tensor names", false)
     .option('--json', 'print the blocks as JSON', false)
     .action(inspect);
 }
 
 export async function inspect(
   modelPath: string,
-  opts: { size?: number; preprocess?: string; layer?: string; json?: boolean },
+  opts: { size?: number; preprocess?: string; layer?: string; json?: boolean; wide?: boolean },
 ): Promise<void> {
   const model = await loadModel(modelPath);
   const spec = await findPreprocess(model, opts.preprocess);
@@ -58,6 +59,7 @@ export async function inspect(
     const b = rows[0];
     const detail: [string, string | undefined][] = [
       ['block', `${b.index} ${b.name}`],
+      ['module', modulePath(b.name) === b.name ? undefined : modulePath(b.name)],
       ['chain', b.chain.join(' > ')],
       ['weight', `${b.weightShape.join('x')} (${b.weight})${b.bias ? `, bias ${b.bias}` : ''}`],
       ['key', `${b.key} ${b.keySpatial.join('x')}`],
@@ -77,15 +79,25 @@ export async function inspect(
   console.log(
     `${model.path}\ninput ${dims.join('x')}; ${rows.length} linear layers, ${editable} editable blocks\n`,
   );
+  // Names as the user wrote the model (PyTorch module paths); --wide adds the graph's own names.
+  const wide = opts.wide === true;
   console.log(
     table(
-      ['#', 'name', 'chain', 'weight', 'key -> value', 'spatial', 'editable'],
+      [
+        '#',
+        'name',
+        'chain',
+        'weight',
+        ...(wide ? ['node', 'key -> value'] : []),
+        'spatial',
+        'editable',
+      ],
       rows.map((b) => [
         String(b.index),
-        b.name,
+        modulePath(b.name),
         b.chain.join(' > '),
         b.weightShape.join('x'),
-        `${b.key} -> ${b.value}`,
+        ...(wide ? [b.name, `${b.key} -> ${b.value}`] : []),
         b.valueSpatial.length ? b.valueSpatial.join('x') : '-',
         b.editable ? 'yes' : `no: ${b.reason!.split(':')[0]}`,
       ]),

@@ -57,7 +57,7 @@ export const METHODS = {
       useMask: {
         type: 'boolean',
         default: true,
-        help: 'false (--unmasked): every position counts in the objective and direction, not only the concept',
+        help: "false (--unmasked): every value position counts in the objective (the published ablation); the direction stays the concept's",
       },
       solver: {
         type: 'string',

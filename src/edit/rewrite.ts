@@ -180,10 +180,12 @@ export async function rewrite(
   const keyPositions = kh * kw;
   const valuePositions = vh * vw;
 
-  const maskAt = (ex: Exemplar, outH: number, outW: number) => {
-    if (!useMask) return new Float32Array(outH * outW).fill(1);
-    return areaResize(ex.mask, w, h, outW, outH);
-  };
+  const maskAt = (ex: Exemplar, outH: number, outW: number) =>
+    areaResize(ex.mask, w, h, outW, outH);
+  // The published ablation drops the mask from the objective only: the direction stays the
+  // concept's, every value position counts.
+  const objectiveMask = (ex: Exemplar, outH: number, outW: number) =>
+    useMask ? maskAt(ex, outH, outW) : new Float32Array(outH * outW).fill(1);
   const perExemplar = (t: Tapped, e: number) => imageOf(t, e, n);
 
   // 3. Direction.
@@ -196,8 +198,7 @@ export async function rewrite(
   const keyMask = maskAt(exemplars[0], kh, kw);
   const keyGrid = { height: kh, width: kw, masked: keyMask.filter((m) => m > 0).length };
   say(
-    `keys: ${kh}x${kw} grid, the mask touches ${keyGrid.masked} of its ${kh * kw} cells` +
-      (useMask ? `\n${gridPicture(keyMask, kh, kw)}` : ''),
+    `keys: ${kh}x${kw} grid, the mask touches ${keyGrid.masked} of its ${kh * kw} cells\n${gridPicture(keyMask, kh, kw)}`,
   );
   say(
     `direction: rank ${rank}, ${direction.positions} masked key positions over ${n} exemplar${n > 1 ? 's' : ''}, ${(100 * direction.keyNormFraction).toFixed(1)}% of the exemplar keys' norm along d`,
@@ -251,7 +252,7 @@ export async function rewrite(
       perExemplar(keys, e),
       perExemplar(base, e),
       perExemplar(target, e),
-      Float64Array.from(maskAt(ex, vh, vw), Math.sqrt),
+      Float64Array.from(objectiveMask(ex, vh, vw), Math.sqrt),
     ),
   );
   const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;

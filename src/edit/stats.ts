@@ -40,6 +40,9 @@ export interface StatsOptions {
   onWarning?: (message: string) => void;
 }
 
+/** The largest key dimension whose statistics ruledit computes: 4096^2 float64 is 128 MB. */
+export const MAX_KEY_DIM = 4096;
+
 /**
  * C for a block's keys, streamed through ONNX Runtime (the Gram matrix of each batch is computed
  * inside the session) and accumulated in float64 across batches. Cached on disk, keyed by model
@@ -52,6 +55,12 @@ export async function keyStatistics(
   spec: PreprocessSpec,
   options: StatsOptions = {},
 ): Promise<KeyStats> {
+  const keyDim = block.weightShape[1];
+  if (keyDim > MAX_KEY_DIM)
+    throw new RuleditError(
+      'keys-too-large',
+      `'${block.name}' has ${keyDim}-dimensional keys: their statistics would be a ${keyDim}x${keyDim} float64 matrix (${((keyDim * keyDim * 8) / 2 ** 30).toFixed(1)} GB) to eigendecompose; ruledit edits blocks with keys of at most ${MAX_KEY_DIM} dimensions (a VGG classifier's first Gemm has 25088: pick a convolution)`,
+    );
   const key = await statsKey(model, block, items, spec);
   const file = join(cacheDir(options.cacheDir), 'stats', `${key}.json`);
   if (!options.refresh && existsSync(file)) {

@@ -144,12 +144,16 @@ function parametersOf(view: GraphView, nodes: NodeProto[]): string[] {
   for (const node of nodes) {
     const op = node.opType ?? '';
     const ins = node.input ?? [];
+    // BatchNormalization's running mean and variance are buffers, not parameters (the published
+    // baseline trains scale and bias only; a gradient step could make a variance negative).
     const candidates =
-      op === 'Conv' || op === 'Gemm' || op === 'MatMul' || op === 'BatchNormalization'
-        ? ins.slice(1)
-        : op === 'Add'
-          ? ins
-          : [];
+      op === 'BatchNormalization'
+        ? ins.slice(1, 3)
+        : op === 'Conv' || op === 'Gemm' || op === 'MatMul'
+          ? ins.slice(1)
+          : op === 'Add'
+            ? ins
+            : [];
     for (const name of candidates) {
       const t = name && view.constant(name);
       if (t && (t.dataType ?? 1) === DataType.FLOAT && view.consumers(name).length === 1)

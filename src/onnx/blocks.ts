@@ -208,10 +208,28 @@ function activationOf(view: GraphView, node: NodeProto): Activation | undefined 
  * Find a block by name or index. Asking for a block that exists but cannot be edited is a user
  * error with the reason, unless `editableOnly` is false (taps work on any block).
  */
+/**
+ * The PyTorch module path of a node named by torch.onnx.export's scopes, as the user wrote it in
+ * Python: '/layer4/layer4.1/conv2/Conv' -> 'layer4.1.conv2', '/features/features.1/features.1.0/
+ * block/block.0/block.0.0/Conv' -> 'features.1.0.block.0.0'. Each scope either extends the one
+ * before (a child of a Sequential: 'layer4' -> 'layer4.1') or names a child module ('conv2').
+ * Names that are not scope paths come back as they are.
+ */
+export function modulePath(name: string): string {
+  if (!name.startsWith('/')) return name;
+  const parts: string[] = [];
+  for (const seg of name.split('/').filter(Boolean).slice(0, -1)) {
+    if (parts.length && seg.startsWith(`${parts.at(-1)}.`)) parts[parts.length - 1] = seg;
+    else parts.push(seg);
+  }
+  return parts.length ? parts.join('.') : name;
+}
+
 export function findBlock(blocks: Block[], ref: string, editableOnly = true): Block {
   const trimmed = ref.trim();
   const block =
     blocks.find((b) => b.name === trimmed) ??
+    blocks.find((b) => modulePath(b.name) === trimmed) ??
     (/^(block\.)?\d+$/.test(trimmed)
       ? blocks.find((b) => b.index === Number(trimmed.replace('block.', '')))
       : undefined);

@@ -4,6 +4,7 @@ import { RuleditError } from '../errors.js';
 import type { OnnxModel } from '../onnx/model.js';
 import type { ModelProto } from '../onnx/proto.js';
 import { modelInputs, serializeModel } from '../onnx/model.js';
+import { withDynamicBatch } from '../onnx/batch.js';
 import { withTaps } from '../onnx/taps.js';
 
 export interface SessionOptions {
@@ -42,7 +43,8 @@ export class Runner {
         `the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ')}); ruledit needs a classifier with one image input`,
       );
     }
-    const session = await openSession(proto, options.threads);
+    const batched = withDynamicBatch(proto, inputs[0].name) ?? proto;
+    const session = await openSession(batched, options.threads);
     return new Runner(session, inputs[0].name, model.proto.graph!.output![0].name!, taps);
   }
 
