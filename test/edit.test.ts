@@ -8,7 +8,7 @@ import type { Exemplar } from '../src/concepts/exemplar.ts';
 import { normalizePixels } from '../src/data/image.ts';
 import { parsePreprocess } from '../src/data/preprocess.ts';
 import { contextDirection } from '../src/edit/direction.ts';
-import { activeEdits, revertLast } from '../src/edit/record.ts';
+import { activeEdits, revertLast, stripHistory } from '../src/edit/record.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import { minimizeAlongLine } from '../src/edit/solve-subspace.ts';
 import { keyStatistics, type KeyStats } from '../src/edit/stats.ts';
@@ -16,7 +16,7 @@ import { whitening } from '../src/edit/whiten.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
 import { GraphBuilder } from '../src/onnx/build.ts';
 import { readHistory } from '../src/onnx/history.ts';
-import type { OnnxModel } from '../src/onnx/model.ts';
+import { serializeModel, type OnnxModel } from '../src/onnx/model.ts';
 import { readWeight } from '../src/onnx/weights.ts';
 import { Runner } from '../src/runtime/session.ts';
 import { normals, rng } from '../src/util/random.ts';
@@ -342,6 +342,20 @@ describe('rewrite', () => {
     const b = await (await Runner.create(undo2.model)).run(input, [1, 3, 12, 12]);
     assert.deepEqual(a.logits.data, b.logits.data);
     assert.throws(() => revertLast(undo2.model), { code: 'no-edit' });
+    // A reverted edit keeps its summary and hashes, not its copy of the old weights.
+    const undone = readHistory(undo2.model).slice(0, 2);
+    for (const r of undone)
+      for (const t of r.tensors as { previous?: string; before: string }[]) {
+        assert.equal(t.previous, undefined);
+        assert.match(t.before, /^[0-9a-f]{64}$/);
+      }
+    // strip drops the undo data of the edits in force too: same weights, a smaller file, no revert.
+    const { model: stripped, bytes } = stripHistory(second.model);
+    assert.ok(bytes > 0);
+    assert.equal(readHistory(stripped).at(-1)!.method, 'strip');
+    assert.deepEqual(weightOf(stripped, 'down'), weightOf(second.model, 'down'));
+    assert.ok(serializeModel(stripped.proto).length < serializeModel(second.model.proto).length);
+    assert.throws(() => revertLast(stripped), { code: 'no-undo' });
   });
 
   it('refuses key statistics too large to compute (a VGG-sized Gemm), before reading any image', async () => {

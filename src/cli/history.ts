@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { activeEdits, revertLast } from '../edit/record.js';
+import { activeEdits, revertLast, stripHistory } from '../edit/record.js';
 import { loadModel } from '../onnx/model.js';
 import { readHistory } from '../onnx/history.js';
 import { saveModel } from '../onnx/save.js';
@@ -32,12 +32,28 @@ export function registerHistory(program: Command): void {
             r.time,
             r.method === 'revert'
               ? `undoes #${r.reverts}`
-              : active.has(i)
-                ? 'in force'
-                : 'reverted',
+              : r.method === 'strip'
+                ? 'undo data dropped'
+                : active.has(i)
+                  ? 'in force'
+                  : 'reverted',
           ]),
         ),
       );
+    });
+
+  program
+    .command('strip')
+    .description(
+      "drop the undo data of every recorded edit (the old weights' copies), keeping the summaries: a smaller model to deploy, whose edits can no longer be reverted",
+    )
+    .argument('<model>', 'ONNX model file')
+    .requiredOption('--out <file>', 'where to write the stripped model')
+    .option('--force', 'replace --out if it exists', false)
+    .action(async (modelPath: string, opts: { out: string; force: boolean }) => {
+      const { model, bytes } = stripHistory(await loadModel(modelPath));
+      await saveModel(model, opts.out, { force: opts.force });
+      console.log(`dropped ${(bytes / 2 ** 20).toFixed(2)} MB of undo data; wrote ${opts.out}`);
     });
 
   program

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { RuleditError } from '../errors.js';
 import { findBlock, listBlocks } from '../onnx/blocks.js';
-import { appendHistory, readHistory, type EditRecord } from '../onnx/history.js';
+import { appendHistory, readHistory, withHistory, type EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { patchTensors, readTensor, storedWeight } from '../onnx/weights.js';
 import { VERSION } from '../version.js';
@@ -13,8 +13,11 @@ export interface TensorChange {
   /** sha256 of the float32 bytes before and after. */
   before: string;
   after: string;
-  /** The exact previous bytes, deflated, base64. */
-  previous: string;
+  /**
+   * The exact previous bytes, deflated, base64: what revert restores. Dropped once the edit is
+   * reverted (nothing can undo it again) or by `strip`; the hashes stay.
+   */
+  previous?: string;
 }
 
 export const sha256 = (a: Float32Array) =>
@@ -96,6 +99,11 @@ export function revertLast(model: OnnxModel): {
   const record = history[index];
   const restore = new Map<string, Float32Array>();
   for (const change of record.tensors as TensorChange[]) {
+    if (change.previous === undefined)
+      throw new RuleditError(
+        'no-undo',
+        `edit #${index} cannot be reverted: its undo data was stripped (ruledit strip)`,
+      );
     if (sha256(readTensor(model, change.tensor)) !== change.after) {
       throw new RuleditError(
         'changed-since',
@@ -121,5 +129,31 @@ export function revertLast(model: OnnxModel): {
     reverts: index,
     block: record.block,
   };
-  return { model: appendHistory(patched, revert), reverted: record, index };
+  // The reverted edit's copy of the old weights has done its work: only its summary stays.
+  const kept = history.map((r, i) => (i === index ? withoutUndo(r) : r));
+  return { model: withHistory(patched, [...kept, revert]), reverted: record, index };
+}
+
+function withoutUndo(record: EditRecord): EditRecord {
+  if (!Array.isArray(record.tensors)) return record;
+  const tensors = (record.tensors as TensorChange[]).map(({ previous: _, ...rest }) => rest);
+  return { ...record, tensors };
+}
+
+/**
+ * The model with every record's undo data dropped (a deployed model needs none of it: it can be
+ * a large share of the file after many edits); the summaries and hashes stay, and a 'strip'
+ * record says when. Edits in force can no longer be reverted.
+ */
+export function stripHistory(model: OnnxModel): { model: OnnxModel; bytes: number } {
+  const history = readHistory(model);
+  const bytes = history
+    .flatMap((r) => (Array.isArray(r.tensors) ? (r.tensors as TensorChange[]) : []))
+    .reduce((sum, c) => sum + (c.previous?.length ?? 0), 0);
+  const strip: EditRecord = {
+    method: 'strip',
+    time: new Date().toISOString(),
+    ruleditVersion: VERSION,
+  };
+  return { model: withHistory(model, [...history.map(withoutUndo), strip]), bytes };
 }

@@ -32,5 +32,10 @@ export function readHistory(model: OnnxModel): EditRecord[] {
 
 /** A copy of the model with `record` appended to its history; other metadata is kept. */
 export function appendHistory(model: OnnxModel, record: EditRecord): OnnxModel {
-  return withMetadata(model, HISTORY_KEY, JSON.stringify([...readHistory(model), record]));
+  return withHistory(model, [...readHistory(model), record]);
+}
+
+/** A copy of the model with this history; other metadata is kept. */
+export function withHistory(model: OnnxModel, history: EditRecord[]): OnnxModel {
+  return withMetadata(model, HISTORY_KEY, JSON.stringify(history));
 }
