@@ -141,7 +141,7 @@ function exemplarBody(extra: Record<string, unknown> = {}) {
   const mask = painter.read(image.width, image.height);
   if (!mask.some((v) => v > 0)) throw new Error('paint the concept mask first');
   const settings: Record<string, string | number> = { layer: $<HTMLSelectElement>('block').value };
-  for (const [key, id] of Object.entries(NUMBER_CONTROLS)) {
+  for (const [key, { id }] of Object.entries(NUMBER_CONTROLS)) {
     const v = $<HTMLInputElement>(id).value;
     if (v.trim() !== '') settings[key] = Number(v);
   }
@@ -408,18 +408,17 @@ function styleChoice(style: string): string {
 }
 
 /** Number inputs and the option of the registry each sets (fine-tuning's steps and lr, not the rewrite's). */
-const NUMBER_CONTROLS = { rank: 'rank', maxFlips: 'max-flips', steps: 'ft-steps', lr: 'ft-lr' };
-const CONTROL_METHOD: Record<string, MethodName> = {
-  rank: 'rewrite',
-  maxFlips: 'rewrite',
-  steps: 'finetune-local',
-  lr: 'finetune-local',
+const NUMBER_CONTROLS: Record<string, { id: string; method: MethodName }> = {
+  rank: { id: 'rank', method: 'rewrite' },
+  maxFlips: { id: 'max-flips', method: 'rewrite' },
+  steps: { id: 'ft-steps', method: 'finetune-local' },
+  lr: { id: 'ft-lr', method: 'finetune-local' },
 };
 
 /** Each number input shows its option's default and bounds, as the registry declares them. */
 function setControls(methods: Info['methods']): void {
-  for (const [key, id] of Object.entries(NUMBER_CONTROLS)) {
-    const o = methods[CONTROL_METHOD[key]].options[key];
+  for (const [key, { id, method }] of Object.entries(NUMBER_CONTROLS)) {
+    const o = methods[method].options[key];
     const input = $<HTMLInputElement>(id);
     input.value = String(o.default);
     input.title = o.help;

@@ -107,11 +107,9 @@ export async function loadMask(
       `${where}: its brightest pixel is ${Math.round(peak * 255)}/255; a mask marks the concept white (255) on black (0)`,
     );
   if (inside === 0) {
-    let any = 0;
-    for (let i = 0; i < full.length; i++) any += full[i];
     throw new RuleditError(
       'bad-mask',
-      any === 0
+      peak === 0
         ? `${where} is empty (all black): paint the concept white (255) on black (0)`
         : `${where} has no pixel inside the model's centre crop (${box.width}x${box.height} at ` +
             `${box.left},${box.top} of ${imageWidth}x${imageHeight}): the concept lies only in ` +
