@@ -76,13 +76,13 @@ export interface Candidate<S> {
  * accuracy drop is at most `maxDrop` points (default 0.25). Undefined when every setting breaks
  * too much.
  */
-export function selectSetting<S>(
-  candidates: Candidate<S>[],
+export function selectSetting<C extends Candidate<unknown>>(
+  candidates: C[],
   maxDrop = 0.25,
-): Candidate<S> | undefined {
+): C | undefined {
   const allowed = candidates.filter((c) => c.cleanDrop <= maxDrop);
-  const rank = (c: Candidate<S>) => (Number.isNaN(c.score) ? -Infinity : c.score);
-  return allowed.reduce<Candidate<S> | undefined>(
+  const rank = (c: C) => (Number.isNaN(c.score) ? -Infinity : c.score);
+  return allowed.reduce<C | undefined>(
     (best, c) => (!best || rank(c) > rank(best) ? c : best),
     undefined,
   );

@@ -1,0 +1,242 @@
+import { loadExemplar, type Exemplar } from '../concepts/exemplar.js';
+import {
+  caseForSeed,
+  caseVariants,
+  type CaseVariant,
+  type TestSetManifest,
+} from '../concepts/testset.js';
+import { transformedFiles } from '../concepts/transformed.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { Classifier } from '../classifier.js';
+import { edit as defaultEdit } from '../edit/edit.js';
+import { pickBlock } from '../edit/layer.js';
+import { splitReference } from '../edit/guard.js';
+import { keyStatistics, type KeyStats } from '../edit/stats.js';
+import { isRuleditError, RuleditError } from '../errors.js';
+import type { Setting } from '../edit/methods.js';
+import { editOptions, type MethodGrid } from './grid.js';
+import { PredictionCache, predictFiles } from './predictions.js';
+import { cleanAccuracyDrop, fourWay, type CaseImage } from './protocol.js';
+import { MEASURE_KEYS, toScore, type ResultLine, type Score, type MeasureKey } from './results.js';
+
+/**
+ * One trial of the harness: one method's setting, edited from a case's exemplars and scored on
+ * the case's validation and test images and on the clean set. Everything a trial needs besides
+ * the case is the context below, built once per run (or once per study by a queue worker).
+ */
+export interface TrialContextOptions {
+  /** Labelled images for the clean accuracy drop. */
+  clean: DatasetItem[];
+  /** Reference images of the rewrite: every 4th is held out for its guard, the rest give the statistics. */
+  statsData?: DatasetItem[];
+  /** Statistics computed before (with `guardData`, or a grid that turns the guard off). */
+  stats?: KeyStats;
+  guardData?: DatasetItem[];
+  /** The guard's flip budget (percent) for every rewrite setting that does not set its own. */
+  maxFlips?: number;
+  batchSize?: number;
+  threads?: number;
+  cacheDir?: string;
+  /** The editing entry point (a test counts its calls). */
+  edit?: typeof defaultEdit;
+  onProgress?: (message: string) => void;
+}
+
+/** A setting's outcome: its validation score and test scores, or the guard's refusal. Plain JSON. */
+export type TrialOutcome = ScoredTrial | RefusedTrial;
+
+export interface ScoredTrial {
+  setting: Setting;
+  /** Mean of the four errors-corrected numbers on the validation split (null: nothing to fix). */
+  score: number | null;
+  cleanDrop: number;
+  test: Record<MeasureKey, Score>;
+  edit: NonNullable<ResultLine['edit']>;
+  images: ResultLine['images'];
+  seconds: number;
+}
+
+export interface RefusedTrial {
+  setting: Setting;
+  refused: string;
+  images: ResultLine['images'];
+  seconds: number;
+}
+
+/** A case's shared side: transformed files, the original model's predictions, the exemplars. */
+export interface PreparedCase {
+  exemplars: Exemplar[];
+  validation: (CaseVariant & { file: string })[];
+  test: (CaseVariant & { file: string })[];
+  /** Original model on each validation+test image, untransformed and transformed. */
+  origPred: Int32Array;
+  transBefore: Int32Array;
+}
+
+export interface TrialContext {
+  classifier: Classifier;
+  options: TrialContextOptions;
+  prepare(m: TestSetManifest, caseId: string, k: number): Promise<PreparedCase>;
+  trial(
+    prepared: PreparedCase,
+    target: number,
+    method: MethodGrid,
+    setting: Setting,
+  ): Promise<TrialOutcome>;
+}
+
+export function trialContext(classifier: Classifier, options: TrialContextOptions): TrialContext {
+  const { model, spec } = classifier;
+  const say = options.onProgress ?? (() => {});
+  const editFn = options.edit ?? defaultEdit;
+  const predictOpts = { batchSize: options.batchSize, threads: options.threads };
+  const original = new PredictionCache(model, spec, predictOpts);
+  const cleanFiles = options.clean.map((i) => i.file);
+  const cleanLabels = options.clean.map((i) => i.label!);
+  let cleanBefore: Promise<Int32Array> | undefined;
+  const reference = options.statsData ? splitReference(options.statsData) : undefined;
+  const guardData = options.guardData ?? reference?.guard;
+  const stats = new Map<string, Promise<KeyStats>>();
+  const statsFor = (layer: string | undefined) => {
+    if (options.stats) return Promise.resolve(options.stats);
+    if (!reference)
+      throw new RuleditError(
+        'no-stats',
+        'the rewrite needs key statistics: give reference images (`statsData`)',
+      );
+    const key = layer ?? 'auto';
+    if (!stats.has(key))
+      stats.set(
+        key,
+        pickBlock(model, spec, layer).then((block) =>
+          keyStatistics(model, block, reference.stats, spec, {
+            threads: options.threads,
+            cacheDir: options.cacheDir,
+            onWarning: say,
+          }),
+        ),
+      );
+    return stats.get(key)!;
+  };
+
+  return {
+    classifier,
+    options,
+    async prepare(m, caseId, k) {
+      const saved = m.cases.find((c) => c.id === caseId);
+      if (!saved) throw new RuleditError('bad-testset', `the test set has no case '${caseId}'`);
+      const c = caseForSeed(m, saved, k);
+      const v = caseVariants(m, c);
+      const all = [...v.train, ...v.validation, ...v.test];
+      const files = await transformedFiles(all, m.transformation, {
+        cacheDir: options.cacheDir,
+        seed: m.seed,
+      });
+      const withFile = <T>(list: T[], offset: number) =>
+        list.map((x, i) => ({ ...x, file: files[offset + i] }));
+      const validation = withFile(v.validation, v.train.length);
+      const test = withFile(v.test, v.train.length + v.validation.length);
+      const evalVariants = [...validation, ...test];
+      const before = await original.predict([
+        ...evalVariants.map((x) => x.image),
+        ...evalVariants.map((x) => x.file),
+      ]);
+      const n = evalVariants.length;
+      const exemplars = await Promise.all(
+        withFile(v.train, 0).map((t) => loadExemplar(t.image, t.mask, { modified: t.file }, spec)),
+      );
+      return {
+        exemplars,
+        validation,
+        test,
+        origPred: before.subarray(0, n),
+        transBefore: before.subarray(n),
+      };
+    },
+    async trial(p, target, method, setting) {
+      const t0 = performance.now();
+      const images = {
+        train: p.exemplars.length,
+        validation: p.validation.length,
+        test: p.test.length,
+        clean: cleanFiles.length,
+      };
+      const seconds = () => (performance.now() - t0) / 1000;
+      const shared: Record<string, unknown> & { target: number } = {
+        target,
+        threads: options.threads,
+      };
+      if (method.kind === 'rewrite') {
+        shared.stats = await statsFor(setting.layer as string | undefined);
+        // The statistics' images also feed the rewrite's preserve term, as in `edit`.
+        if (reference) shared.statsData = reference.stats;
+        shared.guard = guardData && { data: guardData, maxFlips: options.maxFlips };
+      }
+      let result;
+      try {
+        result = await editFn(classifier, p.exemplars, editOptions(method, setting, shared));
+      } catch (e) {
+        // The guard refusing a setting is that setting's outcome, not the run's failure.
+        if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;
+        return { setting, refused: e.message, images, seconds: seconds() };
+      }
+      cleanBefore ??= predictFiles(model, cleanFiles, spec, predictOpts);
+      const evalVariants = [...p.validation, ...p.test];
+      const after = await predictFiles(
+        result.model,
+        [...evalVariants.map((v) => v.file), ...cleanFiles],
+        spec,
+        predictOpts,
+      );
+      const scored = evalVariants.map((v, i): CaseImage => ({
+        label: v.label,
+        target: v.target,
+        style: v.styleRole,
+        cleanBefore: p.origPred[i],
+        transformedBefore: p.transBefore[i],
+        transformedAfter: after[i],
+      }));
+      const val = fourWay(scored.slice(0, p.validation.length));
+      const test = fourWay(scored.slice(p.validation.length));
+      const cleanDrop = cleanAccuracyDrop(
+        cleanLabels,
+        Array.from(await cleanBefore),
+        Array.from(after.subarray(evalVariants.length)),
+      );
+      const r = result.report;
+      const score = meanDefined(MEASURE_KEYS.map((key) => val[key].value));
+      return {
+        setting,
+        score: Number.isNaN(score) ? null : score,
+        cleanDrop,
+        test: Object.fromEntries(MEASURE_KEYS.map((key) => [key, toScore(test[key])])) as Record<
+          MeasureKey,
+          Score
+        >,
+        edit: {
+          block: r.block,
+          lossBefore: r.lossBefore,
+          lossAfter: r.lossAfter,
+          ...('strength' in r ? { strength: r.strength } : {}),
+          ...('guard' in r && r.guard
+            ? {
+                guard: {
+                  flipRate: r.guard.flipRate,
+                  meanKL: r.guard.meanKL,
+                  images: r.guard.images,
+                  maxFlips: r.guard.maxFlips,
+                },
+              }
+            : {}),
+        },
+        images,
+        seconds: seconds(),
+      };
+    },
+  };
+}
+
+function meanDefined(xs: number[]): number {
+  const ok = xs.filter((x) => !Number.isNaN(x));
+  return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : NaN;
+}
