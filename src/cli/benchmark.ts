@@ -16,7 +16,9 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
+  queueOption,
 } from './options.js';
+import { queueExecutor } from '../queue/coordinator.js';
 import { table } from './table.js';
 
 export function registerBenchmark(program: Command): void {
@@ -58,6 +60,7 @@ export function registerBenchmark(program: Command): void {
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .addOption(cacheOption())
+    .addOption(queueOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
     .option('--json', 'print the per-method summary as JSON', false)
@@ -80,6 +83,7 @@ export interface BenchmarkFlags {
   batch: number;
   threads: number;
   cache?: string;
+  queue?: string;
   report?: string;
   force: boolean;
   json: boolean;
@@ -120,6 +124,7 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
     batchSize: opts.batch,
     threads: opts.threads,
     cacheDir: opts.cache,
+    executor: opts.queue ? await queueExecutor(opts.queue) : undefined,
     onProgress: (m) => process.stderr.write(`${m}\n`),
   });
   const summary = aggregate(run.lines);

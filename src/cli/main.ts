@@ -18,6 +18,7 @@ import { registerTestset } from './testset.js';
 import { registerDiscover } from './discover.js';
 import { registerBenchmark } from './benchmark.js';
 import { registerServe } from './serve.js';
+import { registerWorker } from './worker.js';
 
 // Ctrl-C and SIGTERM become normal exits so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
@@ -49,6 +50,7 @@ registerTestset(program);
 registerDiscover(program);
 registerBenchmark(program);
 registerServe(program);
+registerWorker(program);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

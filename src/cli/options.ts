@@ -41,6 +41,12 @@ export const threadsOption = () =>
 export const cacheOption = () =>
   new Option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)');
 
+export const queueOption = () =>
+  new Option(
+    '--queue <url>',
+    'Redis of a BullMQ queue shared with `ruledit worker`s: redis://HOST:PORT/DB',
+  );
+
 /** The flag of a library option: `--max-flips` for maxFlips, `--guard-data` for guard.data. */
 export const flagOf = (key: string) =>
   `--${key.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;

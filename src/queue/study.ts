@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Redis } from 'ioredis';
+import { classifierOf, type Classifier } from '../classifier.js';
+import type { TestSetManifest } from '../concepts/testset.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { parsePreprocess, specToJson } from '../data/preprocess.js';
+import { RuleditError } from '../errors.js';
+import type { HarnessOptions } from '../eval/harness.js';
+import { fileDigest } from '../io/digest.js';
+import { loadModel } from '../onnx/model.js';
+
+/**
+ * Everything a worker needs besides a trial's case and setting, stored once in Redis under its
+ * content hash: the model's path and bytes' hash, its preprocessing and labels, the test sets,
+ * the data sets, and the sha256 of every file the trials read. Paths are absolute: workers read
+ * them from a disk they share with the coordinator, and refuse a study whose bytes differ.
+ */
+export interface Study {
+  version: 1;
+  model: { path: string; hash: string };
+  preprocess: Record<string, unknown>;
+  labels?: string[];
+  testsets: TestSetManifest[];
+  clean: DatasetItem[];
+  statsData?: DatasetItem[];
+  guardData?: DatasetItem[];
+  maxFlips?: number;
+  batchSize?: number;
+  /** sha256 of each file read by a trial (images, masks, style images), by absolute path. */
+  files: Record<string, string>;
+}
+
+const KEY = (hash: string) => `ruledit:study:${hash}`;
+/** A study outlives its coordinator (a rerun finds it), not forever. */
+const KEEP_SECONDS = 30 * 24 * 3600;
+
+export async function studyOf(classifier: Classifier, options: HarnessOptions): Promise<Study> {
+  const { model, spec, labels } = classifier;
+  if (!model.path)
+    throw new RuleditError(
+      'bad-option',
+      'a queued run needs a model loaded from a file the workers can read (loadClassifier)',
+    );
+  if (options.stats)
+    throw new RuleditError(
+      'bad-option',
+      'a queued run computes the statistics on the workers: give `statsData`, not `stats`',
+    );
+  if (options.edit)
+    throw new RuleditError('bad-option', 'a queued run edits with the workers’ own `edit`');
+  const items = (list?: DatasetItem[]) => list?.map((i) => ({ ...i, file: resolve(i.file) }));
+  const testsets = options.testsets.map((m) => ({
+    ...m,
+    style: { ...m.style, images: m.style.images.map((f) => resolve(f)) },
+    images: m.images.map((i) => ({ ...i, file: resolve(i.file), mask: resolve(i.mask) })),
+    cases: m.cases.map((c) => ({
+      ...c,
+      sameStyle: resolve(c.sameStyle),
+      heldoutStyles: c.heldoutStyles.map((f) => resolve(f)),
+    })),
+  }));
+  const study: Study = {
+    version: 1,
+    model: { path: model.path, hash: model.hash },
+    preprocess: specToJson(spec),
+    ...(labels ? { labels } : {}),
+    testsets,
+    clean: items(options.clean)!,
+    ...(options.statsData ? { statsData: items(options.statsData) } : {}),
+    ...(options.guardData ? { guardData: items(options.guardData) } : {}),
+    ...(options.maxFlips !== undefined ? { maxFlips: options.maxFlips } : {}),
+    ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+    files: {},
+  };
+  const paths = new Set([
+    ...[study.clean, study.statsData ?? [], study.guardData ?? []].flat().map((i) => i.file),
+    ...testsets.flatMap((m) => [...m.style.images, ...m.images.flatMap((i) => [i.file, i.mask])]),
+  ]);
+  for (const path of [...paths].sort()) study.files[path] = await digestOf(path);
+  return study;
+}
+
+export const studyHash = (study: Study) =>
+  createHash('sha256').update(JSON.stringify(study)).digest('hex').slice(0, 16);
+
+export async function saveStudy(redis: Redis, study: Study): Promise<string> {
+  const hash = studyHash(study);
+  await redis.set(KEY(hash), JSON.stringify(study), 'EX', KEEP_SECONDS);
+  return hash;
+}
+
+/**
+ * A study as this worker sees it: its classifier, once the model and every file have been found
+ * with the coordinator's bytes.
+ */
+export async function openStudy(
+  redis: Redis,
+  hash: string,
+): Promise<{ study: Study; classifier: Classifier }> {
+  const raw = await redis.get(KEY(hash));
+  if (!raw)
+    throw new RuleditError(
+      'no-study',
+      `study ${hash} is not in Redis any more (expired or deleted): rerun the coordinator`,
+    );
+  const study = JSON.parse(raw) as Study;
+  const differs = (path: string, what: string) =>
+    new RuleditError(
+      'study-mismatch',
+      `this worker reads different bytes at ${path} than the coordinator (${what}): ` +
+        'workers need the coordinator’s files at the same paths (a shared disk or a synced copy)',
+    );
+  const model = await loadModel(study.model.path).catch((e: Error) => {
+    throw differs(study.model.path, e.message);
+  });
+  if (model.hash !== study.model.hash)
+    throw differs(
+      study.model.path,
+      `sha256 ${model.hash.slice(0, 12)}..., expected ${study.model.hash.slice(0, 12)}...`,
+    );
+  for (const [path, digest] of Object.entries(study.files)) {
+    const mine = await digestOf(path).catch(() => 'missing');
+    if (mine !== digest)
+      throw differs(
+        path,
+        mine === 'missing'
+          ? 'not found'
+          : `sha256 ${mine.slice(0, 12)}..., expected ${digest.slice(0, 12)}...`,
+      );
+  }
+  const spec = parsePreprocess(study.preprocess, `study ${hash}`);
+  return { study, classifier: classifierOf(model, spec, study.labels) };
+}
+
+async function digestOf(path: string): Promise<string> {
+  try {
+    return await fileDigest(path);
+  } catch (e) {
+    throw new RuleditError('not-found', `cannot read ${path}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,122 @@
+import { UnrecoverableError, Worker } from 'bullmq';
+import { isRuleditError } from '../errors.js';
+import {
+  trialContext,
+  type PreparedCase,
+  type TrialContext,
+  type TrialOutcome,
+} from '../eval/trial.js';
+import { connectQueue, QUEUE_NAME } from './connection.js';
+import { openStudy, type Study } from './study.js';
+import type { TrialJobData } from './trial-job.js';
+
+export interface WorkerOptions {
+  /** Trials at once in this process (default 1: ONNX Runtime already uses the cores). */
+  concurrency?: number;
+  threads?: number;
+  cacheDir?: string;
+  /**
+   * How long a trial's lock lasts without renewal, in ms (default 30 s): a worker that dies is
+   * noticed after about this long, and its trial given to another worker.
+   */
+  lockMs?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface RunningWorker {
+  /** Stops taking trials and waits for the running ones. */
+  close(): Promise<void>;
+}
+
+/** Cases kept prepared per study (a case's settings and methods usually come one after another). */
+const KEPT_CASES = 4;
+
+/**
+ * A harness worker: takes trials from the queue, checks that its files are the coordinator's,
+ * runs each trial as the in-process harness does (eval/trial.ts) and hands back the outcome.
+ * A refusal (bad input, different bytes) fails the trial at once; a crash is retried.
+ */
+export async function startWorker(
+  url: string,
+  options: WorkerOptions = {},
+): Promise<RunningWorker> {
+  const connection = await connectQueue(url);
+  const say = options.onProgress ?? (() => {});
+  const redis = connection();
+  const studies = new Map<
+    string,
+    Promise<{ study: Study; ctx: TrialContext; cases: Map<string, Promise<PreparedCase>> }>
+  >();
+  const studyOf = (hash: string) => {
+    if (!studies.has(hash))
+      studies.set(
+        hash,
+        openStudy(redis, hash).then(({ study, classifier }) => {
+          say(
+            `study ${hash}: ${classifier.model.path} and ${Object.keys(study.files).length} files checked`,
+          );
+          return {
+            study,
+            cases: new Map(),
+            ctx: trialContext(classifier, {
+              clean: study.clean,
+              statsData: study.statsData,
+              guardData: study.guardData,
+              maxFlips: study.maxFlips,
+              batchSize: study.batchSize,
+              threads: options.threads,
+              cacheDir: options.cacheDir,
+              onProgress: say,
+            }),
+          };
+        }),
+      );
+    // A study this worker cannot open is tried again on its next trial (the files may be fixed).
+    studies.get(hash)!.catch(() => studies.delete(hash));
+    return studies.get(hash)!;
+  };
+
+  const blocking = connection();
+  const worker = new Worker<TrialJobData, TrialOutcome>(
+    QUEUE_NAME,
+    async (job) => {
+      const d = job.data;
+      const what = `${d.where} ${d.method.name} setting ${d.setting + 1}/${d.method.grid.length}`;
+      const t0 = performance.now();
+      say(`${what}: started`);
+      try {
+        const { ctx, cases, study } = await studyOf(d.study);
+        const caseKey = `${d.testset}\0${d.caseId}\0${d.k}`;
+        if (!cases.has(caseKey)) {
+          cases.set(caseKey, ctx.prepare(study.testsets[d.testset], d.caseId, d.k));
+          if (cases.size > KEPT_CASES) cases.delete(cases.keys().next().value!);
+        }
+        const prepared = await cases.get(caseKey)!;
+        const outcome = await ctx.trial(prepared, d.target, d.method, d.method.grid[d.setting]);
+        say(`${what}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        return outcome;
+      } catch (e) {
+        say(`${what}: ${(e as Error).message}`);
+        // The same input fails the same way on every worker: no retry.
+        if (isRuleditError(e)) throw new UnrecoverableError(e.message);
+        throw e;
+      }
+    },
+    {
+      connection: blocking,
+      concurrency: options.concurrency ?? 1,
+      lockDuration: options.lockMs ?? 30_000,
+      stalledInterval: options.lockMs ?? 30_000,
+      maxStalledCount: 2,
+    },
+  );
+  worker.on('error', (e) => say(`queue: ${e.message}`));
+  await worker.waitUntilReady();
+  return {
+    async close() {
+      await worker.close();
+      redis.disconnect();
+      blocking.disconnect();
+    },
+  };
+}
