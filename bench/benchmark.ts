@@ -101,12 +101,13 @@ console.log(
     `clean set ${world.clean.length} images`,
 );
 
+const only = flag('--methods', '');
 const layer: Setting = real ? {} : { layer: 'score' };
 const methods = [
   methodGrid('rewrite', [{ ...layer }]),
   methodGrid('finetune-local', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
   methodGrid('finetune-global', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
-];
+].filter((m) => !only || only.split(',').includes(m.name));
 const prepared: number[] = [];
 let last = performance.now();
 const start = performance.now();

@@ -34,8 +34,19 @@ export {
   type StyleTransform,
   type Variant,
 } from './concepts/transformed.js';
-export { runHarness, type HarnessOptions, type HarnessRun } from './eval/harness.js';
+export {
+  runHarness,
+  planHarness,
+  inProcess,
+  type HarnessOptions,
+  type HarnessRun,
+  type HarnessExecutor,
+  type LineJob,
+  type TrialJob,
+} from './eval/harness.js';
+export type { TrialOutcome, TrialContextOptions } from './eval/trial.js';
 export { methodGrid, parseGridFile, type MethodGrid } from './eval/grid.js';
+export { namedGrid, GRID_NAMES, PAPER_SCHEDULES, type GridName } from './eval/named-grids.js';
 export {
   aggregate,
   loadResults,

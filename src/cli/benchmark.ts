@@ -5,10 +5,11 @@ import { openDataset, type DatasetItem } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
 import { runHarness } from '../eval/harness.js';
 import type { MethodName } from '../edit/methods.js';
-import { methodGrid, parseGridFile } from '../eval/grid.js';
+import { methodGrid, parseGridFile, type MethodGrid } from '../eval/grid.js';
+import { GRID_NAMES, isGridName, namedGrid } from '../eval/named-grids.js';
 import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.js';
 import { writeReport } from '../report/write.js';
-import { loadClassifier } from '../classifier.js';
+import { loadClassifier, type Classifier } from '../classifier.js';
 import {
   labelsOption,
   numberOption,
@@ -31,8 +32,7 @@ export function registerBenchmark(program: Command): void {
     .requiredOption('--testsets <files...>', "test set manifests (from 'ruledit testset')")
     .option(
       '--methods <list>',
-      'comma-separated: rewrite, finetune-local, finetune-global',
-      'rewrite,finetune-local,finetune-global',
+      `comma-separated (default ${DEFAULT_METHODS.join(',')}; with a built-in --grid, all of its methods)`,
     )
     .option(
       '--seeds <n>',
@@ -45,8 +45,8 @@ export function registerBenchmark(program: Command): void {
     .option('--clean <dataset>', "clean test set (default: the data set of the manifests' index)")
     .option('--clean-limit <n>', 'use an evenly spaced subset of n clean images', positiveIntOption)
     .option(
-      '--grid <file>',
-      'hyperparameter grid JSON: {"finetune-local": [{"lr": 1e-4}, {"lr": 1e-3}], ...}',
+      '--grid <name|file>',
+      `a built-in grid (${GRID_NAMES.join(', ')}: the paper's study, docs/method.md section 9) or a JSON file: {"finetune-local": [{"lr": 1e-4}, {"lr": 1e-3}], ...}`,
     )
     .option('--layer <name>', 'block every method edits, unless the grid names one (default auto)')
     .option(
@@ -69,7 +69,7 @@ export function registerBenchmark(program: Command): void {
 
 export interface BenchmarkFlags {
   testsets: string[];
-  methods: string;
+  methods?: string;
   seeds: number;
   results: string;
   statsData?: string;
@@ -93,16 +93,9 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
   const start = performance.now();
   const classifier = await loadClassifier(modelPath, opts);
   const testsets = await Promise.all(opts.testsets.map((t) => loadTestSet(t)));
-  const grids = opts.grid ? parseGridFile(await readJson(opts.grid), opts.grid) : {};
-  const methods = opts.methods
-    .split(',')
-    .map((m) => m.trim())
-    .filter(Boolean)
-    .map((kind) => {
-      const m = methodGrid(kind, grids[kind as MethodName]);
-      if (opts.layer) m.grid = m.grid.map((s) => ({ layer: opts.layer!, ...s }));
-      return m;
-    });
+  const methods = (await methodsOf(classifier, opts)).map((m) =>
+    opts.layer ? { ...m, grid: m.grid.map((s) => ({ layer: opts.layer!, ...s })) } : m,
+  );
   if (methods.some((m) => m.kind === 'rewrite') && !opts.statsData)
     throw new RuleditError(
       'no-stats',
@@ -178,6 +171,28 @@ function summaryTable(summary: MethodSummary[]) {
     ]),
   };
 }
+
+/** --methods over --grid: a built-in grid's entries by name, or each method with a grid file's settings. */
+async function methodsOf(classifier: Classifier, opts: BenchmarkFlags): Promise<MethodGrid[]> {
+  const names = opts.methods
+    ?.split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (opts.grid && isGridName(opts.grid)) {
+    const all = await namedGrid(opts.grid, classifier);
+    const unknown = names?.filter((n) => !all.some((m) => m.name === n));
+    if (unknown?.length)
+      throw new RuleditError(
+        'bad-option',
+        `--grid ${opts.grid} has no method '${unknown[0]}' (it has ${all.map((m) => m.name).join(', ')})`,
+      );
+    return names ? all.filter((m) => names.includes(m.name)) : all;
+  }
+  const grids = opts.grid ? parseGridFile(await readJson(opts.grid), opts.grid) : {};
+  return (names ?? DEFAULT_METHODS).map((kind) => methodGrid(kind, grids[kind as MethodName]));
+}
+
+const DEFAULT_METHODS = ['rewrite', 'finetune-local', 'finetune-global'];
 
 async function cleanSet(datasets: string[], opts: BenchmarkFlags): Promise<DatasetItem[]> {
   const distinct = [...new Set(datasets)];
