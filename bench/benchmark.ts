@@ -1,8 +1,11 @@
 // Cases per minute of the evaluation harness (src/eval/harness.ts), the rewrite and fine-tuning
 // timed separately, on the colour world built in code (default) or on the real MobileNetV2 with
 // the deeplabv3-pascal 'person' masks of ../shared/data/imagenet-sample and a real style (--real).
+// Each run is timed twice in process: edited models run whole (the reference) and scored on
+// their tail (eval/tail-predictions.ts), with the ratio; --workers N adds runs on a BullMQ queue
+// (a redis-server on a free port) with 1..N `ruledit worker` processes.
 // Usage: npx tsx bench/benchmark.ts [--real] [--cases N] [--heldout K] [--clean-limit N]
-//        [--steps N] [--style NAME] [--concept NAME]
+//        [--steps N] [--style NAME] [--concept NAME] [--methods a,b] [--workers N] [--verbose]
 import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +16,17 @@ import { buildTestSet } from '../src/concepts/testset.ts';
 import { openDataset, type DatasetItem } from '../src/data/dataset.ts';
 import { loadLabels } from '../src/data/labels.ts';
 import { loadPreprocess, parsePreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
-import { runHarness } from '../src/eval/harness.ts';
+import { runHarness, type HarnessOptions } from '../src/eval/harness.ts';
+import { caseVariants } from '../src/concepts/testset.ts';
+import { transformedFiles } from '../src/concepts/transformed.ts';
+import { keyStatistics } from '../src/edit/stats.ts';
+import { pickBlock } from '../src/edit/layer.ts';
+import { splitReference } from '../src/edit/guard.ts';
+import { queueExecutor } from '../src/queue/coordinator.ts';
+import { saveModel } from '../src/onnx/save.ts';
+import { cacheDir as defaultCache } from '../src/io/cache.ts';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import type { Setting } from '../src/edit/methods.ts';
 import { methodGrid } from '../src/eval/grid.ts';
 import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
@@ -108,42 +121,127 @@ const methods = [
   methodGrid('finetune-local', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
   methodGrid('finetune-global', [{ ...layer, steps, lr: 1e-4, optimizer: 'sgd' }]),
 ].filter((m) => !only || only.split(',').includes(m.name));
-const prepared: number[] = [];
-let last = performance.now();
-const start = performance.now();
-const run = await runHarness(
-  { model: world.model, spec: world.spec },
-  {
-    testsets: [manifest],
-    methods,
-    clean: world.clean,
-    results: join(work, 'results.jsonl'),
-    statsData: world.clean,
-    maxDrop: 100,
-    cacheDir: real ? undefined : join(work, 'cache'),
-    onProgress: (m) => {
-      const prep = / \(([\d.]+) s to prepare\)$/.exec(m);
-      if (prep) prepared.push((performance.now() - last) / 1000);
-      last = performance.now();
-      if (process.argv.includes('--verbose')) console.log(m);
-    },
-  },
-);
-const total = (performance.now() - start) / 1000;
-
-// Per method: its own seconds per case (edit + predictions of the edited model); the shared part
-// (transforming, the original model's predictions, statistics on first use) is shown apart.
-console.log(
-  `\nharness wall time ${total.toFixed(1)} s for ${run.lines.length} (case, method) jobs`,
-);
-const shared0 = prepared.reduce((a, b) => a + b, 0) / prepared.length;
-console.log(`shared per case (transform + original predictions): ${shared0.toFixed(1)} s`);
-for (const m of methods) {
-  const lines = run.lines.filter((l) => l.method === m.name);
-  const s = lines.reduce((a, l) => a + l.seconds, 0) / lines.length;
-  console.log(
-    `${m.name.padEnd(16)} ${s.toFixed(2)} s/case -> ${(60 / s).toFixed(1)} cases/min alone, ` +
-      `${(60 / (s + shared0)).toFixed(1)} cases/min with the shared part` +
-      ` | targetSame ${lines.map((l) => l.scores?.targetSame.value?.toFixed(0) ?? 'n/a').join(' ')}`,
+const cacheDir = real ? defaultCache() : join(work, 'cache');
+// Queue workers read the model from a file.
+if (!world.model.path) {
+  await saveModel(world.model, join(work, 'model.onnx'));
+  world.model = await loadModel(join(work, 'model.onnx'));
+}
+const classifier = { model: world.model, spec: world.spec };
+// Warm the disk caches (transformed images, key statistics) so that no timed run pays for them.
+for (const c of manifest.cases) {
+  const v = caseVariants(manifest, c);
+  await transformedFiles([...v.train, ...v.validation, ...v.test], manifest.transformation, {
+    cacheDir,
+    seed: manifest.seed,
+  });
+}
+if (methods.some((m) => m.kind === 'rewrite'))
+  await keyStatistics(
+    world.model,
+    await pickBlock(world.model, world.spec, layer.layer as string | undefined),
+    splitReference(world.clean).stats,
+    world.spec,
+    { cacheDir },
   );
+
+const common: HarnessOptions = {
+  testsets: [manifest],
+  methods,
+  clean: world.clean,
+  results: '',
+  statsData: world.clean,
+  maxDrop: 100,
+  cacheDir,
+  onProgress: (m) => process.argv.includes('--verbose') && console.log(m),
+};
+let runs = 0;
+async function timed(label: string, extra: Partial<HarnessOptions>) {
+  const start = performance.now();
+  const run = await runHarness(classifier, {
+    ...common,
+    results: join(work, `r${runs++}.jsonl`),
+    ...extra,
+  });
+  const minutes = (performance.now() - start) / 60_000;
+  const cpm = run.lines.length / minutes;
+  console.log(
+    `\n${label}: ${run.lines.length} (case, method) jobs in ${(minutes * 60).toFixed(1)} s = ${cpm.toFixed(1)} cases/min`,
+  );
+  for (const m of methods) {
+    const lines = run.lines.filter((l) => l.method === m.name);
+    const s = lines.reduce((a, l) => a + l.seconds, 0) / lines.length;
+    console.log(
+      `  ${m.name.padEnd(16)} ${s.toFixed(2)} s per case (edit + scoring) -> ${(60 / s).toFixed(1)} cases/min` +
+        ` | targetSame ${lines.map((l) => l.scores?.targetSame.value?.toFixed(0) ?? 'n/a').join(' ')}`,
+    );
+  }
+  return {
+    cpm,
+    run,
+    perCase: (name: string) => {
+      const ls = run.lines.filter((l) => l.method === name);
+      return ls.reduce((a, l) => a + l.seconds, 0) / ls.length;
+    },
+  };
+}
+
+// Point 4 of the queue issue: edited models scored on the tail from captured inputs vs whole.
+const whole = await timed('in-process, every edited model run whole (before)', {
+  evaluation: 'whole',
+});
+const tail = await timed('in-process, edited models scored on their tail (after)', {
+  evaluation: 'tail',
+});
+const same = whole.run.lines.every(
+  (l, i) => JSON.stringify(l.scores) === JSON.stringify(tail.run.lines[i].scores),
+);
+console.log(
+  `\ntail / whole: ${(tail.cpm / whole.cpm).toFixed(2)}x cases/min; per method: ` +
+    methods
+      .map((m) => `${m.name} ${(whole.perCase(m.name) / tail.perCase(m.name)).toFixed(2)}x`)
+      .join(', ') +
+    `; scores ${same ? 'identical' : 'DIFFER'}`,
+);
+
+const workers = Number(flag('--workers', '0'));
+if (workers) {
+  if (spawnSync('redis-server', ['--version']).status !== 0) {
+    console.error('--workers needs redis-server (apt-get install redis-server)');
+    process.exit(2);
+  }
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const url = `redis://127.0.0.1:${port}/0`;
+  const redis = spawn('redis-server', [
+    '--port',
+    String(port),
+    '--dir',
+    work,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+  ]);
+  await new Promise((r) =>
+    redis.stdout.on('data', (d) => /Ready to accept/.test(String(d)) && r(null)),
+  );
+  const bin = join(import.meta.dirname, '../bin/ruledit.js');
+  try {
+    for (let n = 1; n <= workers; n++) {
+      const threads = String(Math.max(1, Math.floor(availableParallelism() / n)));
+      const procs = Array.from({ length: n }, () =>
+        spawn(process.execPath, [bin, 'worker', '--queue', url, '--threads', threads], {
+          env: { ...process.env, RULEDIT_CACHE: cacheDir },
+          stdio: 'ignore',
+        }),
+      );
+      const q = await timed(`queue, ${n} worker process(es) x ${threads} thread(s)`, {
+        executor: await queueExecutor(url),
+      });
+      console.log(`  vs in-process (tail): ${(q.cpm / tail.cpm).toFixed(2)}x`);
+      for (const p of procs) p.kill('SIGTERM');
+    }
+  } finally {
+    redis.kill('SIGKILL');
+  }
 }

@@ -184,24 +184,28 @@ export const inProcess: HarnessExecutor = {
     const ctx = trialContext(classifier, options);
     const say = options.onProgress ?? (() => {});
     let current: { line: LineJob; prepared: PreparedCase } | undefined;
-    for (const trial of trials) {
-      const { line } = trial;
-      const was = current?.line;
-      if (was?.testset !== line.testset || was.caseId !== line.caseId || was.k !== line.k) {
-        const start = performance.now();
-        say(`${line.where}: preparing (transformed images are made once and cached)`);
-        const prepared = await ctx.prepare(options.testsets[line.testset], line.caseId, line.k);
-        current = { line, prepared };
-        say(
-          `${line.where}: ${prepared.exemplars.length} exemplars, ${prepared.validation.length} validation and ` +
-            `${prepared.test.length} test images x style images (${((performance.now() - start) / 1000).toFixed(1)} s to prepare)`,
+    try {
+      for (const trial of trials) {
+        const { line } = trial;
+        const was = current?.line;
+        if (was?.testset !== line.testset || was.caseId !== line.caseId || was.k !== line.k) {
+          const start = performance.now();
+          say(`${line.where}: preparing (transformed images are made once and cached)`);
+          const prepared = await ctx.prepare(options.testsets[line.testset], line.caseId, line.k);
+          current = { line, prepared };
+          say(
+            `${line.where}: ${prepared.exemplars.length} exemplars, ${prepared.validation.length} validation and ` +
+              `${prepared.test.length} test images x style images (${((performance.now() - start) / 1000).toFixed(1)} s to prepare)`,
+          );
+        }
+        const { method, case: c } = line;
+        await done(
+          trial,
+          await ctx.trial(current!.prepared, c.target, method, method.grid[trial.setting]),
         );
       }
-      const { method, case: c } = line;
-      await done(
-        trial,
-        await ctx.trial(current!.prepared, c.target, method, method.grid[trial.setting]),
-      );
+    } finally {
+      await ctx.release();
     }
   },
 };

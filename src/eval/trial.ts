@@ -16,6 +16,7 @@ import { isRuleditError, RuleditError } from '../errors.js';
 import type { Setting } from '../edit/methods.js';
 import { editOptions, type MethodGrid } from './grid.js';
 import { PredictionCache, predictFiles } from './predictions.js';
+import { TailPredictions } from './tail-predictions.js';
 import { cleanAccuracyDrop, fourWay, type CaseImage } from './protocol.js';
 import { MEASURE_KEYS, toScore, type ResultLine, type Score, type MeasureKey } from './results.js';
 
@@ -37,6 +38,12 @@ export interface TrialContextOptions {
   batchSize?: number;
   threads?: number;
   cacheDir?: string;
+  /**
+   * How an edited model is scored: `tail` (default) runs only the network after the edited block
+   * on inputs captured once from the original model (eval/tail-predictions.ts); `whole` runs
+   * every edited model from the pixels, the reference the tail is checked against.
+   */
+  evaluation?: 'tail' | 'whole';
   /** The editing entry point (a test counts its calls). */
   edit?: typeof defaultEdit;
   onProgress?: (message: string) => void;
@@ -83,6 +90,8 @@ export interface TrialContext {
     method: MethodGrid,
     setting: Setting,
   ): Promise<TrialOutcome>;
+  /** Frees the ONNX Runtime sessions and captures kept for the trials. */
+  release(): Promise<void>;
 }
 
 export function trialContext(classifier: Classifier, options: TrialContextOptions): TrialContext {
@@ -91,6 +100,8 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
   const editFn = options.edit ?? defaultEdit;
   const predictOpts = { batchSize: options.batchSize, threads: options.threads };
   const original = new PredictionCache(model, spec, predictOpts);
+  const tails =
+    options.evaluation === 'whole' ? undefined : new TailPredictions(model, spec, predictOpts);
   const cleanFiles = options.clean.map((i) => i.file);
   const cleanLabels = options.clean.map((i) => i.label!);
   let cleanBefore: Promise<Int32Array> | undefined;
@@ -153,6 +164,9 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
         transBefore: before.subarray(n),
       };
     },
+    async release() {
+      await tails?.release();
+    },
     async trial(p, target, method, setting) {
       const t0 = performance.now();
       const images = {
@@ -182,12 +196,10 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
       }
       cleanBefore ??= predictFiles(model, cleanFiles, spec, predictOpts);
       const evalVariants = [...p.validation, ...p.test];
-      const after = await predictFiles(
-        result.model,
-        [...evalVariants.map((v) => v.file), ...cleanFiles],
-        spec,
-        predictOpts,
-      );
+      const files = [...evalVariants.map((v) => v.file), ...cleanFiles];
+      const after =
+        (await tails?.predict(result.model, result.report.block, files)) ??
+        (await predictFiles(result.model, files, spec, predictOpts));
       const scored = evalVariants.map((v, i): CaseImage => ({
         label: v.label,
         target: v.target,

@@ -115,6 +115,7 @@ export async function startWorker(
   return {
     async close() {
       await worker.close();
+      for (const s of studies.values()) await s.then((x) => x.ctx.release()).catch(() => {});
       redis.disconnect();
       blocking.disconnect();
     },
