@@ -101,6 +101,7 @@ describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
         'clean',
       ],
       [['synth', 'scenes', '--out', join(dir, 'ref'), '--per-class', '8', '--seed', '3'], 'ref'],
+      [['synth', 'scenes', '--out', join(dir, 'big'), '--per-class', '30', '--seed', '5'], 'big'],
       [
         [
           'synth',
@@ -202,6 +203,19 @@ describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
       b.log().includes(`${killed}: done in`),
       `the killed worker's trial (${killed}) ran again on the other`,
     );
+    // Key statistics as map-reduce: 300 images in two shards on the worker, the same bits as here.
+    const stats = ['stats', MODEL, '--layer', 'res2b', '--data', join(dir, 'big'), '--json'];
+    const sharded = await R([...stats, '--queue', url]);
+    assert.equal(sharded.code, 0, sharded.stderr);
+    assert.match(sharded.stderr, /300 images, 2 shard\(s\)/);
+    const key = JSON.parse(sharded.stdout).cacheKey;
+    const entry = join(dir, 'cache', 'stats', `${key}.json`);
+    const fromQueue = readFileSync(entry, 'utf8');
+    const local = await R([...stats, '--refresh']);
+    assert.equal(local.code, 0, local.stderr);
+    assert.equal(JSON.parse(local.stdout).cacheKey, key, 'the same cache key');
+    assert.equal(readFileSync(entry, 'utf8'), fromQueue, 'the same statistics, bit for bit');
+
     // A rerun finds every line and queues nothing.
     const again = await R([...common, '--results', join(dir, 'queue.jsonl'), '--queue', url]);
     assert.equal(again.code, 0, again.stderr);
@@ -245,7 +259,10 @@ describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
     const c = startWorker();
     const r = await refused.exit;
     assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /trial\(s\) failed on the workers.*different bytes at .*copy\.onnx/);
+    assert.match(
+      r.stderr,
+      /\d+ of \d+ trials failed on the workers.*different bytes at .*copy\.onnx/,
+    );
     assert.match(c.log(), /different bytes at .*copy\.onnx than the coordinator/);
   });
 });

@@ -5,7 +5,15 @@ import { checkSetting } from '../edit/methods.js';
 import { whitening } from '../edit/whiten.js';
 import { findBlock, listBlocks } from '../onnx/blocks.js';
 import { loadClassifier } from '../classifier.js';
-import { methodOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
+import {
+  methodOption,
+  positiveIntOption,
+  preprocessOption,
+  queueOption,
+  threadsOption,
+} from './options.js';
+import { connectQueue } from '../queue/connection.js';
+import { queueStatistics } from '../queue/statistics.js';
 import { progress } from './progress.js';
 
 export function registerStats(program: Command): void {
@@ -21,6 +29,7 @@ export function registerStats(program: Command): void {
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .option('--refresh', 'recompute even if cached', false)
+    .addOption(queueOption())
     .addOption(preprocessOption())
     .option('--json', 'print a summary as JSON', false)
     .action(async (modelPath: string, opts) => {
@@ -28,16 +37,33 @@ export function registerStats(program: Command): void {
       const { model, spec } = await loadClassifier(modelPath, opts);
       const block = findBlock(listBlocks(model.proto.graph!), opts.layer);
       const data = await openDataset(opts.data);
-      const bar = progress('stats', data.items.length);
       const t = performance.now();
-      const stats = await keyStatistics(model, block, data.items, spec, {
-        batchSize: opts.batch,
-        threads: opts.threads,
-        refresh: opts.refresh,
-        onWarning: (m) => process.stderr.write(`warning: ${m}\n`),
-        onBatch: (n) => bar.tick(n),
-      });
-      bar.done();
+      const say = (m: string) => process.stderr.write(`${m}\n`);
+      const stats = opts.queue
+        ? await queueStatistics(
+            await connectQueue(opts.queue),
+            { model, spec },
+            block.name,
+            data.items,
+            {
+              url: opts.queue,
+              say,
+              refresh: opts.refresh,
+            },
+          )
+        : await local();
+      async function local() {
+        const bar = progress('stats', data.items.length);
+        const stats = await keyStatistics(model, block, data.items, spec, {
+          batchSize: opts.batch,
+          threads: opts.threads,
+          refresh: opts.refresh,
+          onWarning: (m) => say(`warning: ${m}`),
+          onBatch: (n) => bar.tick(n),
+        });
+        bar.done();
+        return stats;
+      }
       const white = whitening(stats.C, stats.dim, opts.whiteningFloor);
       const ev = white.eigenvalues;
       const summary = {

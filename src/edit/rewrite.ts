@@ -285,21 +285,8 @@ export async function rewrite(
     const weights = selected.map((sel) =>
       Float64Array.from(sel, (on) => (on ? (preserve * exemplarWeight) / total : 0)),
     );
-    let k = 0;
-    for await (const batch of batches(items, spec, { batchSize: 16 })) {
-      const out = await runner.run(batch.data, batch.dims);
-      const per = (t: Tapped, i: number) => imageOf(t, i, batch.items.length);
-      batch.items.forEach((_, i) =>
-        held.push(
-          exampleOf(
-            per(out.taps[block.key], i),
-            per(out.taps[block.preActivation], i),
-            per(out.taps[block.value], i),
-            weights[k++],
-          ),
-        ),
-      );
-    }
+    const taps = await preserveTaps(model, block, items, spec, runner);
+    taps.forEach((t, k) => held.push(exampleOf(t.key, t.pre, t.value, weights[k])));
     say(
       `preserve: the values of ${held.length} reference images (${total} positions) weigh ${preserve} x the exemplars`,
     );
@@ -536,6 +523,45 @@ function gridPicture(mask: Float32Array, h: number, w: number): string {
 }
 
 /** Image i's part of a batch tensor of n images. */
+/**
+ * The preserve term's reference images through the original model: a block's key, pre-activation
+ * and value per image. A few blocks' are kept, so repeated edits (the harness's trials, the web
+ * editor) run them once.
+ */
+async function preserveTaps(
+  model: OnnxModel,
+  block: Block,
+  items: DatasetItem[],
+  spec: PreprocessSpec,
+  runner: Runner,
+): Promise<{ key: Float32Array; pre: Float32Array; value: Float32Array }[]> {
+  const id = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
+  const known = recentPreserve.get(id);
+  if (known) return known;
+  const taps: { key: Float32Array; pre: Float32Array; value: Float32Array }[] = [];
+  for await (const batch of batches(items, spec, { batchSize: 16 })) {
+    const out = await runner.run(batch.data, batch.dims);
+    const per = (t: Tapped, i: number) => imageOf(t, i, batch.items.length);
+    batch.items.forEach((_, i) =>
+      taps.push({
+        key: per(out.taps[block.key], i),
+        pre: per(out.taps[block.preActivation], i),
+        value: per(out.taps[block.value], i),
+      }),
+    );
+  }
+  recentPreserve.set(id, taps);
+  for (const old of [...recentPreserve.keys()].slice(0, -RECENT_PRESERVE))
+    recentPreserve.delete(old);
+  return taps;
+}
+
+const RECENT_PRESERVE = 3;
+const recentPreserve = new Map<
+  string,
+  { key: Float32Array; pre: Float32Array; value: Float32Array }[]
+>();
+
 function imageOf(t: Tapped, i: number, n: number): Float32Array {
   const size = t.data.length / n;
   return t.data.subarray(i * size, (i + 1) * size);

@@ -40,6 +40,16 @@ export interface StatsOptions {
   onWarning?: (message: string) => void;
 }
 
+/** Statistics of keys wider than MAX_KEY_DIM are refused before any work. */
+export function checkKeyDim(block: Block): void {
+  const keyDim = block.weightShape[1];
+  if (keyDim > MAX_KEY_DIM)
+    throw new RuleditError(
+      'keys-too-large',
+      `'${block.name}' has ${keyDim}-dimensional keys: their statistics would be a ${keyDim}x${keyDim} float64 matrix (${((keyDim * keyDim * 8) / 2 ** 30).toFixed(1)} GB) to eigendecompose; ruledit edits blocks with keys of at most ${MAX_KEY_DIM} dimensions (a VGG classifier's first Gemm has 25088: pick a convolution)`,
+    );
+}
+
 /** The largest key dimension whose statistics ruledit computes: 4096^2 float64 is 128 MB. */
 export const MAX_KEY_DIM = 4096;
 
@@ -55,44 +65,91 @@ export async function keyStatistics(
   spec: PreprocessSpec,
   options: StatsOptions = {},
 ): Promise<KeyStats> {
-  const keyDim = block.weightShape[1];
-  if (keyDim > MAX_KEY_DIM)
-    throw new RuleditError(
-      'keys-too-large',
-      `'${block.name}' has ${keyDim}-dimensional keys: their statistics would be a ${keyDim}x${keyDim} float64 matrix (${((keyDim * keyDim * 8) / 2 ** 30).toFixed(1)} GB) to eigendecompose; ruledit edits blocks with keys of at most ${MAX_KEY_DIM} dimensions (a VGG classifier's first Gemm has 25088: pick a convolution)`,
-    );
+  checkKeyDim(block);
   const key = await statsKey(model, block, items, spec);
-  const file = join(cacheDir(options.cacheDir), 'stats', `${key}.json`);
-  if (!options.refresh && existsSync(file)) {
-    const cached = await readCached(file, key);
-    if (typeof cached === 'object') return cached;
-    options.onWarning?.(`the cached key statistics ${file} ${cached}: recomputing them`);
-  }
+  const cached = await cachedStatistics(key, options);
+  if (cached) return cached;
+  const sum = await gramSum(model, block, items, spec, options);
+  return finishStatistics(model, block, spec, key, sum, options);
+}
+
+/** Sum over images and positions of k k^T for some images: a shard of the statistics. */
+export interface GramSum {
+  dim: number;
+  /** Row-major dim x dim, float64. */
+  sum: Float64Array;
+  images: number;
+}
+
+/**
+ * The Gram sum of a block's keys over images, in float64: batch by batch within each shard of
+ * STATS_SHARD images, then shard after shard. A distributed pass (queue/statistics.ts) computes
+ * one shard per job and adds them in the same order (`addGramSums`): the same bits.
+ */
+export async function gramSum(
+  model: OnnxModel,
+  block: Block,
+  items: DatasetItem[],
+  spec: PreprocessSpec,
+  options: StatsOptions = {},
+): Promise<GramSum> {
+  if (!items.length)
+    throw new RuleditError('bad-dataset', 'no images to compute key statistics from');
   const spatial = block.op === 'Conv';
   const gramModel = modelFromProto(withGram(model.proto, block.key, spatial));
   const runner = await Runner.create(gramModel, { taps: [GRAM_OUTPUT], threads: options.threads });
-  let C: Float64Array | undefined;
-  let dim = 0;
-  let count = 0;
-  let images = 0;
+  const parts: GramSum[] = [];
   try {
-    for await (const batch of batches(items, spec, { batchSize: options.batchSize ?? 32 })) {
-      const out = await runner.run(batch.data, batch.dims);
-      const gram = out.taps[GRAM_OUTPUT];
-      dim = gram.dims[0];
-      C ??= new Float64Array(dim * dim);
-      for (let i = 0; i < C.length; i++) C[i] += gram.data[i];
-      images += batch.items.length;
-      options.onBatch?.(batch.items.length);
+    for (const shard of statsShards(items)) {
+      let sum: Float64Array | undefined;
+      let dim = 0;
+      for await (const batch of batches(shard, spec, { batchSize: options.batchSize ?? 32 })) {
+        const out = await runner.run(batch.data, batch.dims);
+        const gram = out.taps[GRAM_OUTPUT];
+        dim = gram.dims[0];
+        sum ??= new Float64Array(dim * dim);
+        for (let i = 0; i < sum.length; i++) sum[i] += gram.data[i];
+        options.onBatch?.(batch.items.length);
+      }
+      parts.push({ dim, sum: sum!, images: shard.length });
     }
   } finally {
     await runner.release();
   }
-  if (!C) throw new RuleditError('bad-dataset', 'no images to compute key statistics from');
-  const perImage = spatial ? await positionsPerImage(model, block, spec) : 1;
-  count = images * perImage;
+  return addGramSums(parts);
+}
+
+/** Images per shard of the statistics pass: the unit of a distributed pass. */
+export const STATS_SHARD = 256;
+
+export function statsShards<T>(items: T[]): T[][] {
+  return Array.from({ length: Math.ceil(items.length / STATS_SHARD) }, (_, k) =>
+    items.slice(k * STATS_SHARD, (k + 1) * STATS_SHARD),
+  );
+}
+
+/** Shards' sums added in order, from zero: what `gramSum` does with them. */
+export function addGramSums(parts: GramSum[]): GramSum {
+  const { dim } = parts[0];
+  const sum = new Float64Array(dim * dim);
+  for (const p of parts) for (let i = 0; i < sum.length; i++) sum[i] += p.sum[i];
+  return { dim, sum, images: parts.reduce((a, p) => a + p.images, 0) };
+}
+
+/** C = the Gram sum over its positions, checked finite and cached under `key`. */
+export async function finishStatistics(
+  model: OnnxModel,
+  block: Block,
+  spec: PreprocessSpec,
+  key: string,
+  { dim, sum, images }: GramSum,
+  options: StatsOptions = {},
+): Promise<KeyStats> {
+  const perImage = block.op === 'Conv' ? await positionsPerImage(model, block, spec) : 1;
+  const count = images * perImage;
+  const C = new Float64Array(sum.length);
   for (let i = 0; i < C.length; i++) {
-    C[i] /= count;
+    C[i] = sum[i] / count;
     if (!Number.isFinite(C[i])) {
       throw new RuleditError(
         'not-finite',
@@ -104,12 +161,31 @@ export async function keyStatistics(
   const bytes = Buffer.from(C.buffer);
   const entry = { ...stats, C: bytes.toString('base64'), sha256: sha256(bytes) };
   // The cache saves time, it is not needed: a folder that cannot be written is only a warning.
-  await writeFileAtomic(file, JSON.stringify(entry), { force: true, mkdir: true }).catch((e) => {
+  await writeFileAtomic(statsFile(key, options), JSON.stringify(entry), {
+    force: true,
+    mkdir: true,
+  }).catch((e) => {
     if (!isRuleditError(e) || e.code !== 'cannot-write') throw e;
     options.onWarning?.(`${e.message}; the statistics are not cached`);
   });
   return stats;
 }
+
+/** A cached entry for `key`, or undefined (absent, or damaged: then a warning, and recomputed). */
+export async function cachedStatistics(
+  key: string,
+  options: StatsOptions = {},
+): Promise<KeyStats | undefined> {
+  const file = statsFile(key, options);
+  if (options.refresh || !existsSync(file)) return undefined;
+  const cached = await readCached(file, key);
+  if (typeof cached === 'object') return cached;
+  options.onWarning?.(`the cached key statistics ${file} ${cached}: recomputing them`);
+  return undefined;
+}
+
+const statsFile = (key: string, options: StatsOptions) =>
+  join(cacheDir(options.cacheDir), 'stats', `${key}.json`);
 
 async function positionsPerImage(
   model: OnnxModel,
@@ -120,7 +196,8 @@ async function positionsPerImage(
   return shape.slice(2).reduce((a, b) => a * b, 1);
 }
 
-async function statsKey(
+/** Cache key of a block's statistics: model content, block, data set (paths, sizes, times), preprocessing. */
+export async function statsKey(
   model: OnnxModel,
   block: Block,
   items: DatasetItem[],

@@ -22,6 +22,18 @@ export interface Whitening {
  * whitening then sends the edit direction into near-null directions (docs/method.md section 10).
  */
 export function whitening(C: Float64Array, dim: number, relativeFloor = 1e-6): Whitening {
+  // The eigendecomposition is most of an edit's time at a wide block: statistics reused across
+  // edits (the harness's trials, the web editor's edits) are decomposed once. Read-only results.
+  const known = memo.get(C) ?? new Map<string, Whitening>();
+  memo.set(C, known);
+  const id = `${dim}:${relativeFloor}`;
+  if (!known.has(id)) known.set(id, decompose(C, dim, relativeFloor));
+  return known.get(id)!;
+}
+
+const memo = new WeakMap<Float64Array, Map<string, Whitening>>();
+
+function decompose(C: Float64Array, dim: number, relativeFloor: number): Whitening {
   for (let i = 0; i < C.length; i++) {
     if (!Number.isFinite(C[i]))
       throw new RuleditError('not-finite', 'key statistics contain NaN or Inf');

@@ -30,8 +30,12 @@ export interface TrialContextOptions {
   clean: DatasetItem[];
   /** Reference images of the rewrite: every 4th is held out for its guard, the rest give the statistics. */
   statsData?: DatasetItem[];
-  /** Statistics computed before (with `guardData`, or a grid that turns the guard off). */
-  stats?: KeyStats;
+  /**
+   * Statistics computed before: one for every rewrite setting (with `guardData`, or a grid that
+   * turns the guard off), or a list from which each setting takes its block's (the others are
+   * computed from `statsData`).
+   */
+  stats?: KeyStats | KeyStats[];
   guardData?: DatasetItem[];
   /** The guard's flip budget (percent) for every rewrite setting that does not set its own. */
   maxFlips?: number;
@@ -108,24 +112,27 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
   const reference = options.statsData ? splitReference(options.statsData) : undefined;
   const guardData = options.guardData ?? reference?.guard;
   const stats = new Map<string, Promise<KeyStats>>();
+  const given = options.stats;
   const statsFor = (layer: string | undefined) => {
-    if (options.stats) return Promise.resolve(options.stats);
-    if (!reference)
-      throw new RuleditError(
-        'no-stats',
-        'the rewrite needs key statistics: give reference images (`statsData`)',
-      );
+    if (given && !Array.isArray(given)) return Promise.resolve(given);
     const key = layer ?? 'auto';
     if (!stats.has(key))
       stats.set(
         key,
-        pickBlock(model, spec, layer).then((block) =>
-          keyStatistics(model, block, reference.stats, spec, {
+        pickBlock(model, spec, layer).then((block) => {
+          const known = given?.find((s) => s.block === block.name);
+          if (known) return known;
+          if (!reference)
+            throw new RuleditError(
+              'no-stats',
+              'the rewrite needs key statistics: give reference images (`statsData`)',
+            );
+          return keyStatistics(model, block, reference.stats, spec, {
             threads: options.threads,
             cacheDir: options.cacheDir,
             onWarning: say,
-          }),
-        ),
+          });
+        }),
       );
     return stats.get(key)!;
   };

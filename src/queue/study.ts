@@ -8,7 +8,7 @@ import { parsePreprocess, specToJson } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
 import type { HarnessOptions } from '../eval/harness.js';
 import { fileDigest } from '../io/digest.js';
-import { loadModel } from '../onnx/model.js';
+import { loadModel, type OnnxModel } from '../onnx/model.js';
 
 /**
  * Everything a worker needs besides a trial's case and setting, stored once in Redis under its
@@ -29,6 +29,8 @@ export interface Study {
   batchSize?: number;
   /** sha256 of each file read by a trial (images, masks, style images), by absolute path. */
   files: Record<string, string>;
+  /** Keys of the rewrite's statistics in Redis (queue/statistics.ts), computed once for all workers. */
+  stats?: string[];
 }
 
 const KEY = (hash: string) => `ruledit:study:${hash}`;
@@ -77,9 +79,11 @@ export async function studyOf(classifier: Classifier, options: HarnessOptions): 
     ...[study.clean, study.statsData ?? [], study.guardData ?? []].flat().map((i) => i.file),
     ...testsets.flatMap((m) => [...m.style.images, ...m.images.flatMap((i) => [i.file, i.mask])]),
   ]);
-  for (const path of [...paths].sort()) study.files[path] = await digestOf(path);
+  study.files = await digests(paths);
   return study;
 }
+
+export const KEEP = KEEP_SECONDS;
 
 export const studyHash = (study: Study) =>
   createHash('sha256').update(JSON.stringify(study)).digest('hex').slice(0, 16);
@@ -105,21 +109,38 @@ export async function openStudy(
       `study ${hash} is not in Redis any more (expired or deleted): rerun the coordinator`,
     );
   const study = JSON.parse(raw) as Study;
-  const differs = (path: string, what: string) =>
-    new RuleditError(
-      'study-mismatch',
-      `this worker reads different bytes at ${path} than the coordinator (${what}): ` +
-        'workers need the coordinator’s files at the same paths (a shared disk or a synced copy)',
-    );
-  const model = await loadModel(study.model.path).catch((e: Error) => {
-    throw differs(study.model.path, e.message);
+  const model = await checkedModel(study.model);
+  await checkFiles(study.files);
+  const spec = parsePreprocess(study.preprocess, `study ${hash}`);
+  return { study, classifier: classifierOf(model, spec, study.labels) };
+}
+
+const differs = (path: string, what: string) =>
+  new RuleditError(
+    'study-mismatch',
+    `this worker reads different bytes at ${path} than the coordinator (${what}): ` +
+      'workers need the coordinator’s files at the same paths (a shared disk or a synced copy)',
+  );
+
+/** The model at `path`, if its bytes are the coordinator's. */
+export async function checkedModel({
+  path,
+  hash,
+}: {
+  path: string;
+  hash: string;
+}): Promise<OnnxModel> {
+  const model = await loadModel(path).catch((e: Error) => {
+    throw differs(path, e.message);
   });
-  if (model.hash !== study.model.hash)
-    throw differs(
-      study.model.path,
-      `sha256 ${model.hash.slice(0, 12)}..., expected ${study.model.hash.slice(0, 12)}...`,
-    );
-  for (const [path, digest] of Object.entries(study.files)) {
+  if (model.hash !== hash)
+    throw differs(path, `sha256 ${model.hash.slice(0, 12)}..., expected ${hash.slice(0, 12)}...`);
+  return model;
+}
+
+/** Every file's sha256 as the coordinator saw it. */
+export async function checkFiles(files: Record<string, string>): Promise<void> {
+  for (const [path, digest] of Object.entries(files)) {
     const mine = await digestOf(path).catch(() => 'missing');
     if (mine !== digest)
       throw differs(
@@ -129,8 +150,13 @@ export async function openStudy(
           : `sha256 ${mine.slice(0, 12)}..., expected ${digest.slice(0, 12)}...`,
       );
   }
-  const spec = parsePreprocess(study.preprocess, `study ${hash}`);
-  return { study, classifier: classifierOf(model, spec, study.labels) };
+}
+
+/** sha256 of each file, by path. */
+export async function digests(paths: Iterable<string>): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const path of [...new Set(paths)].sort()) out[path] = await digestOf(path);
+  return out;
 }
 
 async function digestOf(path: string): Promise<string> {

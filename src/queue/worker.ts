@@ -7,7 +7,11 @@ import {
   type TrialOutcome,
 } from '../eval/trial.js';
 import { connectQueue, QUEUE_NAME } from './connection.js';
-import { openStudy, type Study } from './study.js';
+import { checkedModel, checkFiles, openStudy, type Study } from './study.js';
+import { sharedStatistics, toWire, type ShardJobData, type WireGramSum } from './statistics.js';
+import { parsePreprocess } from '../data/preprocess.js';
+import { gramSum } from '../edit/stats.js';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
 import type { TrialJobData } from './trial-job.js';
 
 export interface WorkerOptions {
@@ -51,7 +55,8 @@ export async function startWorker(
     if (!studies.has(hash))
       studies.set(
         hash,
-        openStudy(redis, hash).then(({ study, classifier }) => {
+        openStudy(redis, hash).then(async ({ study, classifier }) => {
+          const stats = await sharedStatistics(redis, study.stats ?? []);
           say(
             `study ${hash}: ${classifier.model.path} and ${Object.keys(study.files).length} files checked`,
           );
@@ -62,6 +67,7 @@ export async function startWorker(
               clean: study.clean,
               statsData: study.statsData,
               guardData: study.guardData,
+              stats,
               maxFlips: study.maxFlips,
               batchSize: study.batchSize,
               threads: options.threads,
@@ -77,24 +83,37 @@ export async function startWorker(
   };
 
   const blocking = connection();
-  const worker = new Worker<TrialJobData, TrialOutcome>(
+  const trial = async (d: TrialJobData): Promise<TrialOutcome> => {
+    const { ctx, cases, study } = await studyOf(d.study);
+    const caseKey = `${d.testset}\0${d.caseId}\0${d.k}`;
+    if (!cases.has(caseKey)) {
+      cases.set(caseKey, ctx.prepare(study.testsets[d.testset], d.caseId, d.k));
+      if (cases.size > KEPT_CASES) cases.delete(cases.keys().next().value!);
+    }
+    const prepared = await cases.get(caseKey)!;
+    return ctx.trial(prepared, d.target, d.method, d.method.grid[d.setting]);
+  };
+  const shard = async (d: ShardJobData): Promise<WireGramSum> => {
+    const model = await checkedModel(d.model);
+    await checkFiles(d.files);
+    const spec = parsePreprocess(d.preprocess, 'statistics job');
+    const block = findBlock(listBlocks(model.proto.graph!), d.block);
+    return toWire(await gramSum(model, block, d.items, spec, { threads: options.threads }));
+  };
+
+  const worker = new Worker(
     QUEUE_NAME,
     async (job) => {
-      const d = job.data;
-      const what = `${d.where} ${d.method.name} setting ${d.setting + 1}/${d.method.grid.length}`;
+      const what =
+        job.name === 'trial'
+          ? `${job.data.where} ${job.data.method.name} setting ${job.data.setting + 1}/${job.data.method.grid.length}`
+          : job.id!;
       const t0 = performance.now();
       say(`${what}: started`);
       try {
-        const { ctx, cases, study } = await studyOf(d.study);
-        const caseKey = `${d.testset}\0${d.caseId}\0${d.k}`;
-        if (!cases.has(caseKey)) {
-          cases.set(caseKey, ctx.prepare(study.testsets[d.testset], d.caseId, d.k));
-          if (cases.size > KEPT_CASES) cases.delete(cases.keys().next().value!);
-        }
-        const prepared = await cases.get(caseKey)!;
-        const outcome = await ctx.trial(prepared, d.target, d.method, d.method.grid[d.setting]);
+        const out = await (job.name === 'trial' ? trial(job.data) : shard(job.data));
         say(`${what}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-        return outcome;
+        return out;
       } catch (e) {
         say(`${what}: ${(e as Error).message}`);
         // The same input fails the same way on every worker: no retry.
