@@ -73,6 +73,7 @@ const measured = (l: ResultLine) =>
 describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
   const R = (args: string[]) => ruledit(args, { RULEDIT_CACHE: join(dir, 'cache') });
   let common: string[];
+  let index: string;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ruledit-queue-'));
@@ -131,10 +132,11 @@ describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
       '--json',
     ]);
     assert.equal(concepts.code, 0, concepts.stderr);
+    index = JSON.parse(concepts.stdout).index;
     const set = join(dir, 'road.json');
     const t = await R([
       'testset',
-      JSON.parse(concepts.stdout).index,
+      index,
       '--concept',
       'road',
       '--style',
@@ -215,6 +217,24 @@ describe('distributed harness (BullMQ on redis-server)', { skip }, () => {
     assert.equal(local.code, 0, local.stderr);
     assert.equal(JSON.parse(local.stdout).cacheKey, key, 'the same cache key');
     assert.equal(readFileSync(entry, 'utf8'), fromQueue, 'the same statistics, bit for bit');
+
+    // Rule discovery as map-reduce: one job per (concept, style), the same rows as here.
+    const discover = [
+      'discover',
+      MODEL,
+      join(dir, 'road'),
+      '--index',
+      index,
+      '--concepts',
+      'road',
+      '--styles',
+      `${join(dir, 'styles', 'snow')},${join(dir, 'styles', 'flowers')}`,
+      '--json',
+    ];
+    const [near, far] = [await R(discover), await R([...discover, '--queue', url])];
+    assert.equal(far.code, 0, far.stderr);
+    assert.match(far.stderr, /queue: 2 \(concept, style\) units on/);
+    assert.deepEqual(JSON.parse(far.stdout).rows, JSON.parse(near.stdout).rows);
 
     // A rerun finds every line and queues nothing.
     const again = await R([...common, '--results', join(dir, 'queue.jsonl'), '--queue', url]);

@@ -22,8 +22,10 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
+  queueOption,
 } from './options.js';
 import { progress } from './progress.js';
+import { queueDiscovery } from '../queue/discovery.js';
 import { table } from './table.js';
 
 export function registerDiscover(program: Command): void {
@@ -60,6 +62,7 @@ export function registerDiscover(program: Command): void {
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .addOption(cacheOption())
+    .addOption(queueOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report with the heat map into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
     .option('--json', 'print every row as JSON', false)
@@ -84,6 +87,7 @@ export interface DiscoverFlags {
   batch: number;
   threads: number;
   cache?: string;
+  queue?: string;
   report?: string;
   force: boolean;
   json: boolean;
@@ -116,6 +120,9 @@ export async function discoverCommand(
     batchSize: opts.batch,
     threads: opts.threads,
     cacheDir: opts.cache,
+    executor: opts.queue
+      ? await queueDiscovery(opts.queue, { say: (m) => process.stderr.write(`${m}\n`) })
+      : undefined,
     onProgress: (stage, done, total) => {
       bars[stage] ??= progress(stage, total);
       bars[stage].tick(done - (shown[stage] ?? 0));

@@ -35,6 +35,8 @@ export interface DiscoveryOptions {
   threads?: number;
   cacheDir?: string;
   onProgress?: (stage: 'transform' | 'predict', done: number, total: number) => void;
+  /** Where the (concept, style) units are predicted (default: here, all at once). */
+  executor?: DiscoveryExecutor;
 }
 
 export interface DiscoveryRow {
@@ -109,39 +111,30 @@ export async function discoverRules(
     }
   }
 
-  const t = options.transformation ?? DEFAULT_TRANSFORM;
-  const styleImages = options.styles.flatMap((s) => s.images.map((image) => ({ s, image })));
-  const variants: Variant[] = cells.flatMap((cell) =>
-    cell.images.flatMap((img) =>
-      styleImages.map(({ image }) => ({ image: img.file, mask: img.mask, style: image })),
-    ),
-  );
-  const files = await transformedFiles(variants, t, {
-    cacheDir: options.cacheDir,
-    onProgress: (d, n) => options.onProgress?.('transform', d, n),
+  // One unit per (concept, style): the concept's images of every kept cell, in cell order.
+  const units: DiscoveryUnit[] = concepts.flatMap((concept) => {
+    const images = cells.filter((c) => c.concept === concept).flatMap((c) => c.images);
+    return images.length ? options.styles.map((style) => ({ concept, images, style })) : [];
   });
-  const originals = [...new Set(cells.flatMap((c) => c.images.map((i) => i.file)))];
-  const all = [...originals, ...files];
-  let predicted = 0;
-  const preds = await predictFiles(model, all, options.spec, {
-    batchSize: options.batchSize,
-    threads: options.threads,
-    onBatch: (n) => options.onProgress?.('predict', (predicted += n), all.length),
-  });
-  const original = new Map(originals.map((f, i) => [f, preds[i]]));
+  const predicted = await (options.executor ?? inProcessDiscovery).run(model, units, options);
+  const unitOf = new Map(units.map((u, k) => [`${u.concept}\0${u.style.name}`, predicted[k]]));
+  const offset = new Map<string, number>();
 
-  let v = 0;
   const rows: DiscoveryRow[] = cells.map((cell) => {
-    const correct = new Map(options.styles.map((s) => [s.name, 0]));
-    for (let i = 0; i < cell.images.length; i++)
-      for (const { s } of styleImages)
-        if (preds[originals.length + v++] === cell.cls)
-          correct.set(s.name, correct.get(s.name)! + 1);
     const n = cell.images.length;
-    const before = (100 * cell.images.filter((i) => original.get(i.file) === cell.cls).length) / n;
-    const perStyle = Object.fromEntries(
-      options.styles.map((s) => [s.name, (100 * correct.get(s.name)!) / (n * s.images.length)]),
-    );
+    const start = offset.get(cell.concept) ?? 0;
+    offset.set(cell.concept, start + n);
+    const of = (s: Style) => unitOf.get(`${cell.concept}\0${s.name}`)!;
+    const own = of(options.styles[0]).original.slice(start, start + n);
+    const before = (100 * own.filter((c) => c === cell.cls).length) / n;
+    const perStyle: Record<string, number> = {};
+    for (const s of options.styles) {
+      const { transformed } = of(s);
+      const k = s.images.length;
+      let correct = 0;
+      for (let i = start * k; i < (start + n) * k; i++) if (transformed[i] === cell.cls) correct++;
+      perStyle[s.name] = (100 * correct) / (n * k);
+    }
     const after = Object.values(perStyle).reduce((a, b) => a + b, 0) / options.styles.length;
     return {
       concept: cell.concept,
@@ -161,8 +154,67 @@ export async function discoverRules(
       (a.concept < b.concept ? -1 : a.concept > b.concept ? 1 : 0) ||
       a.class - b.class,
   );
-  return { rows, skipped, unlabelled, variants: variants.length };
+  const variants = units.reduce((a, u) => a + u.images.length * u.style.images.length, 0);
+  return { rows, skipped, unlabelled, variants };
 }
+
+/** A (concept, style) of a discovery: the concept's images, each transformed with each style image. */
+export interface DiscoveryUnit {
+  concept: string;
+  images: { file: string; mask: string }[];
+  style: Style;
+}
+
+/** A unit's top-1 predictions: each image as it is, and transformed (image-major, style image minor). */
+export interface UnitPredictions {
+  original: number[];
+  transformed: number[];
+}
+
+/** Where a discovery's units are predicted: here (default), or on queue workers (queue/discovery.ts). */
+export interface DiscoveryExecutor {
+  run(
+    model: OnnxModel,
+    units: DiscoveryUnit[],
+    options: DiscoveryOptions,
+  ): Promise<UnitPredictions[]>;
+}
+
+/** The units' variants of a unit, in the order of `UnitPredictions.transformed`. */
+export function unitVariants(u: DiscoveryUnit): Variant[] {
+  return u.images.flatMap((img) =>
+    u.style.images.map((image) => ({ image: img.file, mask: img.mask, style: image })),
+  );
+}
+
+/** Every unit at once: one transformation pass, one ONNX Runtime session for all predictions. */
+export const inProcessDiscovery: DiscoveryExecutor = {
+  async run(model, units, options) {
+    const variants = units.map(unitVariants);
+    const files = await transformedFiles(
+      variants.flat(),
+      options.transformation ?? DEFAULT_TRANSFORM,
+      {
+        cacheDir: options.cacheDir,
+        onProgress: (d, n) => options.onProgress?.('transform', d, n),
+      },
+    );
+    const originals = [...new Set(units.flatMap((u) => u.images.map((i) => i.file)))];
+    const all = [...originals, ...files];
+    let predicted = 0;
+    const preds = await predictFiles(model, all, options.spec, {
+      batchSize: options.batchSize,
+      threads: options.threads,
+      onBatch: (n) => options.onProgress?.('predict', (predicted += n), all.length),
+    });
+    const original = new Map(originals.map((f, i) => [f, preds[i]]));
+    let v = originals.length;
+    return units.map((u, k) => ({
+      original: u.images.map((i) => original.get(i.file)!),
+      transformed: Array.from(preds.subarray(v, (v += variants[k].length))),
+    }));
+  },
+};
 
 /** The rows as the report's heat map and CSV take them. */
 export function discoveryCells(rows: DiscoveryRow[]): DiscoveryCell[] {

@@ -11,6 +11,9 @@ import { checkedModel, checkFiles, openStudy, type Study } from './study.js';
 import { sharedStatistics, toWire, type ShardJobData, type WireGramSum } from './statistics.js';
 import { parsePreprocess } from '../data/preprocess.js';
 import { gramSum } from '../edit/stats.js';
+import { inProcessDiscovery, type UnitPredictions } from '../eval/discover.js';
+import type { DiscoverJobData } from './discovery.js';
+import type { JobName } from './jobs.js';
 import { findBlock, listBlocks } from '../onnx/blocks.js';
 import type { TrialJobData } from './trial-job.js';
 
@@ -101,17 +104,40 @@ export async function startWorker(
     return toWire(await gramSum(model, block, d.items, spec, { threads: options.threads }));
   };
 
+  const discover = async (d: DiscoverJobData): Promise<UnitPredictions> => {
+    const model = await checkedModel(d.model);
+    await checkFiles(d.files);
+    const spec = parsePreprocess(d.preprocess, 'discovery job');
+    const [out] = await inProcessDiscovery.run(model, [d.unit], {
+      spec,
+      styles: [d.unit.style],
+      transformation: d.transformation,
+      batchSize: d.batchSize,
+      threads: options.threads,
+      cacheDir: options.cacheDir,
+    });
+    return out;
+  };
+  const processors: Record<JobName, (data: never) => Promise<unknown>> = {
+    trial,
+    'stats-shard': shard,
+    'discover-cell': discover,
+  };
+
   const worker = new Worker(
     QUEUE_NAME,
     async (job) => {
+      const d = job.data;
       const what =
         job.name === 'trial'
-          ? `${job.data.where} ${job.data.method.name} setting ${job.data.setting + 1}/${job.data.method.grid.length}`
-          : job.id!;
+          ? `${d.where} ${d.method.name} setting ${d.setting + 1}/${d.method.grid.length}`
+          : job.name === 'discover-cell'
+            ? `discovery ${d.unit.concept} x ${d.unit.style.name}`
+            : `statistics of ${d.block}, ${d.items.length} images`;
       const t0 = performance.now();
       say(`${what}: started`);
       try {
-        const out = await (job.name === 'trial' ? trial(job.data) : shard(job.data));
+        const out = await processors[job.name as JobName](job.data as never);
         say(`${what}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         return out;
       } catch (e) {
