@@ -108,6 +108,10 @@ describe('the npm package', () => {
       node(`await import('ruledit/server');`, SERVER_AND_TOOLS),
       /refused import: fastify/,
     );
+    // The protocol does not load a Redis client; the queue's subpath does.
+    const QUEUE = /^(bullmq|ioredis)(\/|$)/;
+    await node(`await import('ruledit/protocol');`, QUEUE);
+    await assert.rejects(node(`await import('ruledit/queue');`, QUEUE), /refused import: (bullmq|ioredis)/);
   });
 
   it("exports a small core, and the CLI runs from the package's compiled JavaScript", async () => {
@@ -149,6 +153,7 @@ describe('the npm package', () => {
         import { BUILTIN_MODEL } from 'ruledit/synth';
         import { createServer } from 'ruledit/server';
         import { listBlocks } from 'ruledit/onnx';
+        import { queueExecutor, startWorker } from 'ruledit/queue';
         const c: Classifier = await loadClassifier(BUILTIN_MODEL);
         const ex = await loadExemplar('a.png', 'm.png', { fill: 'white' }, c.spec);
         const out: EditResult = await edit(c, [ex], { rank: 2, guard: { maxFlips: 1 } });
@@ -156,7 +161,9 @@ describe('the npm package', () => {
         const steps: number = METHODS['finetune-local'].options.steps.default;
         // @ts-expect-error: the rewrite has no optimizer (the check must catch it)
         await edit(c, [ex], { optimizer: 'sgd' });
-        export const used = [flips, steps, runHarness, methodGrid, writeReport, createServer, listBlocks];
+        const executor = await queueExecutor('redis://127.0.0.1:6379/0');
+        await runHarness(c, { testsets: [], methods: [methodGrid('rewrite')], clean: [], results: 'r.jsonl', executor });
+        export const used = [flips, steps, runHarness, methodGrid, writeReport, createServer, listBlocks, startWorker];
         `,
       );
       const module = resolution === 'node16' ? 'node16' : 'esnext';
