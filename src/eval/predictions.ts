@@ -45,6 +45,11 @@ export class PredictionCache {
     private readonly options: PredictOptions = {},
   ) {}
 
+  /** A prediction made elsewhere with the same model (a capture of its tail's inputs). */
+  remember(file: string, cls: number): void {
+    this.known.set(file, cls);
+  }
+
   async predict(files: string[]): Promise<Int32Array> {
     const missing = [...new Set(files.filter((f) => !this.known.has(f)))];
     const preds = await predictFiles(this.model, missing, this.spec, this.options);

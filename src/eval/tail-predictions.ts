@@ -28,7 +28,13 @@ export class TailPredictions {
   constructor(
     private readonly model: OnnxModel,
     private readonly spec: PreprocessSpec,
-    private readonly options: { threads?: number; batchSize?: number; maxBytes?: number } = {},
+    private readonly options: {
+      threads?: number;
+      batchSize?: number;
+      maxBytes?: number;
+      /** Told the original model's top-1 of each image it captures (a run it need not repeat). */
+      onOriginal?: (file: string, cls: number) => void;
+    } = {},
   ) {
     this.signature = graphSignature(model.proto);
     this.weights = new Map((model.proto.graph!.initializer ?? []).map((t) => [t.name!, t]));
@@ -112,7 +118,9 @@ export class TailPredictions {
           batchSize: this.options.batchSize ?? 32,
         })) {
           const out = await runner.run(b.data, b.dims);
+          const original = top1(out.logits);
           b.items.forEach((item, row) => {
+            this.options.onOriginal?.(item.file, original[row]);
             const tensors = taps.map((t) => {
               const { data, dims } = out.taps[t];
               this.dims.set(t, dims.slice(1));

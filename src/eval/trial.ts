@@ -74,14 +74,11 @@ export interface RefusedTrial {
   seconds: number;
 }
 
-/** A case's shared side: transformed files, the original model's predictions, the exemplars. */
+/** A case's shared side: its exemplars and the transformed files of its validation and test images. */
 export interface PreparedCase {
   exemplars: Exemplar[];
   validation: (CaseVariant & { file: string })[];
   test: (CaseVariant & { file: string })[];
-  /** Original model on each validation+test image, untransformed and transformed. */
-  origPred: Int32Array;
-  transBefore: Int32Array;
 }
 
 export interface TrialContext {
@@ -104,11 +101,16 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
   const editFn = options.edit ?? defaultEdit;
   const predictOpts = { batchSize: options.batchSize, threads: options.threads };
   const original = new PredictionCache(model, spec, predictOpts);
+  // The captures for the tails run the original model: its predictions are kept, not recomputed.
   const tails =
-    options.evaluation === 'whole' ? undefined : new TailPredictions(model, spec, predictOpts);
+    options.evaluation === 'whole'
+      ? undefined
+      : new TailPredictions(model, spec, {
+          ...predictOpts,
+          onOriginal: (file, cls) => original.remember(file, cls),
+        });
   const cleanFiles = options.clean.map((i) => i.file);
   const cleanLabels = options.clean.map((i) => i.label!);
-  let cleanBefore: Promise<Int32Array> | undefined;
   const reference = options.statsData ? splitReference(options.statsData) : undefined;
   const guardData = options.guardData ?? reference?.guard;
   const stats = new Map<string, Promise<KeyStats>>();
@@ -154,22 +156,10 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
         list.map((x, i) => ({ ...x, file: files[offset + i] }));
       const validation = withFile(v.validation, v.train.length);
       const test = withFile(v.test, v.train.length + v.validation.length);
-      const evalVariants = [...validation, ...test];
-      const before = await original.predict([
-        ...evalVariants.map((x) => x.image),
-        ...evalVariants.map((x) => x.file),
-      ]);
-      const n = evalVariants.length;
       const exemplars = await Promise.all(
         withFile(v.train, 0).map((t) => loadExemplar(t.image, t.mask, { modified: t.file }, spec)),
       );
-      return {
-        exemplars,
-        validation,
-        test,
-        origPred: before.subarray(0, n),
-        transBefore: before.subarray(n),
-      };
+      return { exemplars, validation, test };
     },
     async release() {
       await tails?.release();
@@ -201,25 +191,32 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
         if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;
         return { setting, refused: e.message, images, seconds: seconds() };
       }
-      cleanBefore ??= predictFiles(model, cleanFiles, spec, predictOpts);
       const evalVariants = [...p.validation, ...p.test];
       const files = [...evalVariants.map((v) => v.file), ...cleanFiles];
       const after =
         (await tails?.predict(result.model, result.report.block, files)) ??
         (await predictFiles(result.model, files, spec, predictOpts));
+      // The original model's side, shared by every method and setting (mostly known from the capture).
+      const n = evalVariants.length;
+      const before = await original.predict([...evalVariants.map((x) => x.image), ...files]);
+      const [origPred, transBefore, cleanBefore] = [
+        before.subarray(0, n),
+        before.subarray(n, 2 * n),
+        before.subarray(2 * n),
+      ];
       const scored = evalVariants.map((v, i): CaseImage => ({
         label: v.label,
         target: v.target,
         style: v.styleRole,
-        cleanBefore: p.origPred[i],
-        transformedBefore: p.transBefore[i],
+        cleanBefore: origPred[i],
+        transformedBefore: transBefore[i],
         transformedAfter: after[i],
       }));
       const val = fourWay(scored.slice(0, p.validation.length));
       const test = fourWay(scored.slice(p.validation.length));
       const cleanDrop = cleanAccuracyDrop(
         cleanLabels,
-        Array.from(await cleanBefore),
+        Array.from(cleanBefore),
         Array.from(after.subarray(evalVariants.length)),
       );
       const r = result.report;
