@@ -44,7 +44,7 @@ export const cacheOption = () =>
 export const queueOption = () =>
   new Option(
     '--queue <url>',
-    'Redis of a BullMQ queue shared with `ruledit worker`s: redis://HOST:PORT/DB',
+    "run the work on 'ruledit worker' processes through a BullMQ queue in Redis: redis://HOST:PORT/DB",
   );
 
 /** The flag of a library option: `--max-flips` for maxFlips, `--guard-data` for guard.data. */

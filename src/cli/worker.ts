@@ -6,10 +6,10 @@ export function registerWorker(program: Command): void {
   program
     .command('worker')
     .description(
-      "run the harness's trials from a queue (ruledit benchmark --queue URL) until stopped; reads the coordinator's files at the same paths",
+      "run the work of 'benchmark', 'stats' and 'discover' given --queue URL (trials, statistics shards, discovery units) until stopped; reads the coordinator's files at the same paths",
     )
     .requiredOption('--queue <url>', 'Redis of the queue: redis://HOST:PORT/DB')
-    .option('--concurrency <n>', 'trials at once in this process', positiveIntOption, 1)
+    .option('--concurrency <n>', 'jobs at once in this process', positiveIntOption, 1)
     .addOption(threadsOption())
     .addOption(cacheOption())
     .option(
@@ -37,12 +37,12 @@ async function workerCommand(opts: {
     onProgress: say,
   });
   say(
-    `worker: taking trials from ${opts.queue} (concurrency ${opts.concurrency}); Ctrl-C stops after the running ones`,
+    `worker: taking jobs from ${opts.queue} (concurrency ${opts.concurrency}); Ctrl-C stops after the running ones`,
   );
-  // A stop finishes the running trials first, so none is left for the stalled-job check.
+  // A stop finishes the running jobs first, so none is left for the stalled-job check.
   await new Promise<void>((resolve) => {
     const stop = () => {
-      say('worker: stopping after the running trials');
+      say('worker: stopping after the running jobs');
       void worker.close().then(resolve);
     };
     process.removeAllListeners('SIGINT').removeAllListeners('SIGTERM');

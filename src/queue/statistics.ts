@@ -16,7 +16,7 @@ import {
 } from '../edit/stats.js';
 import { RuleditError } from '../errors.js';
 import { runJobs } from './jobs.js';
-import { digests, KEEP, type Study } from './study.js';
+import { digests, KEEP_SECONDS, type Study } from './study.js';
 
 /** A shard of a statistics pass: STATS_SHARD images of the reference set, with their hashes. */
 export interface ShardJobData {
@@ -149,7 +149,7 @@ export async function shareStatistics(
           C: toWire({ dim: stats.dim, images: stats.images, sum: C }).sum,
         }),
         'EX',
-        KEEP,
+        KEEP_SECONDS,
       );
       keys.push(stats.key);
     }

@@ -34,8 +34,8 @@ export interface Study {
 }
 
 const KEY = (hash: string) => `ruledit:study:${hash}`;
-/** A study outlives its coordinator (a rerun finds it), not forever. */
-const KEEP_SECONDS = 30 * 24 * 3600;
+/** What a coordinator puts in Redis outlives it (a rerun finds it), not forever. */
+export const KEEP_SECONDS = 30 * 24 * 3600;
 
 export async function studyOf(classifier: Classifier, options: HarnessOptions): Promise<Study> {
   const { model, spec, labels } = classifier;
@@ -54,6 +54,10 @@ export async function studyOf(classifier: Classifier, options: HarnessOptions): 
   const items = (list?: DatasetItem[]) => list?.map((i) => ({ ...i, file: resolve(i.file) }));
   const testsets = options.testsets.map((m) => ({
     ...m,
+    transformation:
+      m.transformation.kind === 'stylize'
+        ? { ...m.transformation, model: resolve(m.transformation.model) }
+        : m.transformation,
     style: { ...m.style, images: m.style.images.map((f) => resolve(f)) },
     images: m.images.map((i) => ({ ...i, file: resolve(i.file), mask: resolve(i.mask) })),
     cases: m.cases.map((c) => ({
@@ -77,13 +81,15 @@ export async function studyOf(classifier: Classifier, options: HarnessOptions): 
   };
   const paths = new Set([
     ...[study.clean, study.statsData ?? [], study.guardData ?? []].flat().map((i) => i.file),
-    ...testsets.flatMap((m) => [...m.style.images, ...m.images.flatMap((i) => [i.file, i.mask])]),
+    ...testsets.flatMap((m) => [
+      ...m.style.images,
+      ...m.images.flatMap((i) => [i.file, i.mask]),
+      ...(m.transformation.kind === 'stylize' ? [m.transformation.model] : []),
+    ]),
   ]);
   study.files = await digests(paths);
   return study;
 }
-
-export const KEEP = KEEP_SECONDS;
 
 export const studyHash = (study: Study) =>
   createHash('sha256').update(JSON.stringify(study)).digest('hex').slice(0, 16);

@@ -1,20 +1,21 @@
 import { UnrecoverableError, Worker } from 'bullmq';
+import { parsePreprocess } from '../data/preprocess.js';
+import { gramSum } from '../edit/stats.js';
 import { isRuleditError } from '../errors.js';
+import { inProcessDiscovery, type UnitPredictions } from '../eval/discover.js';
 import {
   trialContext,
   type PreparedCase,
   type TrialContext,
   type TrialOutcome,
 } from '../eval/trial.js';
+import { findBlock, listBlocks } from '../onnx/blocks.js';
+import type { OnnxModel } from '../onnx/model.js';
 import { connectQueue, QUEUE_NAME } from './connection.js';
-import { checkedModel, checkFiles, openStudy, type Study } from './study.js';
-import { sharedStatistics, toWire, type ShardJobData, type WireGramSum } from './statistics.js';
-import { parsePreprocess } from '../data/preprocess.js';
-import { gramSum } from '../edit/stats.js';
-import { inProcessDiscovery, type UnitPredictions } from '../eval/discover.js';
 import type { DiscoverJobData } from './discovery.js';
 import type { JobName } from './jobs.js';
-import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { sharedStatistics, toWire, type ShardJobData, type WireGramSum } from './statistics.js';
+import { checkedModel, checkFiles, openStudy, type Study } from './study.js';
 import type { TrialJobData } from './trial-job.js';
 
 export interface WorkerOptions {
@@ -39,9 +40,10 @@ export interface RunningWorker {
 const KEPT_CASES = 4;
 
 /**
- * A harness worker: takes trials from the queue, checks that its files are the coordinator's,
- * runs each trial as the in-process harness does (eval/trial.ts) and hands back the outcome.
- * A refusal (bad input, different bytes) fails the trial at once; a crash is retried.
+ * A queue worker: takes harness trials, statistics shards and discovery units from the queue,
+ * checks that the files it reads are the coordinator's, runs each as the single process does
+ * (eval/trial.ts, edit/stats.ts, eval/discover.ts) and hands back the result. A refusal (bad
+ * input, different bytes) fails the job at once; a crash is retried.
  */
 export async function startWorker(
   url: string,
@@ -96,8 +98,16 @@ export async function startWorker(
     const prepared = await cases.get(caseKey)!;
     return ctx.trial(prepared, d.target, d.method, d.method.grid[d.setting]);
   };
+  // Statistics shards and discovery units name the model: it is read and checked once.
+  const models = new Map<string, Promise<OnnxModel>>();
+  const modelOf = (m: { path: string; hash: string }) => {
+    const id = `${m.path}\0${m.hash}`;
+    if (!models.has(id)) models.set(id, checkedModel(m));
+    models.get(id)!.catch(() => models.delete(id));
+    return models.get(id)!;
+  };
   const shard = async (d: ShardJobData): Promise<WireGramSum> => {
-    const model = await checkedModel(d.model);
+    const model = await modelOf(d.model);
     await checkFiles(d.files);
     const spec = parsePreprocess(d.preprocess, 'statistics job');
     const block = findBlock(listBlocks(model.proto.graph!), d.block);
@@ -105,7 +115,7 @@ export async function startWorker(
   };
 
   const discover = async (d: DiscoverJobData): Promise<UnitPredictions> => {
-    const model = await checkedModel(d.model);
+    const model = await modelOf(d.model);
     await checkFiles(d.files);
     const spec = parsePreprocess(d.preprocess, 'discovery job');
     const [out] = await inProcessDiscovery.run(model, [d.unit], {
