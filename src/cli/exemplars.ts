@@ -30,9 +30,17 @@ export interface ExemplarFlags {
   json: boolean;
 }
 
-/** A command over one model and exemplars (edit, finetune): the options they all take. */
-export function exemplarCommand(program: Command, name: string, description: string): Command {
-  return program
+/**
+ * A command over one model and exemplars (edit, finetune, match): the options they all take;
+ * `--out` (the edited model) unless the command writes no model.
+ */
+export function exemplarCommand(
+  program: Command,
+  name: string,
+  description: string,
+  writesModel = true,
+): Command {
+  const command = program
     .command(name)
     .description(description)
     .argument('<model>', 'ONNX model file')
@@ -65,12 +73,15 @@ export function exemplarCommand(program: Command, name: string, description: str
       'a transformed copy of the image made by you (one per --image)',
       collect,
     )
-    .requiredOption('--out <file>', 'where to write the edited model')
     .addOption(methodOption('rewrite', 'layer'))
     .addOption(preprocessOption())
     .addOption(threadsOption())
-    .option('--force', 'replace --out if it exists', false)
     .option('--json', 'print the report as JSON', false);
+  return writesModel
+    ? command
+        .requiredOption('--out <file>', 'where to write the edited model')
+        .option('--force', 'replace --out if it exists', false)
+    : command;
 }
 
 /** The files an edit reads: none of them may become its output, even with --force. */

@@ -19,6 +19,7 @@ import { registerDiscover } from './discover.js';
 import { registerBenchmark } from './benchmark.js';
 import { registerServe } from './serve.js';
 import { registerWorker } from './worker.js';
+import { registerMatch } from './match.js';
 
 // Ctrl-C and SIGTERM become normal exits so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
@@ -42,6 +43,7 @@ registerEval(program);
 registerStats(program);
 registerEdit(program);
 registerHistory(program);
+registerMatch(program);
 registerSynth(program);
 registerReport(program);
 registerTransform(program);

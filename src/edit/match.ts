@@ -1,0 +1,167 @@
+import type { Classifier } from '../classifier.js';
+import type { Exemplar } from '../concepts/exemplar.js';
+import { batches, stackImages } from '../data/batches.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { areaResize } from '../data/mask.js';
+import { RuleditError } from '../errors.js';
+import { Runner, type Tapped } from '../runtime/session.js';
+import { contextDirection, type Direction } from './direction.js';
+import { splitReference } from './guard.js';
+import { pickBlock } from './layer.js';
+import { METHODS } from './methods.js';
+import { keyStatistics, type KeyStats } from './stats.js';
+import { whitening } from './whiten.js';
+
+/**
+ * Where a rule's context is found before it is rewritten (Bau et al.'s context match): the
+ * direction d the rewrite would edit along (docs/method.md section 2, whitened keys of the
+ * exemplars' new look), and for every key of other images its projection on d. A position
+ * scoring 1 matches d as much as the exemplars' masked keys do on average.
+ */
+export interface ContextMatchOptions {
+  layer?: string;
+  rank?: number;
+  /** Reference images: every 4th is left out, as `edit` leaves it to the guard; the rest give C. */
+  statsData?: DatasetItem[];
+  stats?: KeyStats;
+  whiteningFloor?: number;
+  batchSize?: number;
+  threads?: number;
+  cacheDir?: string;
+  onWarning?: (message: string) => void;
+  onBatch?: (n: number) => void;
+}
+
+export interface MatchedImage {
+  file: string;
+  /**
+   * The image's strongest match: the mean of its best STRONGEST_SHARE of key positions (at
+   * least one), so that one stray key does not rank an image (on the scene world's snowy roads
+   * against plain scenes, AUC 0.965 against 0.941 for the single best position).
+   */
+  score: number;
+  /** Match per key position, row-major height x width. */
+  map: Float32Array;
+}
+
+export interface ContextMatch {
+  block: string;
+  /** The key grid the maps live on. */
+  grid: { height: number; width: number };
+  direction: Direction;
+  /** Images, best match first. */
+  ranking: MatchedImage[];
+}
+
+export async function contextMatch(
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  items: DatasetItem[],
+  options: ContextMatchOptions = {},
+): Promise<ContextMatch> {
+  const { model, spec } = classifier;
+  if (!exemplars.length) throw new RuleditError('bad-exemplar', 'no exemplar given');
+  if (!items.length) throw new RuleditError('bad-dataset', 'no images to match');
+  const block = await pickBlock(model, spec, options.layer);
+  const reference = options.statsData;
+  if (!options.stats && !reference?.length)
+    throw new RuleditError('no-stats', 'key statistics need reference images: give `statsData`');
+  const stats =
+    options.stats ??
+    (await keyStatistics(
+      model,
+      block,
+      reference!.length >= 4 ? splitReference(reference!).stats : reference!,
+      spec,
+      { threads: options.threads, cacheDir: options.cacheDir, onWarning: options.onWarning },
+    ));
+  const floor = options.whiteningFloor ?? METHODS.rewrite.options.whiteningFloor.default;
+  const white = whitening(stats.C, stats.dim, floor);
+  const runner = await Runner.create(model, { taps: [block.key], threads: options.threads });
+  try {
+    const ex = await runner.run(...stacked(exemplars, spec));
+    const keys = ex.taps[block.key];
+    const [dim, height = 1, width = 1] = keys.dims.slice(1);
+    const positions = height * width;
+    const [h, w] = spec.size;
+    const weights = exemplars.map((e) => areaResize(e.mask, w, h, width, height));
+    const direction = contextDirection(
+      exemplars.map((_, e) => ({ keys: imageOf(keys, e, exemplars.length), weights: weights[e] })),
+      white.Z,
+      dim,
+      options.rank ?? METHODS.rewrite.options.rank.default,
+    );
+    const project = projector(direction, dim, positions);
+    // The exemplars' own masked match is the unit: 1 = as much as the concept painted.
+    let unit = 0;
+    let total = 0;
+    exemplars.forEach((_, e) => {
+      const m = project(imageOf(keys, e, exemplars.length));
+      weights[e].forEach((wt, p) => ((unit += wt * m[p]), (total += wt)));
+    });
+    unit /= total;
+    if (!(unit > 0))
+      throw new RuleditError(
+        'bad-exemplar',
+        "the exemplars' masked keys do not project on their own direction (is the mask empty at this block?)",
+      );
+    const ranking: MatchedImage[] = [];
+    for await (const b of batches(items, spec, { batchSize: options.batchSize ?? 32 })) {
+      const out = await runner.run(b.data, b.dims);
+      b.items.forEach((item, i) => {
+        const map = project(imageOf(out.taps[block.key], i, b.items.length)).map((v) => v / unit);
+        ranking.push({ file: item.file, score: strongest(map), map });
+      });
+      options.onBatch?.(b.items.length);
+    }
+    ranking.sort((a, b) => b.score - a.score);
+    return { block: block.name, grid: { height, width }, direction, ranking };
+  } finally {
+    await runner.release();
+  }
+}
+
+/** Share of an image's key positions its score averages, best first. */
+export const STRONGEST_SHARE = 0.1;
+
+function strongest(map: Float32Array): number {
+  const sorted = Float32Array.from(map).sort().reverse();
+  const k = Math.max(1, Math.round(sorted.length * STRONGEST_SHARE));
+  return sorted.subarray(0, k).reduce((a, b) => a + b, 0) / k;
+}
+
+/**
+ * A key map's match per position: d . k for rank 1 (signed: the side of d the exemplars are on),
+ * the length of k's projection on span(d) for higher ranks.
+ */
+function projector(direction: Direction, dim: number, positions: number) {
+  const { d, rank } = direction;
+  return (keys: Float32Array) => {
+    const out = new Float32Array(positions);
+    for (let p = 0; p < positions; p++) {
+      let sq = 0;
+      let first = 0;
+      for (let r = 0; r < rank; r++) {
+        let dot = 0;
+        for (let c = 0; c < dim; c++) dot += d[r * dim + c] * keys[c * positions + p];
+        if (r === 0) first = dot;
+        sq += dot * dot;
+      }
+      out[p] = rank === 1 ? first : Math.sqrt(sq);
+    }
+    return out;
+  };
+}
+
+function stacked(exemplars: Exemplar[], spec: Classifier['spec']): [Float32Array, number[]] {
+  const b = stackImages(
+    exemplars.map((e) => e.transformed),
+    spec,
+  );
+  return [b.data, b.dims];
+}
+
+function imageOf(t: Tapped, i: number, n: number): Float32Array {
+  const size = t.data.length / n;
+  return t.data.subarray(i * size, (i + 1) * size);
+}
