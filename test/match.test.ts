@@ -116,6 +116,7 @@ describe('context match', () => {
     );
     const html = readFileSync(join(dir, 'report', 'report.html'), 'utf8');
     assert.match(html, /Where the context matches: res2b/);
+    assert.match(html, /<span>match<\/span>/, 'the heat map is named as such');
     assert.equal(new Set(html.match(/#\d+, match [\d.]+/g)).size, 10, 'one card per image');
     assert.ok(existsSync(join(dir, 'report', 'report.json')));
     const none = await ruledit([

@@ -108,6 +108,7 @@ async function matchReport(
       caption: `#${i + 1}, match ${r.score.toFixed(2)}: ${basename(r.file)}`,
       original: await inputToPng(await decodeImage(r.file, spec), spec),
       mask: await maskToPng(upsample(r.map, m.grid, h, w), [h, w]),
+      maskLabel: 'match',
     })),
   );
   return {

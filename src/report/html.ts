@@ -91,8 +91,9 @@ async function exampleCard(ex: ReportExample, i: number): Promise<string> {
   ] as const) {
     if (!bytes) continue;
     const info = await imageInfo(bytes, where(what));
+    const label = what === 'mask' ? (ex.maskLabel ?? what) : what;
     panels.push(
-      `<div class="panel panel-${what}">${img(bytes, info, `${ex.caption}: ${what}`)}<span>${what}</span></div>`,
+      `<div class="panel panel-${what}">${img(bytes, info, `${ex.caption}: ${label}`)}<span>${e(label)}</span></div>`,
     );
   }
   const preds: string[] = [];

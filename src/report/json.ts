@@ -93,6 +93,7 @@ export function parseReport(json: unknown, where: string): ReportData {
       caption: str(o.caption, `${f}.caption`),
       original: image(o.original, `${f}.original`) ?? throwing(bad(`${f}.original`, 'an image')),
       mask: image(o.mask, `${f}.mask`),
+      maskLabel: optStr(o.maskLabel, `${f}.maskLabel`),
       transformed: image(o.transformed, `${f}.transformed`),
       before: optStr(o.before, `${f}.before`),
       after: optStr(o.after, `${f}.after`),

@@ -11,6 +11,8 @@ export interface ReportExample {
   /** Encoded image bytes (PNG; JPEG and WebP are accepted too). */
   original: Buffer;
   mask?: Buffer;
+  /** What the greyscale image shows (default 'mask'; a context match's heat map, say). */
+  maskLabel?: string;
   transformed?: Buffer;
   /** Prediction before and after the edit, e.g. 'school bus 91%'. */
   before?: string;
