@@ -70,6 +70,13 @@ export {
   type SelectionRow,
 } from './eval/select.js';
 export {
+  contextMatch,
+  STRONGEST_SHARE,
+  type ContextMatch,
+  type ContextMatchOptions,
+  type MatchedImage,
+} from './edit/match.js';
+export {
   discoverRules,
   discoveryCells,
   type Discovery,

@@ -387,6 +387,32 @@ describe('report files', () => {
     );
   });
 
+  it('writes no header-only CSV, and names table files with whole words', async () => {
+    const out = join(dir, 'tables-only');
+    const w = await writeReport(
+      {
+        title: 't',
+        tables: [
+          {
+            title: "Ranking by strongest match (1 = the exemplars' own)",
+            columns: ['a'],
+            rows: [[1]],
+          },
+        ],
+      },
+      out,
+    );
+    assert.deepEqual(
+      w.csv.map((f) => f.slice(out.length + 1)),
+      ['table-1-ranking-by-strongest-match-1-the.csv'],
+    );
+    assert.deepEqual((await readdir(out)).sort(), [
+      'report.html',
+      'report.json',
+      'table-1-ranking-by-strongest-match-1-the.csv',
+    ]);
+  });
+
   it('refuses to overwrite a report without force, leaving it untouched and no temp files', async () => {
     const out = join(dir, 'two');
     const w = await writeReport(data, out);

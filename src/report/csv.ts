@@ -57,12 +57,18 @@ export function rankDiscovery(cells: DiscoveryCell[]): DiscoveryCell[] {
 
 /** 'table-2-per-class-top-1.csv': numbered so two tables with one title cannot collide. */
 export function tableFileName(index: number, title: string): string {
-  const slug = title
+  // Whole words up to 40 characters: a name cut mid-word reads as a typo.
+  const words = title
     .toLowerCase()
     .normalize('NFKD')
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 40)
-    .replace(/-+$/, '');
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  let slug = '';
+  for (const w of words) {
+    const next = slug ? `${slug}-${w}` : w;
+    if (next.length > 40) break;
+    slug = next;
+  }
+  if (!slug && words.length) slug = words[0].slice(0, 40);
   return `table-${index + 1}${slug ? `-${slug}` : ''}.csv`;
 }

@@ -36,9 +36,14 @@ export async function writeReport(
   if (existsSync(root) && !statSync(root).isDirectory())
     throw new RuleditError('bad-output', `${dir} is a file; give a folder for the report`);
   const full: ReportData = { ...data, created: data.created ?? new Date().toISOString() };
+  // A CSV only for what the report holds: no header-only files.
   const csv: [string, string][] = [
-    ['methods.csv', methodsCsv(full.methods ?? [])],
-    ['discovery.csv', discoveryCsv(full.discovery ?? [])],
+    ...(full.methods?.length
+      ? [['methods.csv', methodsCsv(full.methods)] as [string, string]]
+      : []),
+    ...(full.discovery?.length
+      ? [['discovery.csv', discoveryCsv(full.discovery)] as [string, string]]
+      : []),
     ...(full.tables ?? []).map((t, i): [string, string] => [
       tableFileName(i, t.title),
       tableCsv(t),
