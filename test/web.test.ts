@@ -98,6 +98,34 @@ describe('web editor in Chromium', { skip }, () => {
     const xPrimeBefore = await page.locator('#top-xp').innerText();
     assert.equal(await page.locator('#exemplars figure').count(), 4, 'all four snow images');
 
+    // Where the rule applies, before editing: the snowy-road test scenes match above the
+    // ordinary ones (half of the images searched), each with its heat map.
+    await page.click('#match');
+    await page.waitForFunction(
+      () => document.querySelectorAll('#matches figure').length === 12,
+      undefined,
+      {
+        timeout: 30_000,
+      },
+    );
+    const folders = await page.$$eval('#matches figure', (fs) =>
+      fs.map((f) => (f as HTMLElement).dataset.folder),
+    );
+    const fromTest = folders.filter((f) => f === 'test').length;
+    assert.ok(
+      fromTest >= 10,
+      `${fromTest} of the 12 best matches are snowy-road test scenes (50% by chance)`,
+    );
+    assert.match(
+      await page.locator('#match-info').innerText(),
+      /keys on a \d+x\d+ grid: \d+ of the 12 best matches are from the test folder .*50% of the images searched/,
+    );
+    assert.equal(
+      await page.locator('#matches img.overlay').count(),
+      12,
+      'a heat map on every image',
+    );
+
     await page.click('#run');
     await page.waitForFunction(() =>
       /running/.test(document.getElementById('job')!.textContent ?? ''),

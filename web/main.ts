@@ -1,6 +1,6 @@
 import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
 import { MaskPainter } from './mask.ts';
-import type { EditSafety, Evaluation, Thumb } from '../src/server/wire.ts';
+import type { EditSafety, Evaluation, MatchResult, Thumb } from '../src/server/wire.ts';
 import type { MethodName, MethodSpec } from '../src/edit/methods.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -227,6 +227,37 @@ async function preview(): Promise<void> {
   );
   showBlockInfo();
   status(`preview ready: ${out.exemplars.length} exemplar${out.exemplars.length > 1 ? 's' : ''}`);
+}
+
+/** The context match over the test folders, before any edit: images with their heat maps. */
+async function findMatches(): Promise<void> {
+  status('matching the context over the test folders…');
+  const out = await api<MatchResult>('/api/match', exemplarBody());
+  const test = out.shown.filter((s) => s.folder === 'test').length;
+  $('match-info').textContent =
+    `${out.block}, keys on a ${out.grid} grid: ${test} of the ${out.shown.length} best matches are ` +
+    `from the test folder (${out.titles.test}), which is ${out.testShare.all.toFixed(0)}% of the images searched`;
+  $('matches').replaceChildren(
+    ...out.shown.map((s, i) => {
+      const f = document.createElement('figure');
+      f.dataset.folder = s.folder;
+      const box = document.createElement('div');
+      box.className = 'heat';
+      const img = document.createElement('img');
+      img.src = s.src;
+      img.alt = s.name;
+      const heat = document.createElement('img');
+      heat.src = s.heat;
+      heat.alt = `match of ${s.name}`;
+      heat.className = 'overlay';
+      box.append(img, heat);
+      const cap = document.createElement('figcaption');
+      cap.textContent = `#${i + 1} ${s.score.toFixed(2)} ${s.folder}`;
+      f.append(box, cap);
+      return f;
+    }),
+  );
+  status(`context matched at ${out.block}`);
 }
 
 function choose(r: Replacement, text: string): void {
@@ -506,6 +537,7 @@ $('clear').onclick = () => painter.clear();
 painter.onChange = showBlockInfo;
 $<HTMLSelectElement>('block').onchange = showBlockInfo;
 $('preview').onclick = guarded(preview);
+$('match').onclick = guarded(findMatches);
 $('run').onclick = guarded(() => submit('/api/edit', { method: 'rewrite' }));
 $('compare').onclick = guarded(() => submit('/api/compare'));
 $('cancel').onclick = guarded(async () => {

@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { matchPanel } from './match.js';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -204,6 +205,12 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
         exemplars: p.pictures.transformed.map((png, i) => ({ png: url(png), top1: xp[i][0] })),
       };
     },
+  );
+
+  app.post<{ Body: ExemplarBody }>(
+    '/api/match',
+    { schema: { body: exemplarSchema } },
+    async (req) => matchPanel(wb, await prepareEdit(wb, req.body)),
   );
 
   app.post<{ Body: ExemplarBody }>(

@@ -252,7 +252,8 @@ async function evaluatePair(
   };
 }
 
-async function thumb(file: string): Promise<string> {
+/** A small PNG data URL of an image file, for the page. */
+export async function thumb(file: string): Promise<string> {
   const png = await sharp(await readFile(file))
     .resize(64, 64, { fit: 'inside' })
     .png()

@@ -57,3 +57,15 @@ export interface EditSafety {
   /** One line for people: the guard's figures, or why there are none. */
   guardText: string;
 }
+
+/** Where the exemplar's context matches among the test folders' images, before any edit. */
+export interface MatchResult {
+  block: string;
+  /** Key grid of the block, e.g. '8x8'. */
+  grid: string;
+  /** The best matches, best first; `heat` is the match per key position (white: 1 or more). */
+  shown: { name: string; folder: 'test' | 'clean'; score: number; src: string; heat: string }[];
+  /** Share (%) of test-folder images among the shown matches, and among all images searched. */
+  testShare: { shown: number; all: number };
+  titles: { test: string; clean: string };
+}
