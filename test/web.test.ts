@@ -163,6 +163,19 @@ describe('web editor in Chromium', { skip }, () => {
     assert.notEqual(label(afterEdit), label(before), "the top-1 class on x' changed");
     assert.equal(label(afterEdit), 'car');
     assert.match(await page.locator('#summary').innerText(), /clean accuracy/i);
+    // The matched images that changed prediction with the edit are marked as such.
+    await page.waitForFunction(() =>
+      /^since matching: \d+ of the 12 changed prediction$/.test(
+        document.getElementById('match-changes')!.textContent ?? '',
+      ),
+    );
+    const changed = await page.locator('#matches figure.changed').count();
+    console.log(`matched images whose prediction changed: ${changed} of 12`);
+    assert.ok(changed >= 1, 'the edit changed the prediction of some snowy-road matches');
+    assert.match(
+      await page.locator('#matches figure.changed .pred').first().innerText(),
+      /^\S.* → \S/,
+    );
     // The safety guard's verdict: flips on held-out images against the budget, strength kept.
     const guard = await page.locator('#guard').innerText();
     assert.match(guard, /held-out images changed top-1 \([\d.]+%, budget 0\.5%\)/);

@@ -1,6 +1,12 @@
 import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
 import { MaskPainter } from './mask.ts';
-import type { EditSafety, Evaluation, MatchResult, Thumb } from '../src/server/wire.ts';
+import type {
+  EditSafety,
+  Evaluation,
+  MatchChanges,
+  MatchResult,
+  Thumb,
+} from '../src/server/wire.ts';
 import type { MethodName, MethodSpec } from '../src/edit/methods.ts';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -253,11 +259,29 @@ async function findMatches(): Promise<void> {
       box.append(img, heat);
       const cap = document.createElement('figcaption');
       cap.textContent = `#${i + 1} ${s.score.toFixed(2)} ${s.folder}`;
-      f.append(box, cap);
+      const pred = document.createElement('span');
+      pred.className = 'pred';
+      pred.textContent = s.top1;
+      f.append(box, cap, pred);
       return f;
     }),
   );
   status(`context matched at ${out.block}`);
+}
+
+/** After an edit or undo: which of the matched images changed prediction. */
+async function showMatchChanges(): Promise<void> {
+  const figures = [...document.querySelectorAll<HTMLElement>('#matches figure')];
+  if (!figures.length) return;
+  const { before, after } = await api<MatchChanges>('/api/match/changes');
+  figures.forEach((f, i) => {
+    const changed = before[i] !== after[i];
+    f.classList.toggle('changed', changed);
+    f.querySelector('.pred')!.textContent = changed ? `${before[i]} → ${after[i]}` : after[i];
+  });
+  const n = figures.filter((f) => f.classList.contains('changed')).length;
+  $('match-changes').textContent =
+    `since matching: ${n} of the ${figures.length} changed prediction`;
 }
 
 function choose(r: Replacement, text: string): void {
@@ -321,6 +345,7 @@ function showRejected(message: string): void {
 
 function showEdit(r: EditResult): void {
   $('result').hidden = false;
+  void guarded(showMatchChanges)();
   showGuard(r);
   showTop5($('xp-before'), r.xPrime.before);
   showTop5($('xp-after'), r.xPrime.after);
@@ -426,6 +451,7 @@ function onJob(job: Job): void {
     );
   } else if (job.kind === 'revert') {
     showHistory((job.result as { history: HistoryRow[] }).history);
+    void guarded(showMatchChanges)();
   } else showEdit(job.result as EditResult);
 }
 

@@ -3,7 +3,8 @@ import { contextMatch } from '../edit/match.js';
 import { maskToPng } from '../report/images.js';
 import type { PreparedEdit, Workbench } from './workbench.js';
 import { thumb } from './tasks.js';
-import type { MatchResult } from './wire.js';
+import type { MatchChanges, MatchResult } from './wire.js';
+import { predictFiles } from '../eval/predictions.js';
 
 /** Matches the page shows. */
 const SHOWN = 12;
@@ -26,9 +27,13 @@ export async function matchPanel(wb: Workbench, p: PreparedEdit): Promise<MatchR
     rank: rank as number | undefined,
   });
   const folderOf = new Map(items.map((i) => [i.file, i.folder]));
+  const files = m.ranking.slice(0, SHOWN).map((r) => r.file);
+  const top1 = await matchedTop1(wb, files);
+  wb.matched = { files, before: top1 };
   const shown = await Promise.all(
-    m.ranking.slice(0, SHOWN).map(async (r) => ({
+    m.ranking.slice(0, SHOWN).map(async (r, i) => ({
       name: basename(r.file),
+      top1: top1[i],
       folder: folderOf.get(r.file)!,
       score: r.score,
       src: await thumb(r.file),
@@ -44,4 +49,16 @@ export async function matchPanel(wb: Workbench, p: PreparedEdit): Promise<MatchR
     testShare: { shown: share(shown), all: share(items) },
     titles: { test: tests.test.title, clean: tests.clean.title },
   };
+}
+
+/** After edits: the current model's top-1 on the images the panel last showed, and before. */
+export async function matchChanges(wb: Workbench): Promise<MatchChanges> {
+  const shown = wb.matched;
+  if (!shown) return { before: [], after: [] };
+  return { before: shown.before, after: await matchedTop1(wb, shown.files) };
+}
+
+async function matchedTop1(wb: Workbench, files: string[]): Promise<string[]> {
+  const top1 = await predictFiles(wb.model, files, wb.spec);
+  return Array.from(top1, (c) => wb.labels?.[c] ?? String(c));
 }

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { matchPanel } from './match.js';
+import { matchChanges, matchPanel } from './match.js';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -212,6 +212,8 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
     { schema: { body: exemplarSchema } },
     async (req) => matchPanel(wb, await prepareEdit(wb, req.body)),
   );
+
+  app.get('/api/match/changes', async () => matchChanges(wb));
 
   app.post<{ Body: ExemplarBody }>(
     '/api/edit',

@@ -64,8 +64,22 @@ export interface MatchResult {
   /** Key grid of the block, e.g. '8x8'. */
   grid: string;
   /** The best matches, best first; `heat` is the match per key position (white: 1 or more). */
-  shown: { name: string; folder: 'test' | 'clean'; score: number; src: string; heat: string }[];
+  shown: {
+    name: string;
+    folder: 'test' | 'clean';
+    score: number;
+    /** The model's top-1 on the image when it was matched. */
+    top1: string;
+    src: string;
+    heat: string;
+  }[];
   /** Share (%) of test-folder images among the shown matches, and among all images searched. */
   testShare: { shown: number; all: number };
   titles: { test: string; clean: string };
+}
+
+/** The shown matches' top-1 when matched and now (after edits), in the panel's order. */
+export interface MatchChanges {
+  before: string[];
+  after: string[];
 }

@@ -68,6 +68,8 @@ export class Workbench {
   private statsItems?: Promise<DatasetItem[]>;
   private outDir?: string;
   report?: string;
+  /** The images the context-match panel last showed, with the model's top-1 then. */
+  matched?: { files: string[]; before: string[] };
   private nextId = 1;
 
   private constructor(
