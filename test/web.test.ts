@@ -96,6 +96,7 @@ describe('web editor in Chromium', { skip }, () => {
     await page.click('#styles button[data-style="snow"]');
     await page.waitForFunction(() => document.querySelectorAll('#top-xp li').length === 5);
     const xPrimeBefore = await page.locator('#top-xp').innerText();
+    const topXBefore = await page.locator('#top-x').textContent();
     assert.equal(await page.locator('#exemplars figure').count(), 4, 'all four snow images');
 
     // Where the rule applies, before editing: the snowy-road test scenes match above the
@@ -193,6 +194,33 @@ describe('web editor in Chromium', { skip }, () => {
 
     await mkdir(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, 'editor.png'), fullPage: true });
+
+    // After the edit, the top-5 on x is the current model's (asked for again), not the old one's.
+    await page.waitForFunction(
+      (old) => document.getElementById('top-x')!.textContent !== old,
+      topXBefore,
+    );
+    // The mask's opacity follows its control; fine-tuning's label sits with fine-tuning.
+    await page.locator('#mask-opacity').fill('0.3');
+    assert.equal(await page.$eval('#mask', (c) => (c as HTMLElement).style.opacity), '0.3');
+    assert.match(
+      await page.locator('fieldset.ft legend').innerText(),
+      /fine-tuning.*needs no label/,
+    );
+    // No horizontal scroll from 900 px up, with every result on the page.
+    for (const width of [900, 1280]) {
+      await page.setViewportSize({ width, height: 1000 });
+      const { scroll, client } = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      }));
+      assert.ok(
+        scroll <= client,
+        `at ${width} px the page is ${scroll} px wide (window ${client})`,
+      );
+      await page.screenshot({ path: join(OUT, `editor-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1400, height: 1100 });
 
     // Undo: the history shows the edit as undone.
     await page.click('#undo');

@@ -74,6 +74,10 @@ function status(text: string, error = false): void {
   const s = $('status');
   s.textContent = text;
   s.className = error ? 'error' : '';
+  // An error also shows at the bottom of the window, wherever the user has scrolled to.
+  const toast = $('toast');
+  toast.textContent = error ? text : '';
+  toast.hidden = !error;
 }
 
 /** Run an action, showing its error in the status line instead of losing it in the console. */
@@ -213,7 +217,7 @@ interface PreviewResult {
   exemplars: { png: string; top1: Prediction }[];
 }
 
-async function preview(): Promise<void> {
+async function preview(announce: unknown = true): Promise<void> {
   const out = await api<PreviewResult>('/api/preview', exemplarBody());
   await draw($<HTMLCanvasElement>('xprime'), out.png);
   showTop5($('top-x'), out.top5.x);
@@ -232,7 +236,8 @@ async function preview(): Promise<void> {
     }),
   );
   showBlockInfo();
-  status(`preview ready: ${out.exemplars.length} exemplar${out.exemplars.length > 1 ? 's' : ''}`);
+  if (announce)
+    status(`preview ready: ${out.exemplars.length} exemplar${out.exemplars.length > 1 ? 's' : ''}`);
 }
 
 /** The context match over the test folders, before any edit: images with their heat maps. */
@@ -343,9 +348,15 @@ function showRejected(message: string): void {
   el.textContent = `Edit rejected, model unchanged. ${message}`;
 }
 
+/** After an edit or undo, everything the page shows of the current model is asked for again. */
+function refreshPredictions(): void {
+  void guarded(showMatchChanges)();
+  if (image && replacement) void guarded(() => preview(false))();
+}
+
 function showEdit(r: EditResult): void {
   $('result').hidden = false;
-  void guarded(showMatchChanges)();
+  refreshPredictions();
   showGuard(r);
   showTop5($('xp-before'), r.xPrime.before);
   showTop5($('xp-after'), r.xPrime.after);
@@ -451,7 +462,7 @@ function onJob(job: Job): void {
     );
   } else if (job.kind === 'revert') {
     showHistory((job.result as { history: HistoryRow[] }).history);
-    void guarded(showMatchChanges)();
+    refreshPredictions();
   } else showEdit(job.result as EditResult);
 }
 
@@ -560,6 +571,9 @@ $<HTMLInputElement>('brush').oninput = () =>
   (painter.radius = Number($<HTMLInputElement>('brush').value) / 2);
 painter.radius = Number($<HTMLInputElement>('brush').value) / 2;
 $('clear').onclick = () => painter.clear();
+$<HTMLInputElement>('mask-opacity').oninput = () =>
+  ($('mask').style.opacity = $<HTMLInputElement>('mask-opacity').value);
+$('toast').onclick = () => ($('toast').hidden = true);
 painter.onChange = showBlockInfo;
 $<HTMLSelectElement>('block').onchange = showBlockInfo;
 $('preview').onclick = guarded(preview);
