@@ -4,7 +4,7 @@ import { batches, stackImages } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { areaResize } from '../data/mask.js';
 import { RuleditError } from '../errors.js';
-import { Runner, type Tapped } from '../runtime/session.js';
+import { imageOf, Runner } from '../runtime/session.js';
 import { contextDirection, type Direction } from './direction.js';
 import { splitReference } from './guard.js';
 import { pickBlock } from './layer.js';
@@ -159,9 +159,4 @@ function stacked(exemplars: Exemplar[], spec: Classifier['spec']): [Float32Array
     spec,
   );
   return [b.data, b.dims];
-}
-
-function imageOf(t: Tapped, i: number, n: number): Float32Array {
-  const size = t.data.length / n;
-  return t.data.subarray(i * size, (i + 1) * size);
 }

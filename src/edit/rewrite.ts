@@ -10,7 +10,7 @@ import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { tensorToFloat32 } from '../onnx/tensor.js';
 import { patchBlock, readWeight } from '../onnx/weights.js';
-import { Runner, type Tapped } from '../runtime/session.js';
+import { imageOf, Runner, type Tapped } from '../runtime/session.js';
 import { contextDirection } from './direction.js';
 import { pickBlock } from './layer.js';
 import { loss, type Example, type Objective } from './objective.js';
@@ -561,11 +561,6 @@ const recentPreserve = new Map<
   string,
   { key: Float32Array; pre: Float32Array; value: Float32Array }[]
 >();
-
-function imageOf(t: Tapped, i: number, n: number): Float32Array {
-  const size = t.data.length / n;
-  return t.data.subarray(i * size, (i + 1) * size);
-}
 
 /** Up to n items spread evenly over the list (deterministic). */
 function spread<T>(items: T[], n: number): T[] {

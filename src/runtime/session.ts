@@ -19,6 +19,12 @@ export interface Tapped {
   dims: number[];
 }
 
+/** Image i of a batch of n as a view (no copy) of the batch tensor's data. */
+export function imageOf(t: Tapped, i: number, n: number): Float32Array {
+  const size = t.data.length / n;
+  return t.data.subarray(i * size, (i + 1) * size);
+}
+
 export interface RunResult {
   logits: Tapped;
   taps: Record<string, Tapped>;
