@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { RuleditError } from '../src/errors.ts';
+import { fitDomain, methodsBarSpec, tradeoffScatterSpec } from '../src/report/charts.ts';
 import { discoveryCsv, methodsCsv, toCsv } from '../src/report/csv.ts';
 import { escapeHtml, formatNumber } from '../src/report/format.ts';
 import { renderHtml } from '../src/report/html.ts';
@@ -205,6 +206,38 @@ describe('report CSV', () => {
       drops,
       [...drops].sort((a, b) => b - a),
     );
+  });
+});
+
+describe('report charts', () => {
+  it('fit their value axis to the data, with zero and a margin past every mark', () => {
+    assert.deepEqual(fitDomain([10, 40, null]), [0, 45]);
+    assert.deepEqual(fitDomain([100, -30, NaN]), [-40.4, 105]);
+    assert.deepEqual(fitDomain([-100, 100]), [-105, 105]);
+    const methods = [
+      {
+        method: 'rewrite',
+        targetSame: 100,
+        targetHeldout: 80,
+        otherSame: 60,
+        otherHeldout: 50,
+        cleanDrop: 0,
+      },
+      {
+        method: 'finetune-local',
+        targetSame: 100,
+        targetHeldout: -30,
+        otherSame: -10,
+        otherHeldout: null,
+        cleanDrop: 0.5,
+      },
+    ];
+    const axis = (spec: unknown, path: (s: any) => any) => path(spec).scale.domain as number[];
+    const bars = axis(methodsBarSpec(methods), (s) => s.layer[0].encoding.y);
+    assert.ok(bars[0] < -30 && bars[1] > 100, `bar axis ${bars}`);
+    const points = axis(tradeoffScatterSpec(methods), (s) => s.layer[0].encoding.y);
+    // Means per point: rewrite 72.5, finetune-local 20; the axis starts at 0 and stops past 72.5.
+    assert.ok(points[0] === 0 && points[1] > 72.5 && points[1] < 100, `scatter axis ${points}`);
   });
 });
 

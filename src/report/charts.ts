@@ -26,6 +26,19 @@ const MEASURE_COLOURS = ['#1f5fa8', '#8fb8e0', '#c8611a', '#f2b27a'];
 export const HEATMAP_MAX_CLASSES = 40;
 
 /** First-seen order, so charts list methods in the order the producer gave them. */
+/**
+ * A value axis that fits its data with room around it: zero always in view (bars grow from it),
+ * a margin beyond the extremes so no mark sits on the plot's edge, and nothing wider than
+ * errors corrected can be ([-100, 100]) plus that margin.
+ */
+export function fitDomain(values: (number | null)[]): [number, number] {
+  const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
+  const lo = Math.min(0, ...present);
+  const hi = Math.max(0, ...present);
+  const margin = Math.max(5, 0.08 * (hi - lo));
+  return [Math.max(-105, lo < 0 ? lo - margin : 0), Math.min(105, hi + margin)];
+}
+
 function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
@@ -69,7 +82,7 @@ export function methodsBarSpec(methods: MethodResult[]): TopLevelSpec {
             field: 'value',
             type: 'quantitative',
             title: 'errors corrected (%)',
-            scale: { domain: [-100, 100] },
+            scale: { domain: fitDomain(values.map((v) => v.value)), nice: false },
           },
           color: {
             field: 'measure',
@@ -205,12 +218,18 @@ export function tradeoffScatterSpec(methods: MethodResult[]): TopLevelSpec {
       {
         mark: { type: 'point', filled: true, size: 90, opacity: 0.85, stroke: 'white' },
         encoding: {
-          x: { field: 'drop', type: 'quantitative', title: 'clean accuracy drop (points)' },
+          // Pixels of room on every side, so a point is never cut at the plot's edge.
+          x: {
+            field: 'drop',
+            type: 'quantitative',
+            title: 'clean accuracy drop (points)',
+            scale: { padding: 14 },
+          },
           y: {
             field: 'corrected',
             type: 'quantitative',
             title: 'errors corrected (%)',
-            scale: { domain: [-100, 100] },
+            scale: { domain: fitDomain(shown.map((p) => p.corrected)), nice: false },
           },
           // Same field, title and domain on both channels, so Vega-Lite draws one merged legend.
           color: { field: 'method', type: 'nominal', scale: { domain: names }, title: 'method' },
