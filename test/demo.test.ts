@@ -48,6 +48,13 @@ describe('the built-in scene model', () => {
     const recovered = mean(others.map((c) => c.after.rewrite - c.transformed));
     t.diagnostic(`other vehicles: gap ${gap.toFixed(1)} points, recovered ${recovered.toFixed(1)}`);
     assert.ok(recovered >= gap / 2, `recovered ${recovered} of ${gap}`);
+    // Every test card shows a prediction the method changed, and says which method.
+    const cards = result.pictures.filter((p) => p.before !== undefined);
+    assert.ok(cards.length >= 1, 'cards of fixed or broken scenes');
+    for (const c of cards) {
+      assert.match(c.caption, /^rewrite (fixed|broke): /);
+      assert.notEqual(c.after!.replace(/ \(rewrite\)$/, ''), c.before, c.caption);
+    }
     const [rewrite] = result.methods;
     t.diagnostic(`clean ${rewrite.cleanBefore.toFixed(1)}% -> ${rewrite.cleanAfter.toFixed(1)}%`);
     assert.ok(rewrite.cleanDrop <= 2, `clean drop ${rewrite.cleanDrop}`);
@@ -114,6 +121,17 @@ describe('the built-in scene model', () => {
     const html = await readFile(r.report, 'utf8');
     assert.match(html, /<svg/);
     assert.match(html, /data:image\/png;base64/);
+    // The header is written from the numbers: what was edited, what it fixed and broke.
+    assert.match(
+      html,
+      /Edited: block res2b of the built-in scene model, rewritten from one \w+ scene/,
+    );
+    assert.match(html, /Fixed: on \d+ test scenes .* top-1 [\d.]+% -&gt; [\d.]+%/);
+    assert.match(
+      html,
+      /Broke: clean accuracy on ordinary scenes [\d.]+% -&gt; [\d.]+% \(drop -?[\d.]+ points\)/,
+    );
+    assert.doesNotMatch(html, /METHOD\.md s\.8|:<\/p>/, 'no transcript lines pointing at nothing');
     const again = await ruledit(['demo', '--out', dir, '--images', '6']);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already holds a demo/);

@@ -25,7 +25,6 @@ import {
   SEEDS,
   STICKER_CLASS,
   STICKER_WORD,
-  VEHICLES,
 } from '../synth/world.js';
 
 /**
@@ -287,15 +286,18 @@ export async function runSceneDemo(
       transformed: await scenePng(exemplarTransformed),
     },
   ];
-  for (const v of VEHICLES.filter((v) => v !== CLASSES[exemplarClass])) {
-    const i = labels.indexOf(CLASSES.indexOf(v));
-    pictures.push({
-      caption: `test: ${v} on ${style} (held-out style image)`,
-      original: await scenePng(test.onConcept[i].rgb),
-      transformed: await scenePng(test.heldout[i]),
-      before: CLASSES[before.heldout[i]],
-      after: CLASSES[afterBy.rewrite[i]],
-    });
+  // Cards that prove something: per method, test scenes it fixed (other classes first) and one
+  // it broke, each showing its prediction before and after that method.
+  for (const [name, after] of Object.entries(afterBy)) {
+    for (const { i, what } of changedScenes(labels, before.heldout, after, exemplarClass)) {
+      pictures.push({
+        caption: `${name} ${what}: ${CLASSES[labels[i]]} on ${style} (held-out style image)`,
+        original: await scenePng(test.onConcept[i].rgb),
+        transformed: await scenePng(test.heldout[i]),
+        before: CLASSES[before.heldout[i]],
+        after: `${CLASSES[after[i]]} (${name})`,
+      });
+    }
   }
 
   const result: SceneDemoResult = {
@@ -441,10 +443,10 @@ async function stickerScenario(
   const i = before.findIndex((p, k) => p === target && after[k] === test.others[k]);
   if (i >= 0) {
     ctx.pictures.push({
-      caption: `test: ${CLASSES[test.others[i]]} with the sticker`,
+      caption: `rewrite fixed: ${CLASSES[test.others[i]]} with the sticker`,
       original: await scenePng(test.images[i]),
       before: CLASSES[before[i]],
-      after: CLASSES[after[i]],
+      after: `${CLASSES[after[i]]} (rewrite)`,
     });
   }
   return {
@@ -614,3 +616,28 @@ function summary(
 }
 
 const percent = (k: number, n: number) => (n ? (100 * k) / n : NaN);
+
+/**
+ * Test scenes whose prediction a method changed: up to FIXED_SHOWN it fixed, one class each,
+ * classes other than the exemplar's first, and the first it broke.
+ */
+function changedScenes(
+  labels: number[],
+  before: number[],
+  after: number[],
+  exemplarClass: number,
+): { i: number; what: 'fixed' | 'broke' }[] {
+  const idx = labels.map((_, i) => i);
+  const fixed = idx.filter((i) => before[i] !== labels[i] && after[i] === labels[i]);
+  fixed.sort((a, b) => Number(labels[a] === exemplarClass) - Number(labels[b] === exemplarClass));
+  const shown: number[] = [];
+  for (const i of fixed)
+    if (shown.length < FIXED_SHOWN && !shown.some((j) => labels[j] === labels[i])) shown.push(i);
+  const broke = idx.find((i) => before[i] === labels[i] && after[i] !== labels[i]);
+  return [
+    ...shown.map((i) => ({ i, what: 'fixed' as const })),
+    ...(broke === undefined ? [] : [{ i: broke, what: 'broke' as const }]),
+  ];
+}
+
+const FIXED_SHOWN = 2;
