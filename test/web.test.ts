@@ -181,6 +181,11 @@ describe('web editor in Chromium', { skip }, () => {
     const guard = await page.locator('#guard').innerText();
     assert.match(guard, /held-out images changed top-1 \([\d.]+%, budget 0\.5%\)/);
     assert.match(guard, /mean KL .*Strength kept/);
+    assert.equal(await page.locator('#guard button').innerText(), 'undo this edit');
+    assert.ok(
+      await page.locator('#guard button').isVisible(),
+      "the guard's figures come with an undo",
+    );
     assert.equal(await page.locator('#per-class tr').count(), 11, 'header + 10 classes');
     assert.match(await page.locator('#history').innerText(), /rewrite/);
 

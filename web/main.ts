@@ -338,7 +338,12 @@ function showGuard(r: EditSafety): void {
   el.className = g.strength < 1 ? 'guard backed-off' : 'guard';
   el.textContent =
     `Safety guard: ${g.flips} of ${g.images} held-out images changed top-1 (${g.flipRate.toFixed(2)}%, budget ${g.maxFlips}%), ` +
-    `mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid}`;
+    `mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid} `;
+  // The edit is applied: taking it back is one click where its figures are read.
+  const undo = document.createElement('button');
+  undo.textContent = 'undo this edit';
+  undo.onclick = () => $('undo').click();
+  el.append(undo);
 }
 
 function showRejected(message: string): void {
