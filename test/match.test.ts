@@ -119,6 +119,14 @@ describe('context match', () => {
     assert.match(html, /<span>match<\/span>/, 'the heat map is named as such');
     assert.equal(new Set(html.match(/#\d+, match [\d.]+/g)).size, 10, 'one card per image');
     assert.ok(existsSync(join(dir, 'report', 'report.json')));
+    // A report already there is refused before any work, not after it.
+    const again = await ruledit([...args, '--data', data, '--report', join(dir, 'report')]);
+    assert.equal(again.code, 2);
+    assert.match(
+      again.stderr,
+      /already holds a report \(report\.html, report\.json\); pass --force/,
+    );
+    assert.doesNotMatch(again.stderr, /match:/, 'refused before the progress of the match');
     const none = await ruledit([
       ...args.filter((a, i) => a !== '--stats-data' && args[i - 1] !== '--stats-data'),
       '--data',

@@ -8,7 +8,7 @@ import type { MethodName } from '../edit/methods.js';
 import { methodGrid, parseGridFile, type MethodGrid } from '../eval/grid.js';
 import { GRID_NAMES, isGridName, namedGrid } from '../eval/named-grids.js';
 import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.js';
-import { writeReport } from '../report/write.js';
+import { checkReportDir, writeReport } from '../report/write.js';
 import { loadClassifier, type Classifier } from '../classifier.js';
 import {
   labelsOption,
@@ -90,6 +90,7 @@ export interface BenchmarkFlags {
 }
 
 export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags): Promise<void> {
+  if (opts.report) checkReportDir(opts.report, { force: opts.force });
   const start = performance.now();
   const classifier = await loadClassifier(modelPath, opts);
   const testsets = await Promise.all(opts.testsets.map((t) => loadTestSet(t)));

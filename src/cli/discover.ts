@@ -12,7 +12,7 @@ import { shortLabel } from '../data/labels.js';
 import { RuleditError } from '../errors.js';
 import { maskSource } from './concepts.js';
 import { discoverRules, discoveryCells } from '../eval/discover.js';
-import { writeReport } from '../report/write.js';
+import { checkReportDir, writeReport } from '../report/write.js';
 import { loadClassifier } from '../classifier.js';
 import {
   intOption,
@@ -104,6 +104,7 @@ export async function discoverCommand(
   dataset: string,
   opts: DiscoverFlags,
 ): Promise<void> {
+  if (opts.report) checkReportDir(opts.report, { force: opts.force });
   const start = performance.now();
   const { model, spec, labels } = await loadClassifier(modelPath, opts);
   const index = await indexFor(dataset, opts);

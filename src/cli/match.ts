@@ -6,7 +6,7 @@ import { decodeImage } from '../data/image.js';
 import { contextMatch, type ContextMatch } from '../edit/match.js';
 import { inputToPng, maskToPng } from '../report/images.js';
 import type { ReportData } from '../report/types.js';
-import { writeReport } from '../report/write.js';
+import { checkReportDir, writeReport } from '../report/write.js';
 import { exemplarCommand, exemplarInputs, loadExemplars, type ExemplarFlags } from './exemplars.js';
 import { methodOption, intOption } from './options.js';
 import { progress } from './progress.js';
@@ -40,6 +40,7 @@ export function registerMatch(program: Command): void {
 }
 
 async function matchCommand(modelPath: string, opts: MatchFlags): Promise<void> {
+  if (opts.report) checkReportDir(opts.report, { force: opts.force });
   const classifier = await loadClassifier(modelPath, opts);
   const flags: ExemplarFlags = { ...opts, out: '', force: false };
   const exemplars = await loadExemplars(flags, classifier.spec);

@@ -23,18 +23,33 @@ export interface WrittenReport {
 
 /**
  * Write a report into `dir` (created if missing): report.html (self-contained), report.json (the
- * data, images inline as base64), methods.csv, discovery.csv (header only when there is nothing to
- * list, so scripts find the same files every time) and one table-N-title.csv per table.
- * Everything is rendered, and every existing file checked, before the first file is written.
+ * data, images inline as base64), methods.csv and discovery.csv when there are rows, and one
+ * table-N-title.csv per table. Everything is rendered, and every existing file checked, before
+ * the first file is written.
  */
+/**
+ * The checks of `writeReport` that need no data, for a command to make before its work: a file
+ * in the folder's place, or a report already there without `force`.
+ */
+export function checkReportDir(dir: string, options: { force?: boolean } = {}): void {
+  const root = resolve(dir);
+  if (existsSync(root) && !statSync(root).isDirectory())
+    throw new RuleditError('bad-output', `${dir} is a file; give a folder for the report`);
+  const existing = ['report.html', 'report.json'].filter((n) => existsSync(join(root, n)));
+  if (!options.force && existing.length)
+    throw new RuleditError(
+      'exists',
+      `${dir} already holds a report (${existing.join(', ')}); pass \`force\` to replace it`,
+    );
+}
+
 export async function writeReport(
   data: ReportData,
   dir: string,
   options: WriteReportOptions = {},
 ): Promise<WrittenReport> {
   const root = resolve(dir);
-  if (existsSync(root) && !statSync(root).isDirectory())
-    throw new RuleditError('bad-output', `${dir} is a file; give a folder for the report`);
+  checkReportDir(dir, { force: true });
   const full: ReportData = { ...data, created: data.created ?? new Date().toISOString() };
   // A CSV only for what the report holds: no header-only files.
   const csv: [string, string][] = [
