@@ -2,6 +2,7 @@ import { batches } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { capture } from '../runtime/capture.js';
+import { top1Rows } from '../runtime/logits.js';
 
 export interface PredictOptions {
   batchSize?: number;
@@ -21,13 +22,8 @@ export async function predictFiles(
   const items = files.map((file, i) => ({ file, i }));
   const stream = batches(items, spec, { batchSize: options.batchSize ?? 32 });
   for await (const b of capture(model, [], stream, { threads: options.threads })) {
-    const classes = b.logits.dims[b.logits.dims.length - 1];
-    b.items.forEach((item, row) => {
-      const scores = b.logits.data.subarray(row * classes, (row + 1) * classes);
-      let best = 0;
-      for (let c = 1; c < classes; c++) if (scores[c] > scores[best]) best = c;
-      out[item.i] = best;
-    });
+    const top1 = top1Rows(b.logits);
+    b.items.forEach((item, row) => (out[item.i] = top1[row]));
     options.onBatch?.(b.items.length);
   }
   return out;

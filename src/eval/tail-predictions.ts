@@ -5,6 +5,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { DataType, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { tailModel } from '../onnx/tail-model.js';
 import { dimsOf, tensorToFloat32 } from '../onnx/tensor.js';
+import { top1Rows } from '../runtime/logits.js';
 import { FeedRunner, Runner, type Tapped } from '../runtime/session.js';
 
 /**
@@ -76,7 +77,7 @@ export class TailPredictions {
         feeds[name] = { data, dims: [rows.length, ...this.dims.get(name)!] };
       });
       const logits = await session.runner.run(feeds);
-      top1(logits).forEach((c, i) => (out[start + i] = c));
+      top1Rows(logits).forEach((c, i) => (out[start + i] = c));
     }
     return out;
   }
@@ -118,7 +119,7 @@ export class TailPredictions {
           batchSize: this.options.batchSize ?? 32,
         })) {
           const out = await runner.run(b.data, b.dims);
-          const original = top1(out.logits);
+          const original = top1Rows(out.logits);
           b.items.forEach((item, row) => {
             this.options.onOriginal?.(item.file, original[row]);
             const tensors = taps.map((t) => {
@@ -168,15 +169,4 @@ function sameValues(a: TensorProto, b: TensorProto): boolean {
   if (a.rawData?.length && b.rawData?.length) return Buffer.from(a.rawData).equals(b.rawData);
   const [x, y] = [tensorToFloat32(a), tensorToFloat32(b)];
   return x.length === y.length && x.every((v, i) => Object.is(v, y[i]));
-}
-
-function top1(logits: Tapped): Int32Array {
-  const classes = logits.dims[logits.dims.length - 1];
-  const rows = logits.data.length / classes;
-  return Int32Array.from({ length: rows }, (_, r) => {
-    let best = 0;
-    for (let c = 1; c < classes; c++)
-      if (logits.data[r * classes + c] > logits.data[r * classes + best]) best = c;
-    return best;
-  });
 }

@@ -16,6 +16,18 @@ export function topK(scores: ArrayLike<number>, k: number): number[] {
   return best;
 }
 
+/** The top-1 class of each row of [N, classes] logits (the first of equal maxima). */
+export function top1Rows(logits: { data: ArrayLike<number>; dims: number[] }): Int32Array {
+  const classes = logits.dims[logits.dims.length - 1];
+  const rows = logits.data.length / classes;
+  return Int32Array.from({ length: rows }, (_, r) => {
+    let best = 0;
+    for (let c = 1; c < classes; c++)
+      if (logits.data[r * classes + c] > logits.data[r * classes + best]) best = c;
+    return best;
+  });
+}
+
 /** Softmax of one row of logits. */
 export function softmax(row: ArrayLike<number>): Float64Array {
   let max = -Infinity;

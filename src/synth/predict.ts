@@ -1,4 +1,5 @@
 import type { OnnxModel } from '../onnx/model.js';
+import { top1Rows } from '../runtime/logits.js';
 import { Runner } from '../runtime/session.js';
 
 /** Interleaved 8-bit RGB -> the built-in model's input: NCHW planes, (p/255 - 0.5) / 0.5. */
@@ -32,14 +33,7 @@ export async function predictScenes(
       const x = new Float32Array(n * per);
       for (let j = 0; j < n; j++) sceneInput(images[i + j], x, j * per);
       const { logits } = await runner.run(x, [n, 3, size, size]);
-      const classes = logits.dims[1];
-      for (let j = 0; j < n; j++) {
-        let best = 0;
-        for (let c = 1; c < classes; c++) {
-          if (logits.data[j * classes + c] > logits.data[j * classes + best]) best = c;
-        }
-        out.push(best);
-      }
+      out.push(...top1Rows(logits));
     }
   } finally {
     await runner.release();
