@@ -8,6 +8,7 @@ import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
 import { isRuleditError, RuleditError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { cacheDir } from '../io/cache.js';
+import { float64Bytes, float64Of } from '../io/float64.js';
 import type { Block } from '../onnx/blocks.js';
 import { GRAM_OUTPUT, withGram } from '../onnx/gram.js';
 import { modelFromProto, type OnnxModel } from '../onnx/model.js';
@@ -158,7 +159,7 @@ export async function finishStatistics(
     }
   }
   const stats: KeyStats = { block: block.name, dim, C, count, images, key };
-  const bytes = Buffer.from(C.buffer);
+  const bytes = float64Bytes(C);
   const entry = { ...stats, C: bytes.toString('base64'), sha256: sha256(bytes) };
   // The cache saves time, it is not needed: a folder that cannot be written is only a warning.
   await writeFileAtomic(statsFile(key, options), JSON.stringify(entry), {
@@ -229,9 +230,10 @@ async function readCached(file: string, key: string): Promise<KeyStats | string>
   if (json?.key !== key || typeof json.C !== 'string') return 'belongs to another entry';
   const bytes = Buffer.from(json.C, 'base64');
   if (json.sha256 !== sha256(bytes)) return 'does not match its checksum (damaged or edited)';
-  const C = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
   const dim = json.dim;
-  if (!Number.isInteger(dim) || dim < 1 || C.length !== dim * dim) return 'has the wrong size';
+  if (!Number.isInteger(dim) || dim < 1 || bytes.length !== 8 * dim * dim)
+    return 'has the wrong size';
+  const C = float64Of(bytes);
   for (let i = 0; i < dim; i++) {
     if (!(C[i * dim + i] >= 0)) return 'is not a second moment (negative or NaN diagonal)';
     for (let j = 0; j < i; j++) {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Classifier } from '../classifier.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { specToJson } from '../data/preprocess.js';
+import { float64Bytes, float64Of } from '../io/float64.js';
 import { splitReference } from '../edit/guard.js';
 import { pickBlock } from '../edit/layer.js';
 import {
@@ -37,13 +38,10 @@ export interface WireGramSum {
 export const toWire = (g: GramSum): WireGramSum => ({
   dim: g.dim,
   images: g.images,
-  sum: Buffer.from(g.sum.buffer, g.sum.byteOffset, g.sum.byteLength).toString('base64'),
+  sum: float64Bytes(g.sum).toString('base64'),
 });
 
-const float64Of = (base64: string) => {
-  const bytes = Buffer.from(base64, 'base64');
-  return new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-};
+const fromBase64 = (text: string) => float64Of(Buffer.from(text, 'base64'));
 
 export interface QueueStatsOptions {
   url: string;
@@ -110,7 +108,7 @@ export async function queueStatistics(
         parts[Number(id.split('.').at(-1))] = {
           dim: r.dim,
           images: r.images,
-          sum: float64Of(r.sum),
+          sum: fromBase64(r.sum),
         };
       },
     },
@@ -146,7 +144,7 @@ export async function shareStatistics(
         STATS_KEY(stats.key),
         JSON.stringify({
           ...rest,
-          C: toWire({ dim: stats.dim, images: stats.images, sum: C }).sum,
+          C: float64Bytes(C).toString('base64'),
         }),
         'EX',
         KEEP_SECONDS,
@@ -170,7 +168,7 @@ export async function sharedStatistics(redis: Redis, keys: string[]): Promise<Ke
           `the key statistics ${key} are not in Redis any more: rerun the coordinator`,
         );
       const json = JSON.parse(raw);
-      return { ...json, C: float64Of(json.C) } as KeyStats;
+      return { ...json, C: fromBase64(json.C) } as KeyStats;
     }),
   );
 }
