@@ -522,7 +522,6 @@ function gridPicture(mask: Float32Array, h: number, w: number): string {
   return rows.join('\n');
 }
 
-/** Image i's part of a batch tensor of n images. */
 /**
  * The preserve term's reference images through the original model: a block's key, pre-activation
  * and value per image. A few blocks' are kept, so repeated edits (the harness's trials, the web

@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import { contextMatch } from '../edit/match.js';
 import { maskToPng } from '../report/images.js';
 import type { PreparedEdit, Workbench } from './workbench.js';
+import { pngUrl } from './pixels.js';
 import { thumb } from './tasks.js';
 import type { MatchChanges, MatchResult } from './wire.js';
 import { predictFiles } from '../eval/predictions.js';
@@ -37,7 +38,7 @@ export async function matchPanel(wb: Workbench, p: PreparedEdit): Promise<MatchR
       folder: folderOf.get(r.file)!,
       score: r.score,
       src: await thumb(r.file),
-      heat: `data:image/png;base64,${(await maskToPng(r.map, [m.grid.height, m.grid.width])).toString('base64')}`,
+      heat: pngUrl(await maskToPng(r.map, [m.grid.height, m.grid.width])),
     })),
   );
   const share = (list: { folder: string }[]) =>

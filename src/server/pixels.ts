@@ -37,8 +37,11 @@ export async function pngDataUrl(rgb: Uint8Array, width: number, height: number)
   })
     .png()
     .toBuffer();
-  return `data:image/png;base64,${png.toString('base64')}`;
+  return pngUrl(png);
 }
+
+/** PNG bytes as a data URL the page can show. */
+export const pngUrl = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
 
 /** A built-in style (all its images, or the one `variant`), an uploaded texture, or a fill. */
 export type WebReplacement =

@@ -8,7 +8,7 @@ import { METHOD_NAMES, METHODS, type OptionSpec } from '../edit/methods.js';
 import { RuleditError } from '../errors.js';
 import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.js';
 import { listImages, resolveInside } from './files.js';
-import { makeExemplar, pngDataUrl, toModelImage, top5 } from './pixels.js';
+import { makeExemplar, pngDataUrl, pngUrl, toModelImage, top5 } from './pixels.js';
 import { prepareEdit, type ExemplarBody } from './prepare.js';
 import { rgbPng, type StoredImage, type Workbench } from './workbench.js';
 
@@ -196,13 +196,12 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
         wb.spec,
         wb.labels,
       );
-      const url = (png: Buffer) => `data:image/png;base64,${png.toString('base64')}`;
       return {
-        png: url(p.pictures.transformed[0]),
+        png: pngUrl(p.pictures.transformed[0]),
         size: ex[0].size,
         top5: { x, xPrime: xp[0] },
         // Every exemplar the edit will use (one per style image), with the model's top-1 on it.
-        exemplars: p.pictures.transformed.map((png, i) => ({ png: url(png), top1: xp[i][0] })),
+        exemplars: p.pictures.transformed.map((png, i) => ({ png: pngUrl(png), top1: xp[i][0] })),
       };
     },
   );

@@ -10,7 +10,7 @@ import { isRuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
 import type { EditRecord } from '../onnx/history.js';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.js';
-import { top5, type Prediction } from './pixels.js';
+import { pngUrl, top5, type Prediction } from './pixels.js';
 import type { TestSets } from './scenes.js';
 import type { EditSafety, Evaluation } from './wire.js';
 
@@ -258,7 +258,7 @@ export async function thumb(file: string): Promise<string> {
     .resize(64, 64, { fit: 'inside' })
     .png()
     .toBuffer();
-  return `data:image/png;base64,${png.toString('base64')}`;
+  return pngUrl(png);
 }
 
 function fromBytes(bytes: Uint8Array): OnnxModel {
