@@ -6,7 +6,6 @@
 // (a redis-server on a free port) with 1..N `ruledit worker` processes.
 // Usage: npx tsx bench/benchmark.ts [--real] [--cases N] [--heldout K] [--clean-limit N]
 //        [--steps N] [--style NAME] [--concept NAME] [--methods a,b] [--workers N] [--verbose]
-import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +30,7 @@ import type { Setting } from '../src/edit/methods.ts';
 import { methodGrid } from '../src/eval/grid.ts';
 import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
 import { colourModel, PREPROCESS, writePatchWorld } from '../test/fixtures/colours.ts';
-import { flag, shared } from './snow-problem.ts';
+import { flag, requireShared, shared } from './snow-problem.ts';
 
 const real = process.argv.includes('--real');
 const nCases = Number(flag('--cases', real ? '2' : '4'));
@@ -65,12 +64,7 @@ async function colourWorld(): Promise<World> {
 
 /** MobileNetV2, imagenet-sample (one photo per class, so n_train = 1) and its deeplab masks. */
 async function realWorld(): Promise<World> {
-  if (!existsSync(shared)) {
-    console.error(
-      'bench/benchmark --real: ../shared is absent; it needs the real model and photos',
-    );
-    process.exit(2);
-  }
+  requireShared('bench/benchmark --real');
   const m = join(shared, 'models/mobilenetv2-imagenet');
   const data = join(shared, 'data/imagenet-sample');
   console.log('concept index (deeplabv3-pascal; cached after the first build, ~6 min on 2 cores)');

@@ -6,12 +6,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset } from '../src/data/dataset.ts';
-import { loadExemplars } from '../src/concepts/exemplar.ts';
 import { describeGuard, rewrite } from '../src/edit/rewrite.ts';
 import { keyStatistics } from '../src/edit/stats.ts';
 import { evaluate } from '../src/eval/evaluate.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
-import { flag, shared, snowProblem } from './snow-problem.ts';
+import { flag, shared, snowProblem, snowyStreet } from './snow-problem.ts';
 
 const steps = Number(flag('--steps', '20000'));
 const layer = flag('--layer', 'conv61');
@@ -76,15 +75,7 @@ console.log(
 // The default edit as a user runs it: snow_texture.jpg and the five snowy_ground images (4
 // placements each by default), the guard on held-out reference images; warm = statistics cached
 // by a first run.
-const variants = [
-  exemplar,
-  ...(await loadExemplars(
-    join(shared, 'data/exemplars/street-road/image.png'),
-    join(shared, 'data/exemplars/street-road/road_mask.png'),
-    { style: join(shared, 'data/styles/snowy_ground') },
-    spec,
-  )),
-];
+const variants = [exemplar, ...(await snowyStreet(spec))];
 await rewrite(model, variants, { spec, statsData: reference.items, layer });
 const warm = performance.now();
 const guarded = await rewrite(model, variants, { spec, statsData: reference.items, layer });

@@ -2,8 +2,8 @@
 // (the real MobileNetV2, its preprocessing, the street exemplar with road -> snow texture).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { loadExemplar } from '../src/concepts/exemplar.ts';
-import { loadPreprocess } from '../src/data/preprocess.ts';
+import { loadExemplar, loadExemplars } from '../src/concepts/exemplar.ts';
+import { loadPreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
 import { loadModel } from '../src/onnx/model.ts';
 
 /** The value after `--name` on the command line, or the fallback. */
@@ -14,18 +14,36 @@ export function flag(name: string, fallback: string): string {
 
 export const shared = resolve(import.meta.dirname, '../../shared');
 
+/** Stops a benchmark that needs ../shared, with a message, where it is absent. */
+export function requireShared(bench: string): void {
+  if (existsSync(shared)) return;
+  console.error(`${bench}: ../shared is absent; the benchmarks need its model and photos`);
+  process.exit(2);
+}
+
+/** The street scene and its road mask. */
+export const STREET = {
+  image: join(shared, 'data/exemplars/street-road/image.png'),
+  mask: join(shared, 'data/exemplars/street-road/road_mask.png'),
+};
+
+/** The street exemplar once per image of the snowy_ground style (what `edit --style` makes). */
+export const snowyStreet = (spec: PreprocessSpec) =>
+  loadExemplars(
+    STREET.image,
+    STREET.mask,
+    { style: join(shared, 'data/styles/snowy_ground') },
+    spec,
+  );
+
 export async function snowProblem(bench: string) {
-  if (!existsSync(shared)) {
-    console.error(`${bench}: ../shared is absent; the benchmarks need its model and photos`);
-    process.exit(2);
-  }
+  requireShared(bench);
   const model = await loadModel(join(shared, 'models/mobilenetv2-imagenet/model.onnx'));
   const spec = await loadPreprocess(join(shared, 'models/mobilenetv2-imagenet/preprocess.json'));
-  const ex = join(shared, 'data/exemplars');
   const exemplar = await loadExemplar(
-    join(ex, 'street-road/image.png'),
-    join(ex, 'street-road/road_mask.png'),
-    { texture: join(ex, 'snow_texture.jpg') },
+    STREET.image,
+    STREET.mask,
+    { texture: join(shared, 'data/exemplars/snow_texture.jpg') },
     spec,
   );
   return { model, spec, exemplar };
