@@ -102,11 +102,13 @@ export async function saveStudy(redis: Redis, study: Study): Promise<string> {
 
 /**
  * A study as this worker sees it: its classifier, once the model and every file have been found
- * with the coordinator's bytes.
+ * with the coordinator's bytes. `model` reads and checks the model (a worker's keeps one per
+ * path and hash).
  */
 export async function openStudy(
   redis: Redis,
   hash: string,
+  model: (m: Study['model']) => Promise<OnnxModel> = checkedModel,
 ): Promise<{ study: Study; classifier: Classifier }> {
   const raw = await redis.get(KEY(hash));
   if (!raw)
@@ -115,10 +117,10 @@ export async function openStudy(
       `study ${hash} is not in Redis any more (expired or deleted): rerun the coordinator`,
     );
   const study = JSON.parse(raw) as Study;
-  const model = await checkedModel(study.model);
+  const checked = await model(study.model);
   await checkFiles(study.files);
   const spec = parsePreprocess(study.preprocess, `study ${hash}`);
-  return { study, classifier: classifierOf(model, spec, study.labels) };
+  return { study, classifier: classifierOf(checked, spec, study.labels) };
 }
 
 const differs = (path: string, what: string) =>

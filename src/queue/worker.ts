@@ -52,6 +52,14 @@ export async function startWorker(
   const connection = await connectQueue(url);
   const say = options.onProgress ?? (() => {});
   const redis = connection();
+  // Studies, statistics shards and discovery units name a model: it is read and checked once.
+  const models = new Map<string, Promise<OnnxModel>>();
+  const modelOf = (m: { path: string; hash: string }) => {
+    const id = `${m.path}\0${m.hash}`;
+    if (!models.has(id)) models.set(id, checkedModel(m));
+    models.get(id)!.catch(() => models.delete(id));
+    return models.get(id)!;
+  };
   const studies = new Map<
     string,
     Promise<{ study: Study; ctx: TrialContext; cases: Map<string, Promise<PreparedCase>> }>
@@ -60,7 +68,7 @@ export async function startWorker(
     if (!studies.has(hash))
       studies.set(
         hash,
-        openStudy(redis, hash).then(async ({ study, classifier }) => {
+        openStudy(redis, hash, modelOf).then(async ({ study, classifier }) => {
           const stats = await sharedStatistics(redis, study.stats ?? []);
           say(
             `study ${hash}: ${classifier.model.path} and ${Object.keys(study.files).length} files checked`,
@@ -97,14 +105,6 @@ export async function startWorker(
     }
     const prepared = await cases.get(caseKey)!;
     return ctx.trial(prepared, d.target, d.method, d.method.grid[d.setting]);
-  };
-  // Statistics shards and discovery units name the model: it is read and checked once.
-  const models = new Map<string, Promise<OnnxModel>>();
-  const modelOf = (m: { path: string; hash: string }) => {
-    const id = `${m.path}\0${m.hash}`;
-    if (!models.has(id)) models.set(id, checkedModel(m));
-    models.get(id)!.catch(() => models.delete(id));
-    return models.get(id)!;
   };
   const shard = async (d: ShardJobData): Promise<WireGramSum> => {
     const model = await modelOf(d.model);
