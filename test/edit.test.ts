@@ -10,10 +10,18 @@ import { parsePreprocess } from '../src/data/preprocess.ts';
 import { contextDirection } from '../src/edit/direction.ts';
 import { activeEdits, revertLast, stripHistory } from '../src/edit/record.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
+import {
+  activate,
+  activationSlope,
+  PIECEWISE_TOLERANCE,
+  pieceOf,
+  piecewiseLinear,
+  valueIn,
+} from '../src/edit/activation.ts';
 import { minimizeAlongLine } from '../src/edit/solve-subspace.ts';
 import { keyStatistics, type KeyStats } from '../src/edit/stats.ts';
 import { whitening } from '../src/edit/whiten.ts';
-import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
+import { findBlock, listBlocks, type Activation } from '../src/onnx/blocks.ts';
 import { GraphBuilder } from '../src/onnx/build.ts';
 import { readHistory } from '../src/onnx/history.ts';
 import { serializeModel, type OnnxModel } from '../src/onnx/model.ts';
@@ -190,30 +198,66 @@ describe('context direction', () => {
 });
 
 describe('the line minimizer', () => {
-  it('finds the exact minimum of a sum of clipped absolute values (vs a fine grid)', () => {
+  it('finds the exact minimum of sum c_i |act(a_i + b_i x) - v_i| for every activation (vs a fine grid)', () => {
     const u = rng(1);
-    for (let t = 0; t < 150; t++) {
+    const kinds: Activation[] = [
+      { kind: 'relu6' },
+      { kind: 'relu' },
+      { kind: 'none' },
+      { kind: 'leaky-relu', alpha: 0.1 },
+      { kind: 'hard-sigmoid', alpha: 0.2, beta: 0.5 },
+      { kind: 'hardswish', alpha: 1 / 6, beta: 0.5 },
+      { kind: 'silu' },
+      { kind: 'tanh' },
+    ];
+    for (let t = 0; t < 160; t++) {
+      const act = piecewiseLinear(kinds[t % kinds.length]);
+      const at = (s: number) => valueIn(act, pieceOf(act, s), s);
       const n = 1 + Math.floor(u() * 15);
       const r = () => Float64Array.from({ length: n }, () => u());
       const [a, b, v, c] = [
         r().map((x) => (x - 0.3) * 8),
         r().map((x) => (x - 0.5) * 4),
-        r().map((x) => Math.min(6, Math.max(0, (x - 0.2) * 8))),
+        r().map((x) => at((x - 0.3) * 8)),
         r(),
       ];
-      const [lo, hi] = [
-        [0, 6],
-        [0, Infinity],
-        [-Infinity, Infinity],
-      ][t % 3];
       const f = (x: number) =>
-        a.reduce(
-          (s, ai, i) => s + c[i] * Math.abs(Math.min(hi, Math.max(lo, ai + b[i] * x)) - v[i]),
-          0,
-        );
+        a.reduce((s, ai, i) => s + c[i] * Math.abs(at(ai + b[i] * x) - v[i]), 0);
       let grid = Infinity;
       for (let x = -20; x <= 20; x += 0.002) grid = Math.min(grid, f(x));
-      assert.ok(f(minimizeAlongLine(a, b, v, c, lo, hi, 0)) <= grid + 1e-9, `trial ${t}`);
+      assert.ok(f(minimizeAlongLine(a, b, v, c, act, 0)) <= grid + 1e-9, `trial ${t}`);
+    }
+  });
+});
+
+describe('activations', () => {
+  it('the piecewise-linear forms are exact for the piecewise-linear activations and within the tolerance for the rest; slopes match finite differences', () => {
+    const kinds: [Activation, number][] = [
+      [{ kind: 'none' }, 0],
+      [{ kind: 'relu' }, 0],
+      [{ kind: 'relu6' }, 0],
+      [{ kind: 'leaky-relu', alpha: 0.01 }, 0],
+      [{ kind: 'hard-sigmoid', alpha: 1 / 6, beta: 0.5 }, 0],
+      [{ kind: 'hardswish', alpha: 1 / 6, beta: 0.5 }, PIECEWISE_TOLERANCE],
+      [{ kind: 'sigmoid' }, PIECEWISE_TOLERANCE],
+      [{ kind: 'silu' }, PIECEWISE_TOLERANCE],
+      [{ kind: 'tanh' }, PIECEWISE_TOLERANCE],
+      [{ kind: 'gelu' }, PIECEWISE_TOLERANCE],
+      [{ kind: 'gelu-tanh' }, PIECEWISE_TOLERANCE],
+    ];
+    for (const [a, tolerance] of kinds) {
+      const pl = piecewiseLinear(a);
+      let gap = 0;
+      let slopeGap = 0;
+      for (let s = -30; s <= 30; s += 0.0137) {
+        gap = Math.max(gap, Math.abs(valueIn(pl, pieceOf(pl, s), s) - activate(a, s)));
+        const h = 1e-6;
+        const fd = (activate(a, s + h) - activate(a, s - h)) / (2 * h);
+        slopeGap = Math.max(slopeGap, Math.abs(fd - activationSlope(a, s)));
+      }
+      assert.ok(gap <= tolerance + 1e-12, `${a.kind}: gap ${gap}`);
+      assert.ok(slopeGap < 1e-5, `${a.kind}: slope off by ${slopeGap}`);
+      assert.ok(pl.knots.length < 80, `${a.kind}: ${pl.knots.length} knots`);
     }
   });
 });

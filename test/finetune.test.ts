@@ -12,7 +12,6 @@ import { listBlocks } from '../src/onnx/blocks.ts';
 import { GraphBuilder } from '../src/onnx/build.ts';
 import { loadModel, type OnnxModel } from '../src/onnx/model.ts';
 import { readTensor } from '../src/onnx/weights.ts';
-import { Runner } from '../src/runtime/session.ts';
 import { normals } from '../src/util/random.ts';
 import { loadClassifier } from '../src/classifier.ts';
 import { sceneExemplar } from '../src/demo/scenes.ts';
@@ -20,41 +19,9 @@ import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { styleTexture } from '../src/synth/styles.ts';
 import { CLASSES, replaceConcept, scene, sceneMask, SEEDS } from '../src/synth/world.ts';
 import { mobilenetLike, resnetLike, vggLike } from './fixtures/nets.ts';
+import { compareTail, relative } from './fixtures/tail.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared');
-
-/** max |a - b| / max |b|. */
-const relative = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++)
-    [num, den] = [Math.max(num, Math.abs(a[i] - b[i])), Math.max(den, Math.abs(b[i]))];
-  return num / den;
-};
-
-/** The tail from `start` run by TF.js next to ONNX Runtime on the same input. */
-async function compareTail(model: OnnxModel, start: string, size: number): Promise<number> {
-  const { tf } = await gradEngine();
-  const tail = importTail(tf, model, start);
-  const input = model.proto.graph!.input![0].name!;
-  const x = normals(2 * 3 * size * size, 4);
-  const out = await (
-    await Runner.create(model, { taps: tail.inputs.filter((t) => t !== input) })
-  ).run(x, [2, 3, size, size]);
-  const logits = tf.tidy(() => {
-    const feeds = Object.fromEntries(
-      tail.inputs.map((t) => [
-        t,
-        t === input
-          ? tf.tensor(x, [2, 3, size, size])
-          : tf.tensor(out.taps[t].data, out.taps[t].dims),
-      ]),
-    );
-    return tail.apply(feeds).dataSync();
-  });
-  tail.dispose();
-  return relative(logits, out.logits.data);
-}
 
 describe('ONNX tail in TF.js', () => {
   for (const [name, make, size] of [

@@ -65,7 +65,7 @@ describe('block discovery', () => {
       'dense:MatMul>Add(bias):4x8',
     ]);
     assert.match(blocks[2].reason!, /depthwise convolution \(group = 16\)/);
-    assert.equal(blocks[3].activation, 'none');
+    assert.deepEqual(blocks[3].activation, { kind: 'none' });
     assert.equal(blocks[3].skip, 'c0.relu6');
     assert.equal(blocks[4].bias, 'dense.b');
   });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { findBlock, listBlocks, modulePath } from '../onnx/blocks.js';
+import { activationName, findBlock, listBlocks, modulePath } from '../onnx/blocks.js';
 import { modelInputs } from '../onnx/model.js';
 import { tensorShapes } from '../runtime/capture.js';
 import { findPreprocess, inputDims } from '../classifier.js';
@@ -65,7 +65,7 @@ export async function inspect(
       ['key', `${b.key} ${b.keySpatial.join('x')}`],
       ['value', `${b.value} ${b.valueSpatial.join('x')}`],
       ['skip', b.skip],
-      ['activation', b.activation],
+      ['activation', activationName(b.activation)],
       [
         'conv',
         b.conv &&

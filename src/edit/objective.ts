@@ -1,4 +1,5 @@
 import type { Activation } from '../onnx/blocks.js';
+import { activate } from './activation.js';
 
 /**
  * The rewrite objective of docs/method.md section 3 for one block, in a form every solver shares:
@@ -27,12 +28,8 @@ export interface Objective {
   activation: Activation;
 }
 
-export const range = (a: Activation): [number, number] =>
-  a === 'relu6' ? [0, 6] : a === 'relu' ? [0, Infinity] : [-Infinity, Infinity];
-
 /** mean over exemplars, positions and channels of |sqrt(M) (act(pre') - v)|, for coefficients theta (channels x features). */
 export function loss(obj: Objective, theta: Float64Array): number {
-  const [lo, hi] = range(obj.activation);
   const { channels, positions, features } = obj;
   let total = 0;
   for (const ex of obj.examples) {
@@ -45,7 +42,7 @@ export function loss(obj: Objective, theta: Float64Array): number {
         let s = ex.base[o * positions + p];
         const row = p * features;
         for (let f = 0; f < features; f++) s += g * ex.rows[row + f] * t[f];
-        total += w * Math.abs(Math.min(hi, Math.max(lo, s)) - ex.target[o * positions + p]);
+        total += w * Math.abs(activate(obj.activation, s) - ex.target[o * positions + p]);
       }
     }
   }

@@ -1,4 +1,5 @@
-import { range, type Objective } from './objective.js';
+import { activate, activationSlope } from './activation.js';
+import type { Objective } from './objective.js';
 
 export interface AdamOptions {
   lr: number;
@@ -25,7 +26,6 @@ export function solveAdam(
   options: AdamOptions,
 ): { theta: Float64Array; lastStepLoss: number } {
   const { channels, positions, features, examples } = obj;
-  const [lo, hi] = range(obj.activation);
   const theta = new Float64Array(channels * features);
   const m = new Float64Array(theta.length);
   const s2 = new Float64Array(theta.length);
@@ -52,10 +52,11 @@ export function solveAdam(
           const w = ex.weight[p];
           if (w === 0) continue;
           const s = pre[p];
-          const r = Math.min(hi, Math.max(lo, s)) - ex.target[o * positions + p];
+          const r = activate(obj.activation, s) - ex.target[o * positions + p];
           total += w * Math.abs(r);
-          if (!(s > lo && s < hi) || r === 0) continue;
-          const coef = w * Math.sign(r) * g * norm;
+          const slope = activationSlope(obj.activation, s);
+          if (slope === 0 || r === 0) continue;
+          const coef = w * Math.sign(r) * slope * g * norm;
           const row = p * features;
           for (let f = 0; f < features; f++) gr[f] += coef * ex.rows[row + f];
         }

@@ -1,10 +1,13 @@
-import { range, type Objective } from './objective.js';
+import { piecewiseLinear, pieceOf, valueIn, type PiecewiseLinear } from './activation.js';
+import type { Objective } from './objective.js';
 
 /**
  * Our solver: the objective separates over output channels, and along any one coefficient it is
- * piecewise linear (|.| of a clipped line), so its exact minimum along that coordinate lies at a
- * breakpoint. With one feature (rank 1, 1x1 conv or dense) that is the global optimum; with more,
- * coordinate descent with exact line minimization, which never increases the loss.
+ * piecewise linear (|.| of a piecewise-linear activation of a line), so its exact minimum along
+ * that coordinate lies at a breakpoint. With one feature (rank 1, 1x1 conv or dense) that is the
+ * global optimum; with more, coordinate descent with exact line minimization, which never
+ * increases the loss. Smooth activations (SiLU, GELU, ...) are taken in their piecewise-linear
+ * form (activation.ts: within PIECEWISE_TOLERANCE), so for them the optimum is that form's.
  */
 export function solveSubspace(
   obj: Objective,
@@ -19,7 +22,7 @@ export function solveSubspace(
   } = {},
 ): { theta: Float64Array; sweeps: number } {
   const { channels, positions, features, examples } = obj;
-  const [lo, hi] = range(obj.activation);
+  const act = piecewiseLinear(obj.activation);
   const theta = new Float64Array(channels * features);
   // Only the (example, position) terms with weight count: a mask's outside and the positions a
   // preserve term leaves out cost nothing.
@@ -55,7 +58,7 @@ export function solveSubspace(
         }
         let steepest = 0;
         for (let i = 0; i < n; i++) steepest += c[i] * Math.abs(b[i]);
-        const best = minimizeAlongLine(a, b, v, c, lo, hi, t[f], (options.penalty ?? 0) * steepest);
+        const best = minimizeAlongLine(a, b, v, c, act, t[f], (options.penalty ?? 0) * steepest);
         const step = best - t[f];
         if (step !== 0) {
           for (let i = 0; i < n; i++) cur[i] += b[i] * step;
@@ -70,78 +73,102 @@ export function solveSubspace(
   return { theta, sweeps };
 }
 
+/** Event buffers of the line search, grown as needed and reused (the search is synchronous). */
+let eventX = new Float64Array(1024);
+let eventDelta = new Float64Array(1024);
+let eventOrder = new Uint32Array(1024);
+
 /**
- * argmin over x of sum_i c_i |clip(a_i + b_i x, lo, hi) - v_i|, exactly: a sweep over the sorted
- * breakpoints, carrying the slope. Among equal minima, the one nearest `current`.
+ * argmin over x of sum_i c_i |act(a_i + b_i x) - v_i| for a piecewise-linear act, exactly: a
+ * sweep over the sorted breakpoints, carrying the slope. Among equal minima, the one nearest
+ * `current`.
+ *
+ * Each breakpoint changes the slope by an amount known where it is made: with g(s) the slope of
+ * |act(s) - v| in s, a term bending at s changes the slope in x by c |b| (g(s+) - g(s-)),
+ * whichever way its line runs. So the sweep sorts (x, change) pairs and never re-evaluates terms.
  */
 export function minimizeAlongLine(
   a: Float64Array,
   b: Float64Array,
   v: Float64Array,
   c: Float64Array,
-  lo: number,
-  hi: number,
+  act: PiecewiseLinear,
   current: number,
-  /** Weight of |x| added to the sum (0: none); its bend at 0 is owned by index -1. */
+  /** Weight of |x| added to the sum (0: none). */
   penalty = 0,
 ): number {
-  const events: number[] = penalty > 0 ? [0] : [];
-  const owner: number[] = penalty > 0 ? [-1] : [];
+  const { knots, values, slopes } = act;
+  const K = knots.length;
+  const most = a.length * (2 * K + 1) + 1;
+  if (eventX.length < most) {
+    eventX = new Float64Array(most);
+    eventDelta = new Float64Array(most);
+    eventOrder = new Uint32Array(most);
+  }
+  let n = 0;
+  const add = (x: number, delta: number) => {
+    // A NaN or infinite breakpoint (a NaN key or value) would derail the sweep; weights and
+    // statistics are checked finite before, this keeps the search total.
+    if (!Number.isFinite(x) || delta === 0) return;
+    eventX[n] = x;
+    eventDelta[n++] = delta;
+  };
+  // The slope at x -> -inf: every term on its outer piece, the penalty descending.
+  let slope = -penalty;
+  if (penalty > 0) add(0, 2 * penalty);
   for (let i = 0; i < a.length; i++) {
-    if (b[i] === 0 || c[i] === 0) continue;
-    // The term bends where the line enters the clip range and where it crosses the target.
-    const bends = [lo, hi, v[i] > lo && v[i] < hi ? v[i] : NaN];
-    for (const s of bends) {
-      // A NaN breakpoint (a NaN key or value) would never match itself below and hang the
-      // search; weights and statistics are checked finite before, this keeps the search total.
-      const x = (s - a[i]) / b[i];
-      if (!Number.isFinite(x)) continue;
-      events.push(x);
-      owner.push(i);
+    const [ai, bi, vi, ci] = [a[i], b[i], v[i], c[i]];
+    if (bi === 0 || ci === 0) continue;
+    const w = ci * Math.abs(bi);
+    slope -= w * Math.abs(bi > 0 ? slopes[0] : slopes[K]);
+    for (let k = 0; k < K; k++) {
+      // g on both sides of the knot; at a knot on the target, each side's own sign.
+      const gap = values[k] - vi;
+      const below = slopes[k] * (gap !== 0 ? Math.sign(gap) : -Math.sign(slopes[k]));
+      const above = slopes[k + 1] * (gap !== 0 ? Math.sign(gap) : Math.sign(slopes[k + 1]));
+      add((knots[k] - ai) / bi, w * (above - below));
+    }
+    for (let piece = 0; piece <= K; piece++) {
+      const m = slopes[piece];
+      if (m === 0) continue;
+      const k0 = piece === 0 ? 0 : piece - 1;
+      const s = knots[k0] + (vi - values[k0]) / m;
+      if ((piece > 0 && s <= knots[piece - 1]) || (piece < K && s >= knots[piece])) continue;
+      add((s - ai) / bi, 2 * w * Math.abs(m));
     }
   }
-  if (!events.length) return current;
-  const order = events.map((_, k) => k).sort((x, y) => events[x] - events[y]);
+  if (!n) return current;
+  const order = eventOrder.subarray(0, n);
+  for (let k = 0; k < n; k++) order[k] = k;
+  order.sort((p, q) => eventX[p] - eventX[q]);
   const f = (x: number) => {
     let total = penalty * Math.abs(x);
     for (let i = 0; i < a.length; i++) {
       if (c[i] === 0) continue;
-      total += c[i] * Math.abs(Math.min(hi, Math.max(lo, a[i] + b[i] * x)) - v[i]);
+      const s = a[i] + b[i] * x;
+      total += c[i] * Math.abs(valueIn(act, pieceOf(act, s), s) - v[i]);
     }
     return total;
   };
-  const slopeOf = (i: number, x: number) => {
-    if (i < 0) return penalty * Math.sign(x);
-    const s = a[i] + b[i] * x;
-    return s > lo && s < hi ? c[i] * b[i] * Math.sign(s - v[i]) : 0;
-  };
-  const xs: number[] = [];
-  for (const k of order) if (!xs.length || events[k] !== xs[xs.length - 1]) xs.push(events[k]);
-  // Owners of the events at each distinct breakpoint.
-  const owners: number[][] = xs.map(() => []);
-  let j = 0;
-  for (const k of order) {
-    while (xs[j] !== events[k]) j++;
-    owners[j].push(owner[k]);
-  }
-  const mid = (k: number) => (k + 1 < xs.length ? (xs[k] + xs[k + 1]) / 2 : xs[k] + 1);
-  let value = f(xs[0]);
-  let slope = 0;
-  for (let i = penalty > 0 ? -1 : 0; i < a.length; i++)
-    if (i < 0 || (b[i] !== 0 && c[i] !== 0)) slope += slopeOf(i, mid(0));
-  let best = xs[0];
+  let x = eventX[order[0]];
+  let value = f(x);
+  let best = x;
   let bestValue = value;
   const tol = 1e-12 * Math.max(1, Math.abs(value));
-  for (let k = 1; k < xs.length; k++) {
-    value += slope * (xs[k] - xs[k - 1]);
-    if (
-      value < bestValue - tol ||
-      (value <= bestValue + tol && Math.abs(xs[k] - current) < Math.abs(best - current))
-    ) {
-      [best, bestValue] = [xs[k], Math.min(value, bestValue)];
+  for (let k = 0; k < n; k++) {
+    const e = order[k];
+    const next = eventX[e];
+    if (next !== x) {
+      value += slope * (next - x);
+      x = next;
+      if (
+        value < bestValue - tol ||
+        (value <= bestValue + tol && Math.abs(x - current) < Math.abs(best - current))
+      ) {
+        [best, bestValue] = [x, Math.min(value, bestValue)];
+      }
     }
-    // Only the terms with a breakpoint here change their slope.
-    for (const i of owners[k]) slope += slopeOf(i, mid(k)) - slopeOf(i, mid(k - 1));
+    slope += eventDelta[e];
   }
   // Guard against drift of the running sum: keep the current value unless really better.
   return f(best) < f(current) ? best : current;

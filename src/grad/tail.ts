@@ -32,6 +32,13 @@ const SUPPORTED = new Set([
   'BatchNormalization',
   'Relu',
   'Clip',
+  'LeakyRelu',
+  'Sigmoid',
+  'HardSigmoid',
+  'HardSwish',
+  'Tanh',
+  'Gelu',
+  'Erf',
   'Add',
   'Sub',
   'Mul',
@@ -187,6 +194,31 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
       return x;
     case 'Relu':
       return { t: tf.relu(x.t), nhwc: x.nhwc };
+    case 'LeakyRelu':
+      return { t: tf.leakyRelu(x.t, floatAttr(node, 'alpha', 0.01)), nhwc: x.nhwc };
+    case 'Sigmoid':
+      return { t: tf.sigmoid(x.t), nhwc: x.nhwc };
+    case 'Tanh':
+      return { t: tf.tanh(x.t), nhwc: x.nhwc };
+    case 'Erf':
+      return { t: tf.erf(x.t), nhwc: x.nhwc };
+    case 'HardSigmoid':
+      return {
+        t: hardSigmoid(tf, x.t, floatAttr(node, 'alpha', 0.2), floatAttr(node, 'beta', 0.5)),
+        nhwc: x.nhwc,
+      };
+    case 'HardSwish':
+      return { t: tf.mul(x.t, hardSigmoid(tf, x.t, 1 / 6, 0.5)), nhwc: x.nhwc };
+    case 'Gelu': {
+      const approximate = new TextDecoder().decode(
+        attribute(node, 'approximate')?.s ?? new Uint8Array(),
+      );
+      const inner =
+        approximate === 'tanh'
+          ? tf.tanh(tf.mul(tf.add(x.t, tf.mul(tf.pow(x.t, 3), 0.044715)), Math.sqrt(2 / Math.PI)))
+          : tf.erf(tf.mul(x.t, Math.SQRT1_2));
+      return { t: tf.mul(tf.mul(x.t, 0.5), tf.add(inner, 1)), nhwc: x.nhwc };
+    }
     case 'Clip': {
       const lo = attribute(node, 'min')
         ? floatAttr(node, 'min', -Infinity)
@@ -293,6 +325,11 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
     'unsupported-op',
     `cannot differentiate through op '${op}' (node '${node.name}')`,
   );
+}
+
+/** clip(alpha x + beta, 0, 1), ONNX's HardSigmoid. */
+function hardSigmoid(tf: Tf, x: TF.Tensor, alpha: number, beta: number): TF.Tensor {
+  return tf.clipByValue(tf.add(tf.mul(x, alpha), beta), 0, 1);
 }
 
 type Pad =

@@ -3,7 +3,15 @@ import { attribute, floatAttr, GraphView, intAttr, intsAttr } from './graph.js';
 import type { GraphProto, NodeProto } from './proto.js';
 import { dimsOf } from './tensor.js';
 
-export type Activation = 'relu' | 'relu6' | 'none';
+/**
+ * The nonlinearity that ends a block, as exporters write it (docs/method.md section 4). Hardswish
+ * and SiLU come from PyTorch as `x * HardSigmoid(x)` and `x * Sigmoid(x)` at opset < 14.
+ */
+export type Activation =
+  | { kind: 'none' | 'relu' | 'relu6' | 'sigmoid' | 'silu' | 'tanh' | 'gelu' | 'gelu-tanh' }
+  | { kind: 'leaky-relu'; alpha: number }
+  /** clip(alpha * x + beta, 0, 1), and x times it. */
+  | { kind: 'hard-sigmoid' | 'hardswish'; alpha: number; beta: number };
 
 /**
  * An editable layer (docs/method.md section 4): value = act(affine(Linear_W(key)) + skip).
@@ -52,15 +60,21 @@ const LINEAR = new Set(['Conv', 'Gemm', 'MatMul']);
 export function listBlocks(graph: GraphProto): Block[] {
   const view = new GraphView(graph);
   const blocks: Block[] = [];
+  const gated = gatingBranches(view);
   for (const node of view.nodes) {
     if (!LINEAR.has(node.opType ?? '')) continue;
-    const block = describe(view, node, blocks.length);
+    const block = describe(view, node, blocks.length, gated);
     if (block) blocks.push(block);
   }
   return blocks;
 }
 
-function describe(view: GraphView, node: NodeProto, index: number): Block | undefined {
+function describe(
+  view: GraphView,
+  node: NodeProto,
+  index: number,
+  gated: Map<NodeProto, string>,
+): Block | undefined {
   const op = node.opType as Block['op'];
   const inputs = node.input ?? [];
   const weightTensor = view.constant(inputs[1] ?? '');
@@ -148,12 +162,16 @@ function describe(view: GraphView, node: NodeProto, index: number): Block | unde
   }
 
   const preActivation = out;
-  let activation: Activation = 'none';
-  const act = step && activationOf(view, step.node);
-  if (step && act) {
-    activation = act;
-    chain.push(step.node.opType === 'Clip' ? 'Clip(0,6)' : 'Relu');
-    out = step.node.output![0];
+  const act = activationAt(view, out);
+  const activation = act?.activation ?? { kind: 'none' };
+  if (act) {
+    chain.push(act.label);
+    out = act.output;
+  }
+  if (editable && gated.has(node)) {
+    refuse(
+      `squeeze-and-excitation branch: its keys are pooled over the whole image (1x1), so no mask can select a concept in them; it only rescales the channels of '${gated.get(node)}'`,
+    );
   }
 
   return {
@@ -189,10 +207,99 @@ function textAttr(node: NodeProto, name: string): string | undefined {
   return s && s.length ? new TextDecoder().decode(s) : undefined;
 }
 
-/** ReLU, or a Clip that is ReLU6 / ReLU; other clips end the block before them. */
-function activationOf(view: GraphView, node: NodeProto): Activation | undefined {
-  if (node.opType === 'Relu') return 'relu';
-  if (node.opType !== 'Clip') return undefined;
+const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'ReduceMax']);
+/** How far a gating branch may run from its pool to the Mul that applies it. */
+const MAX_GATE_NODES = 32;
+
+/**
+ * The nodes of every squeeze-and-excitation branch: a global pool of X whose result, through a
+ * short chain, multiplies X again. Mapped to the tensor X whose channels they gate.
+ */
+function gatingBranches(view: GraphView): Map<NodeProto, string> {
+  const gated = new Map<NodeProto, string>();
+  for (const pool of view.nodes) {
+    if (!GLOBAL_POOLS.has(pool.opType ?? '')) continue;
+    const x = pool.input![0];
+    const gates = new Set(view.consumers(x).filter((n) => n.opType === 'Mul'));
+    if (!gates.size) continue;
+    // Every path from the pool must end at the gate, within a few nodes: a branch that reaches
+    // the logits (a classifier head that also pools X) is not a gate.
+    const branch = new Set<NodeProto>();
+    const queue = [...view.consumers(pool.output![0])];
+    let isGate = true;
+    while (queue.length && isGate) {
+      const n = queue.shift()!;
+      if (gates.has(n) || branch.has(n)) continue;
+      branch.add(n);
+      const outs = (n.output ?? []).filter(Boolean);
+      const next = outs.flatMap((o) => view.consumers(o));
+      isGate =
+        branch.size <= MAX_GATE_NODES &&
+        next.length > 0 &&
+        !outs.some((o) => view.isGraphOutput(o));
+      queue.push(...next);
+    }
+    if (isGate) for (const n of branch) gated.set(n, x);
+  }
+  return gated;
+}
+
+/**
+ * The activation reading `tensor`, if it is one ruledit models: its kind, the chain label and
+ * the tensor it produces. `x * f(x)` pairs (two consumers of `tensor`) count as one activation.
+ */
+function activationAt(
+  view: GraphView,
+  tensor: string,
+): { activation: Activation; label: string; output: string } | undefined {
+  const step = view.next(tensor);
+  if (step) {
+    const node = step.node;
+    const output = node.output![0];
+    const found = (activation: Activation, label = node.opType!) => ({ activation, label, output });
+    switch (node.opType) {
+      case 'Relu':
+        return found({ kind: 'relu' });
+      case 'Clip': {
+        const kind = clipKind(view, node);
+        return kind && found({ kind }, kind === 'relu6' ? 'Clip(0,6)' : 'Clip(0,inf)');
+      }
+      case 'LeakyRelu':
+        return found({ kind: 'leaky-relu', alpha: floatAttr(node, 'alpha', 0.01) });
+      case 'Sigmoid':
+        return found({ kind: 'sigmoid' });
+      case 'Tanh':
+        return found({ kind: 'tanh' });
+      case 'HardSigmoid':
+        return found({ kind: 'hard-sigmoid', ...hardSigmoidParams(node) });
+      case 'HardSwish':
+        return found({ kind: 'hardswish', alpha: 1 / 6, beta: 0.5 });
+      case 'Gelu':
+        return found({ kind: textAttr(node, 'approximate') === 'tanh' ? 'gelu-tanh' : 'gelu' });
+    }
+    return undefined;
+  }
+  // x * Sigmoid(x) (SiLU) and x * HardSigmoid(x) (hardswish): the gate and the product read x.
+  const users = view.consumers(tensor);
+  if (users.length !== 2 || view.isGraphOutput(tensor)) return undefined;
+  const gate = users.find((n) => n.opType === 'Sigmoid' || n.opType === 'HardSigmoid');
+  const mul = users.find((n) => n.opType === 'Mul');
+  const gateOut = gate?.output![0];
+  if (!gate || !mul || gate.input![0] !== tensor || view.consumers(gateOut!).length !== 1)
+    return undefined;
+  if (otherInput(mul, tensor) !== gateOut) return undefined;
+  const output = mul.output![0];
+  return gate.opType === 'Sigmoid'
+    ? { activation: { kind: 'silu' }, label: 'SiLU', output }
+    : { activation: { kind: 'hardswish', ...hardSigmoidParams(gate) }, label: 'Hardswish', output };
+}
+
+function hardSigmoidParams(node: NodeProto): { alpha: number; beta: number } {
+  return { alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5) };
+}
+
+/** A Clip that is ReLU6 or ReLU; other clips end the block before them. */
+function clipKind(view: GraphView, node: NodeProto): 'relu' | 'relu6' | undefined {
   const ins = node.input ?? [];
   const hasAttrs = attribute(node, 'min') || attribute(node, 'max');
   // opset < 11 keeps bounds as attributes; later opsets as (constant) inputs.
@@ -202,6 +309,11 @@ function activationOf(view: GraphView, node: NodeProto): Activation | undefined 
   if ((min ?? -Infinity) !== 0) return undefined;
   if (max === 6) return 'relu6';
   return max === undefined || max === Infinity ? 'relu' : undefined;
+}
+
+/** How an activation is named in tables and logs: 'relu6', 'leaky-relu(0.1)', 'hardswish'. */
+export function activationName(a: Activation): string {
+  return a.kind === 'leaky-relu' ? `leaky-relu(${a.alpha})` : a.kind;
 }
 
 /**

@@ -1,0 +1,222 @@
+import type { Activation } from '../onnx/blocks.js';
+
+/** act(s), as ONNX defines the operator (the objective and the published schedule use it). */
+export function activate(a: Activation, s: number): number {
+  switch (a.kind) {
+    case 'none':
+      return s;
+    case 'relu':
+      return Math.max(0, s);
+    case 'relu6':
+      return Math.min(6, Math.max(0, s));
+    case 'leaky-relu':
+      return s >= 0 ? s : a.alpha * s;
+    case 'hard-sigmoid':
+      return Math.min(1, Math.max(0, a.alpha * s + a.beta));
+    case 'hardswish':
+      return s * Math.min(1, Math.max(0, a.alpha * s + a.beta));
+    case 'sigmoid':
+      return sigmoid(s);
+    case 'silu':
+      return s * sigmoid(s);
+    case 'tanh':
+      return Math.tanh(s);
+    case 'gelu':
+      return 0.5 * s * (1 + erf(s / Math.SQRT2));
+    case 'gelu-tanh':
+      return 0.5 * s * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (s + 0.044715 * s ** 3)));
+  }
+}
+
+/** d act / ds; at a kink, the slope of the piece on its right (the subgradient Adam takes). */
+export function activationSlope(a: Activation, s: number): number {
+  switch (a.kind) {
+    case 'none':
+      return 1;
+    case 'relu':
+      return s > 0 ? 1 : 0;
+    case 'relu6':
+      return s > 0 && s < 6 ? 1 : 0;
+    case 'leaky-relu':
+      return s >= 0 ? 1 : a.alpha;
+    case 'hard-sigmoid': {
+      const u = a.alpha * s + a.beta;
+      return u > 0 && u < 1 ? a.alpha : 0;
+    }
+    case 'hardswish': {
+      const u = a.alpha * s + a.beta;
+      return u <= 0 ? 0 : u >= 1 ? 1 : u + a.alpha * s;
+    }
+    case 'sigmoid': {
+      const g = sigmoid(s);
+      return g * (1 - g);
+    }
+    case 'silu': {
+      const g = sigmoid(s);
+      return g * (1 + s * (1 - g));
+    }
+    case 'tanh':
+      return 1 - Math.tanh(s) ** 2;
+    default: {
+      // The two GELUs: a central difference is accurate to ~1e-10 here and keeps one formula.
+      const h = 1e-5;
+      return (activate(a, s + h) - activate(a, s - h)) / (2 * h);
+    }
+  }
+}
+
+/**
+ * A continuous piecewise-linear function: `values[k]` at `knots[k]` (ascending), linear between
+ * them, and `slopes[0]` / `slopes[K]` beyond the first and last knot (`slopes[k]` is the slope
+ * on the piece left of knot k).
+ */
+export interface PiecewiseLinear {
+  knots: Float64Array;
+  values: Float64Array;
+  slopes: Float64Array;
+}
+
+/**
+ * Largest gap between a smooth activation and its piecewise-linear form, in the activation's
+ * units. The exact solver minimizes the objective with this form (its kinks are where the
+ * minimum of a line search can sit); at 1e-3 SiLU takes ~30 knots.
+ */
+export const PIECEWISE_TOLERANCE = 1e-3;
+
+const memo = new Map<string, PiecewiseLinear>();
+
+/**
+ * The activation as a piecewise-linear function: exact for ReLU, ReLU6, leaky ReLU, hard
+ * sigmoid and no activation; within PIECEWISE_TOLERANCE for the smooth ones and hardswish.
+ */
+export function piecewiseLinear(a: Activation): PiecewiseLinear {
+  const key = JSON.stringify(a);
+  let pl = memo.get(key);
+  if (!pl) memo.set(key, (pl = build(a)));
+  return pl;
+}
+
+function build(a: Activation): PiecewiseLinear {
+  const f = (s: number) => activate(a, s);
+  const exact = (knots: number[], left: number, right: number): PiecewiseLinear =>
+    fromKnots(knots, f, left, right);
+  switch (a.kind) {
+    case 'none':
+      return exact([0], 1, 1);
+    case 'relu':
+      return exact([0], 0, 1);
+    case 'relu6':
+      return exact([0, 6], 0, 0);
+    case 'leaky-relu':
+      return exact([0], a.alpha, 1);
+    case 'hard-sigmoid':
+      return exact([-a.beta / a.alpha, (1 - a.beta) / a.alpha], 0, 0);
+    case 'hardswish': {
+      const [lo, hi] = [-a.beta / a.alpha, (1 - a.beta) / a.alpha];
+      return exact(adaptiveKnots(f, lo, hi), 0, 1);
+    }
+    case 'sigmoid':
+      return exact(adaptiveKnots(f, -10, 10), 0, 0);
+    case 'tanh':
+      return exact(adaptiveKnots(f, -6, 6), 0, 0);
+    default:
+      // SiLU and GELU: 0 on the far left, the identity on the far right (to ~1e-4 at +-12).
+      return exact(adaptiveKnots(f, -12, 12), 0, 1);
+  }
+}
+
+function fromKnots(
+  knots: number[],
+  f: (s: number) => number,
+  left: number,
+  right: number,
+): PiecewiseLinear {
+  const values = knots.map(f);
+  const slopes = [left];
+  for (let k = 1; k < knots.length; k++)
+    slopes.push((values[k] - values[k - 1]) / (knots[k] - knots[k - 1]));
+  slopes.push(right);
+  return {
+    knots: Float64Array.from(knots),
+    values: Float64Array.from(values),
+    slopes: Float64Array.from(slopes),
+  };
+}
+
+/**
+ * Knots on [lo, hi], each chord as long as the tolerance allows (greedy: the longest chord from
+ * the last knot whose gap to f, sampled at 15 interior points, stays within 90% of the
+ * tolerance: the margin covers the gap between samples).
+ */
+function adaptiveKnots(f: (s: number) => number, lo: number, hi: number): number[] {
+  const within = 0.9 * PIECEWISE_TOLERANCE;
+  const gap = (x0: number, x1: number) => {
+    let worst = 0;
+    for (let t = 1; t < 16; t++) {
+      const x = x0 + (t / 16) * (x1 - x0);
+      worst = Math.max(worst, Math.abs(f(x) - (f(x0) + (t / 16) * (f(x1) - f(x0)))));
+    }
+    return worst;
+  };
+  const knots = [lo];
+  while (knots.at(-1)! < hi) {
+    const x0 = knots.at(-1)!;
+    let [short, long] = [0, hi - x0];
+    if (gap(x0, hi) <= within) short = long;
+    for (let it = 0; it < 40 && long - short > 1e-9; it++) {
+      const h = (short + long) / 2;
+      if (gap(x0, x0 + h) <= within) short = h;
+      else long = h;
+    }
+    knots.push(short > 0 ? x0 + short : Math.min(hi, x0 + 1e-3));
+  }
+  return knots;
+}
+
+/** The piece of `s`: the number of knots at or left of it (0 .. K). */
+export function pieceOf(pl: PiecewiseLinear, s: number): number {
+  let [lo, hi] = [0, pl.knots.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pl.knots[mid] <= s) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The function's value at `s`, given its piece. */
+export function valueIn(pl: PiecewiseLinear, piece: number, s: number): number {
+  return piece === 0
+    ? pl.values[0] + pl.slopes[0] * (s - pl.knots[0])
+    : pl.values[piece - 1] + pl.slopes[piece] * (s - pl.knots[piece - 1]);
+}
+
+/** The points where the function equals v, away from its knots (one per piece it crosses v in). */
+export function crossings(pl: PiecewiseLinear, v: number, out: number[]): void {
+  const { knots, values, slopes } = pl;
+  const K = knots.length;
+  for (let piece = 0; piece <= K; piece++) {
+    const m = slopes[piece];
+    if (m === 0) continue;
+    const [x0, y0] = piece === 0 ? [knots[0], values[0]] : [knots[piece - 1], values[piece - 1]];
+    const s = x0 + (v - y0) / m;
+    const left = piece === 0 ? -Infinity : knots[piece - 1];
+    const right = piece === K ? Infinity : knots[piece];
+    if (s > left && s < right) out.push(s);
+  }
+}
+
+function sigmoid(s: number): number {
+  return s >= 0 ? 1 / (1 + Math.exp(-s)) : Math.exp(s) / (1 + Math.exp(s));
+}
+
+/** erf to ~1e-7 (Abramowitz and Stegun 7.1.26): JavaScript has none. */
+function erf(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
