@@ -77,9 +77,11 @@ export interface PiecewiseLinear {
 }
 
 /**
- * Largest gap between a smooth activation and its piecewise-linear form, in the activation's
- * units. The exact solver minimizes the objective with this form (its kinks are where the
- * minimum of a line search can sit); at 1e-3 SiLU takes ~30 knots.
+ * Largest gap between a smooth activation and its piecewise-linear form, relative to
+ * max(|s|, scale), where scale is the size of the objective's pre-activations: an absolute gap
+ * would swamp a block whose values are small (measured: a MobileNetV3 block with values ~1e-4
+ * got a higher loss from the solver at 1e-3 absolute). The exact solver minimizes the objective
+ * with this form (its kinks are where the minimum of a line search can sit).
  */
 export const PIECEWISE_TOLERANCE = 1e-3;
 
@@ -87,19 +89,24 @@ const memo = new Map<string, PiecewiseLinear>();
 
 /**
  * The activation as a piecewise-linear function: exact for ReLU, ReLU6, leaky ReLU, hard
- * sigmoid and no activation; within PIECEWISE_TOLERANCE for the smooth ones and hardswish.
+ * sigmoid and no activation; within PIECEWISE_TOLERANCE x max(|s|, scale) for the smooth ones
+ * and hardswish (about 30-50 knots at scale 1, a few more for each factor 10 below).
  */
-export function piecewiseLinear(a: Activation): PiecewiseLinear {
-  const key = JSON.stringify(a);
+export function piecewiseLinear(a: Activation, scale = 1): PiecewiseLinear {
+  // Scales share forms within a factor of 2; above 1 the form at 1 is already fine enough.
+  const floor = 2 ** Math.round(Math.log2(Math.min(1, Math.max(1e-6, scale))));
+  const key = JSON.stringify([a, floor]);
   let pl = memo.get(key);
-  if (!pl) memo.set(key, (pl = build(a)));
+  if (!pl) memo.set(key, (pl = build(a, floor)));
   return pl;
 }
 
-function build(a: Activation): PiecewiseLinear {
+function build(a: Activation, floor: number): PiecewiseLinear {
   const f = (s: number) => activate(a, s);
   const exact = (knots: number[], left: number, right: number): PiecewiseLinear =>
     fromKnots(knots, f, left, right);
+  const fitted = (lo: number, hi: number, left: number, right: number): PiecewiseLinear =>
+    exact(adaptiveKnots(f, lo, hi, floor), left, right);
   switch (a.kind) {
     case 'none':
       return exact([0], 1, 1);
@@ -111,17 +118,15 @@ function build(a: Activation): PiecewiseLinear {
       return exact([0], a.alpha, 1);
     case 'hard-sigmoid':
       return exact([-a.beta / a.alpha, (1 - a.beta) / a.alpha], 0, 0);
-    case 'hardswish': {
-      const [lo, hi] = [-a.beta / a.alpha, (1 - a.beta) / a.alpha];
-      return exact(adaptiveKnots(f, lo, hi), 0, 1);
-    }
+    case 'hardswish':
+      return fitted(-a.beta / a.alpha, (1 - a.beta) / a.alpha, 0, 1);
     case 'sigmoid':
-      return exact(adaptiveKnots(f, -10, 10), 0, 0);
+      return fitted(-10, 10, 0, 0);
     case 'tanh':
-      return exact(adaptiveKnots(f, -6, 6), 0, 0);
+      return fitted(-6, 6, 0, 0);
     default:
       // SiLU and GELU: 0 on the far left, the identity on the far right (to ~1e-4 at +-12).
-      return exact(adaptiveKnots(f, -12, 12), 0, 1);
+      return fitted(-12, 12, 0, 1);
   }
 }
 
@@ -144,31 +149,33 @@ function fromKnots(
 }
 
 /**
- * Knots on [lo, hi], each chord as long as the tolerance allows (greedy: the longest chord from
- * the last knot whose gap to f, sampled at 15 interior points, stays within 90% of the
- * tolerance: the margin covers the gap between samples).
+ * Knots on [lo, hi] (and at 0 when inside), each chord as long as the tolerance allows: greedy,
+ * the longest chord from the last knot whose gap to f, sampled at 15 interior points, stays
+ * within 90% of the tolerance at each point (the margin covers the gap between samples).
  */
-function adaptiveKnots(f: (s: number) => number, lo: number, hi: number): number[] {
-  const within = 0.9 * PIECEWISE_TOLERANCE;
-  const gap = (x0: number, x1: number) => {
-    let worst = 0;
+function adaptiveKnots(f: (s: number) => number, lo: number, hi: number, floor: number): number[] {
+  const worst = (x0: number, x1: number) => {
+    let w = 0;
     for (let t = 1; t < 16; t++) {
       const x = x0 + (t / 16) * (x1 - x0);
-      worst = Math.max(worst, Math.abs(f(x) - (f(x0) + (t / 16) * (f(x1) - f(x0)))));
+      const gap = Math.abs(f(x) - (f(x0) + (t / 16) * (f(x1) - f(x0))));
+      w = Math.max(w, gap / (PIECEWISE_TOLERANCE * Math.max(Math.abs(x), floor)));
     }
-    return worst;
+    return w;
   };
   const knots = [lo];
-  while (knots.at(-1)! < hi) {
-    const x0 = knots.at(-1)!;
-    let [short, long] = [0, hi - x0];
-    if (gap(x0, hi) <= within) short = long;
-    for (let it = 0; it < 40 && long - short > 1e-9; it++) {
-      const h = (short + long) / 2;
-      if (gap(x0, x0 + h) <= within) short = h;
-      else long = h;
+  for (const end of lo < 0 && hi > 0 ? [0, hi] : [hi]) {
+    while (knots.at(-1)! < end) {
+      const x0 = knots.at(-1)!;
+      let [short, long] = [0, end - x0];
+      if (worst(x0, end) <= 0.9) short = long;
+      for (let it = 0; it < 60 && long - short > 1e-12 * (end - lo); it++) {
+        const h = (short + long) / 2;
+        if (worst(x0, x0 + h) <= 0.9) short = h;
+        else long = h;
+      }
+      knots.push(short > 0 ? x0 + short : end);
     }
-    knots.push(short > 0 ? x0 + short : Math.min(hi, x0 + 1e-3));
   }
   return knots;
 }
