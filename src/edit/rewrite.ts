@@ -401,9 +401,10 @@ export async function rewrite(
             solver === 'published' ? (options.projectEvery ?? D.projectEvery.default) : 0,
         }),
   };
-  // 8. The loss of what is saved: the float32 weights run by ONNX Runtime.
+  // 8. The loss of what is saved: the float32 weights run by ONNX Runtime. Their pre-activations
+  // as the base with no change score them under the objective's own activation.
   const check = await Runner.create(patchBlock(model, block, { weight }), {
-    taps: [block.value],
+    taps: [block.preActivation],
     threads: options.threads,
   });
   const after = (
@@ -411,10 +412,8 @@ export async function rewrite(
       check,
       exemplars.map((e) => e.transformed),
     )
-  ).taps[block.value];
+  ).taps[block.preActivation];
   await Promise.all([runner.release(), check.release()]);
-  // The saved value is already activated, and clipping an activated value changes nothing, so
-  // the objective with the new values as base and no change scores the saved weights.
   const saved = examples.map((ex, e) => ({
     ...ex,
     base: Float64Array.from(perExemplar(after, e)),
