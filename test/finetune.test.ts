@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { describe, it } from 'node:test';
+import sharp from 'sharp';
 import type { Exemplar } from '../src/concepts/exemplar.ts';
 import { parsePreprocess } from '../src/data/preprocess.ts';
 import { edit } from '../src/edit/edit.ts';
 import { revertLast } from '../src/edit/record.ts';
+import { predictFiles } from '../src/eval/predictions.ts';
+import { TailPredictions } from '../src/eval/tail-predictions.ts';
 import { gradEngine } from '../src/grad/engine.ts';
 import { importTail } from '../src/grad/tail.ts';
 import { listBlocks } from '../src/onnx/blocks.ts';
@@ -138,6 +143,72 @@ describe('fine-tuning baselines', () => {
       for (const [name, data] of before)
         assert.deepEqual(readTensor(reverted, name), data, `${method}: ${name} after revert`);
     }
+  });
+
+  it("global fine-tuning trains a residual unit's downsample conv after the edited layer, as published; the tail predictions see it", async () => {
+    // stem -> [a -> relu -> b] + down(stem) -> relu -> pool -> fc: the exporter writes `down`
+    // after `b`, on the skip path that does not read b's key.
+    const g = new GraphBuilder(13);
+    g.input('image', ['N', 3, 12, 12]);
+    const w = (name: string, dims: number[], seed: number) =>
+      g.init(
+        name,
+        dims,
+        normals(
+          dims.reduce((x, y) => x * y, 1),
+          seed,
+          0.3,
+        ),
+      );
+    const conv = (x: string, name: string, dims: number[], seed: number, pads = [1, 1, 1, 1]) =>
+      g.node(
+        'Conv',
+        [x, w(`${name}.w`, dims, seed), w(`${name}.b`, [dims[0]], seed + 1)],
+        { pads },
+        name,
+      );
+    const stem = g.node('Relu', [conv('image', 'stem', [6, 3, 3, 3], 1)], {}, 'stem.relu');
+    const a = g.node('Relu', [conv(stem, 'a', [8, 6, 3, 3], 3)], {}, 'a.relu');
+    const b = conv(a, 'b', [8, 8, 3, 3], 5);
+    const down = conv(stem, 'down', [8, 6, 1, 1], 7, [0, 0, 0, 0]);
+    const unit = g.node('Relu', [g.node('Add', [b, down], {}, 'add')], {}, 'unit');
+    const pooled = g.node('Flatten', [g.node('GlobalAveragePool', [unit], {}, 'gap')], {}, 'flat');
+    g.node('Gemm', [pooled, w('fc.w', [4, 8], 9), w('fc.b', [4], 10)], { transB: 1 }, 'fc');
+    g.output('fc', ['N', 4]);
+    const model = g.build();
+    const before = new Map(
+      model.proto.graph!.initializer!.map((t) => [t.name!, readTensor(model, t.name!)]),
+    );
+    const out = await edit({ model, spec }, [exemplar(1), exemplar(2)], {
+      method: 'finetune-global',
+      label: 2,
+      layer: 'b',
+      steps: 30,
+      lr: 0.05,
+    });
+    const changed = [...before]
+      .filter(([name, data]) => relative(readTensor(out.model, name), data) > 0)
+      .map(([n]) => n);
+    assert.deepEqual(changed.sort(), ['b.b', 'b.w', 'down.b', 'down.w', 'fc.b', 'fc.w']);
+    // The harness scores edited models on the tail from the block: the downsample must be in it.
+    const dir = await mkdtemp(join(tmpdir(), 'ruledit-down-'));
+    const files = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(async (seed) => {
+        const file = join(dir, `${seed}.png`);
+        const px = Buffer.from(
+          normals(3 * 144, seed + 20).map((v) => Math.min(255, Math.max(0, 128 + 90 * v))),
+        );
+        await sharp(px, { raw: { width: 12, height: 12, channels: 3 } })
+          .png()
+          .toFile(file);
+        return file;
+      }),
+    );
+    const tails = new TailPredictions(model, spec);
+    const viaTail = await tails.predict(out.model, 'b', files);
+    await tails.release();
+    assert.ok(viaTail, 'the tail took the edited model');
+    assert.deepEqual([...viaTail], [...(await predictFiles(out.model, files, spec))]);
   });
 
   it("global fine-tuning trains BatchNormalization's scale and bias, never its running statistics", async () => {

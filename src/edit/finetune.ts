@@ -61,11 +61,14 @@ export async function finetune(
   const block = await pickBlock(model, spec, options.layer);
   const view = new GraphView(model.proto.graph!);
   const { tf, backend } = await gradEngine({ backend: options.backend });
+  // From the block's own node on: global fine-tuning also trains what the exporter wrote after
+  // it on the skip path (a residual unit's downsample conv), as the published baseline does.
   const tail = importTail(
     tf,
     model,
     block.key,
     scope === 'local' ? [view.source(block.weight)] : 'all',
+    view.producer(block.linearOutput),
   );
   const classes = model.proto.graph!.output![0].type?.tensorType?.shape?.dim?.at(-1)?.dimValue;
   if (!Number.isInteger(label) || label < 0 || (classes && label >= Number(classes))) {

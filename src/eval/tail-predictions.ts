@@ -1,6 +1,7 @@
 import { batches } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
-import { findBlock, listBlocks } from '../onnx/blocks.js';
+import { findBlock, listBlocks, type Block } from '../onnx/blocks.js';
+import { GraphView } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { DataType, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { tailModel } from '../onnx/tail-model.js';
@@ -59,7 +60,7 @@ export class TailPredictions {
       return undefined;
     const block = findBlock(listBlocks(this.model.proto.graph!), blockName);
     const free = changed.map((t) => t.name!).sort();
-    const session = await this.session(block.key, free);
+    const session = await this.session(block, free);
     if (!session) return undefined;
     const perImage = await this.capture(block.key, session.inputs, files);
     const weights = Object.fromEntries(
@@ -88,10 +89,12 @@ export class TailPredictions {
     this.captured.clear();
   }
 
-  private session(key: string, free: string[]) {
-    const id = JSON.stringify([key, free]);
+  private session(block: Block, free: string[]) {
+    const id = JSON.stringify([block.key, free]);
     if (!this.sessions.has(id)) {
-      const tail = tailModel(this.model.proto, key, free);
+      // From the block's node on, as global fine-tuning trains it (a skip path's downsample too).
+      const from = new GraphView(this.model.proto.graph!).producer(block.linearOutput);
+      const tail = tailModel(this.model.proto, block.key, free, from);
       const inputs = new Set((tail.proto.graph!.input ?? []).map((i) => i.name));
       // A changed weight the tail does not read lies before the block: the tail cannot show it.
       if (!free.every((f) => inputs.has(f))) return undefined;

@@ -57,19 +57,20 @@ const SUPPORTED = new Set([
 ]);
 
 /**
- * Import the tail of an ONNX classifier from `start` to its logits. Initializers named in `train`
- * become tf.Variables; every other constant is a plain tensor. An op outside the supported set is
- * a clear error naming it.
+ * Import the tail of an ONNX classifier from `start` to its logits (and every node from `from`
+ * on, see tailFrom). Initializers named in `train` become tf.Variables; every other constant is a
+ * plain tensor. An op outside the supported set is a clear error naming it.
  */
 export function importTail(
   tf: Tf,
   model: OnnxModel,
   start: string,
   train: string[] | 'all' = [],
+  from?: NodeProto,
 ): Tail {
   const graph = model.proto.graph!;
   const view = new GraphView(graph);
-  const sub = tailFrom(graph, start);
+  const sub = tailFrom(graph, start, from);
   if (train === 'all') train = parametersOf(view, sub.nodes);
   for (const node of sub.nodes) {
     if (!SUPPORTED.has(node.opType ?? '')) {

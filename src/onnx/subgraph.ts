@@ -13,18 +13,23 @@ export interface Subgraph {
 /**
  * The tail of the network from `start` to the logits. Tensors the tail needs that flow in from
  * before `start` (a residual operand, say) become extra inputs: they are computed from the same
- * image and are constants for anything trained in the tail.
+ * image and are constants for anything trained in the tail. With `from` (a node), every node
+ * from it on in graph order is part of the tail too, whatever it reads: a residual unit's
+ * downsample conv on the skip path, which exporters write after the unit's second conv, is then
+ * computed (and trainable) from its input.
  */
-export function tailFrom(graph: GraphProto, start: string): Subgraph {
+export function tailFrom(graph: GraphProto, start: string, from?: NodeProto): Subgraph {
   const view = new GraphView(graph);
   const output = graph.output![0].name!;
-  // Tensors computed from `start`: only these are recomputed; anything else the tail reads is
-  // a constant (initializer) or an input computed before `start` from the same image.
+  // Tensors the tail computes: those from `start` (and from `from` on); anything else it reads
+  // is a constant (initializer) or an input computed before from the same image.
   const downstream = new Set<string>([start]);
-  for (const node of view.nodes) {
-    if ((node.input ?? []).some((i) => downstream.has(i)))
+  const first = from ? view.nodes.indexOf(from) : Infinity;
+  view.nodes.forEach((node, k) => {
+    const computed = (node.input ?? []).some((i) => downstream.has(i));
+    if (computed || (k >= first && node.opType !== 'Constant'))
       for (const o of node.output ?? []) downstream.add(o);
-  }
+  });
   if (!downstream.has(output))
     throw new RuleditError('no-tensor', `the logits do not depend on '${start}'`);
   const needed = new Set<NodeProto>();

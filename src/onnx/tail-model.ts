@@ -14,10 +14,12 @@ export function tailModel(
   proto: ModelProto,
   start: string,
   free: string[],
+  /** Every node from this one on belongs to the tail too (see tailFrom). */
+  from?: NodeProto,
 ): { proto: ModelProto; inputs: string[] } {
   const graph = proto.graph!;
   const view = new GraphView(graph);
-  const tail = tailFrom(graph, start);
+  const tail = tailFrom(graph, start, from);
   const nodes = new Set<NodeProto>(tail.nodes);
   // Weights behind Constant or Identity nodes come with the nodes that hold them.
   const holders = (tensor: string) => {
