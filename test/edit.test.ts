@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { Exemplar } from '../src/concepts/exemplar.ts';
+import { batches } from '../src/data/batches.ts';
 import { normalizePixels } from '../src/data/image.ts';
+import { areaResize } from '../src/data/mask.ts';
 import { parsePreprocess } from '../src/data/preprocess.ts';
 import { contextDirection } from '../src/edit/direction.ts';
 import { activeEdits, revertLast, stripHistory } from '../src/edit/record.ts';
@@ -28,7 +30,7 @@ import { serializeModel, type OnnxModel } from '../src/onnx/model.ts';
 import { readWeight } from '../src/onnx/weights.ts';
 import { Runner } from '../src/runtime/session.ts';
 import { normals, rng } from '../src/util/random.ts';
-import { resnetLike, vggLike } from './fixtures/nets.ts';
+import { resnetLike, tokenLike, vggLike } from './fixtures/nets.ts';
 import { blockForward, maxAbsDiff } from './fixtures/reference.ts';
 
 const spec = parsePreprocess({ size: 12, mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] }, 'test');
@@ -230,6 +232,54 @@ describe('the line minimizer', () => {
   });
 });
 
+describe('the pooled line minimizer', () => {
+  it('finds the exact minimum of sum c_i |act(max_{j in W_i} (a_j + b_j x)) - v_i| with overlapping windows (vs a fine grid)', () => {
+    const u = rng(2);
+    const kinds: Activation[] = [
+      { kind: 'relu' },
+      { kind: 'relu6' },
+      { kind: 'none' },
+      { kind: 'leaky-relu', alpha: 0.1 },
+      { kind: 'sigmoid' },
+    ];
+    for (let t = 0; t < 150; t++) {
+      const act = piecewiseLinear(kinds[t % kinds.length]);
+      const at = (s: number) => valueIn(act, pieceOf(act, s), s);
+      const lines = 2 + Math.floor(u() * 8);
+      const terms = 1 + Math.floor(u() * 6);
+      const r = (n: number) => Float64Array.from({ length: n }, () => u());
+      const a = r(lines).map((x) => (x - 0.3) * 8);
+      const b = r(lines).map((x) => (x - 0.5) * 4);
+      // Windows of 1 to 4 lines, drawn with repeats across terms (pools overlap).
+      const starts = [0];
+      const members: number[] = [];
+      for (let i = 0; i < terms; i++) {
+        const size = 1 + Math.floor(u() * 4);
+        const pick = new Set(Array.from({ length: size }, () => Math.floor(u() * lines)));
+        members.push(...pick);
+        starts.push(members.length);
+      }
+      const windows = { starts: Int32Array.from(starts), members: Int32Array.from(members) };
+      const v = r(terms).map((x) => at((x - 0.3) * 8));
+      const c = r(terms);
+      const f = (x: number) => {
+        let total = 0;
+        for (let i = 0; i < terms; i++) {
+          let s = -Infinity;
+          for (let m = starts[i]; m < starts[i + 1]; m++)
+            s = Math.max(s, a[members[m]] + b[members[m]] * x);
+          total += c[i] * Math.abs(at(s) - v[i]);
+        }
+        return total;
+      };
+      let grid = Infinity;
+      for (let x = -20; x <= 20; x += 0.002) grid = Math.min(grid, f(x));
+      const best = minimizeAlongLine(a, b, v, c, act, 0, 0, windows);
+      assert.ok(f(best) <= grid + 1e-9, `trial ${t}: ${f(best)} vs grid ${grid}`);
+    }
+  });
+});
+
 describe('activations', () => {
   it('the piecewise-linear forms are exact for the piecewise-linear activations and within the relative tolerance for the rest, at every scale; slopes match finite differences', () => {
     const kinds: [Activation, number][] = [
@@ -321,6 +371,144 @@ describe('rewrite', () => {
       for (const t of edited.proto.graph!.initializer!)
         if (t.name !== block.weight)
           assert.deepEqual(t.rawData, before.get(t.name), `${name}: ${t.name}`);
+    }
+  });
+
+  it('a block that ends a VGG stage takes its value after the MaxPool (key 16x16, value 8x8) and its objective there; pool: false takes both before it', async () => {
+    const model = vggLike();
+    const block = findBlock(listBlocks(model.proto.graph!), 'conv1');
+    assert.deepEqual(block.chain, ['Conv', 'BatchNormalization', 'Relu', 'MaxPool']);
+    assert.equal(block.value, 'pool1');
+    assert.equal(block.pool?.input, 'relu1');
+    const stats = await statsFor(model, 'conv1', 16);
+    const ex = exemplar(16, 1);
+    const tap = async (m: OnnxModel, image: Float32Array, tensor: string) => {
+      const runner = await Runner.create(m, { taps: [tensor] });
+      const out = await runner.run(image, [1, 3, 16, 16]);
+      await runner.release();
+      return out.taps[tensor].data;
+    };
+    const losses: number[] = [];
+    for (const pool of [true, false]) {
+      const { model: edited, report } = await rewrite(model, [ex], {
+        spec: vggSpec,
+        guard: false,
+        stats,
+        layer: 'conv1',
+        pool,
+      });
+      // The objective recomputed from ONNX Runtime's value tensors, at the value's resolution.
+      const [tensor, side] = pool ? ['pool1', 8] : ['relu1', 16];
+      const target = await tap(model, ex.original, tensor);
+      const weight = areaResize(ex.mask, 16, 16, side, side).map(Math.sqrt);
+      const objective = (values: Float32Array) => {
+        let total = 0;
+        for (let i = 0; i < values.length; i++)
+          total += weight[i % (side * side)] * Math.abs(values[i] - target[i]);
+        return total / values.length;
+      };
+      const before = objective(await tap(model, ex.transformed, tensor));
+      const after = objective(await tap(edited, ex.transformed, tensor));
+      assert.ok(
+        Math.abs(report.lossBefore - before) <= 1e-6 * before,
+        `${pool}: ${report.lossBefore} vs ${before}`,
+      );
+      assert.ok(
+        Math.abs(report.lossAfter - after) <= 1e-5 * before,
+        `${pool}: ${report.lossAfter} vs ${after}`,
+      );
+      assert.ok(after < 0.8 * before, `${pool}: ${before} -> ${after}`);
+      losses.push(before);
+    }
+    assert.notEqual(losses[0], losses[1]);
+    // Adam takes the gradient through the pool's largest position, and descends.
+    const published = await rewrite(model, [ex], {
+      spec: vggSpec,
+      guard: false,
+      stats,
+      layer: 'conv1',
+      solver: 'published',
+      lr: 1e-2,
+      steps: 300,
+    });
+    assert.ok(published.report.lossAfter < 0.5 * published.report.lossBefore);
+  });
+
+  it('a MatMul on tokens [N, T, C] edits per patch token: statistics over every token, the mask on the patch grid, the class token left out', async () => {
+    const model = tokenLike();
+    const block = findBlock(listBlocks(model.proto.graph!), 'fc1');
+    assert.deepEqual(block.chain, ['MatMul', 'Add(bias)', 'Relu']);
+    const stats = await statsFor(model, 'fc1', 16);
+    // C = mean over images and all 17 tokens of k k^T, from ONNX Runtime's own keys.
+    const images = [];
+    for (let i = 0; i < 12; i++) images.push(join(statsDir, `ref16-${i}.png`));
+    const keysOf = async (m: OnnxModel, data: Float32Array, n: number, tensor: string) => {
+      const runner = await Runner.create(m, { taps: [tensor] });
+      const out = await runner.run(data, [n, 3, 16, 16]);
+      await runner.release();
+      return out.taps[tensor];
+    };
+    let refs: Float32Array = new Float32Array();
+    for await (const b of batches(
+      images.map((file) => ({ file })),
+      vggSpec,
+      { batchSize: 12 },
+    ))
+      refs = b.data;
+    const k = await keysOf(model, refs, 12, 'seq');
+    assert.deepEqual(k.dims, [12, 17, 8]);
+    const C = new Float64Array(64);
+    for (let t = 0; t < 12 * 17; t++)
+      for (let i = 0; i < 8; i++)
+        for (let j = 0; j < 8; j++)
+          C[i * 8 + j] += (k.data[t * 8 + i] * k.data[t * 8 + j]) / (12 * 17);
+    assert.equal(stats.count, 12 * 17);
+    assert.ok(maxAbsDiff(stats.C, C) <= 1e-5 * Math.max(...C.map(Math.abs)));
+
+    // The top-left quadrant: patches (0, 0), (0, 1), (1, 0), (1, 1) of the 4x4 grid.
+    const ex = exemplar(16, 3, [0, 0, 8, 8]);
+    const {
+      model: edited,
+      record,
+      report,
+    } = await rewrite(model, [ex], {
+      spec: vggSpec,
+      guard: false,
+      stats,
+      layer: 'fc1',
+    });
+    assert.deepEqual(report.keyGrid, { height: 4, width: 4, masked: 4 });
+    // The objective from ONNX Runtime's [1, 17, 12] values: patch tokens only, mask on the grid.
+    const objective = async (m: OnnxModel) => {
+      const target = await keysOf(model, ex.original, 1, 'fc1.relu');
+      const now = await keysOf(m, ex.transformed, 1, 'fc1.relu');
+      let total = 0;
+      for (let p = 0; p < 16; p++) {
+        const w = Math.sqrt(p % 4 < 2 && p < 8 ? 1 : 0);
+        for (let o = 0; o < 12; o++) {
+          const i = (1 + p) * 12 + o;
+          total += w * Math.abs(now.data[i] - target.data[i]);
+        }
+      }
+      return total / (16 * 12);
+    };
+    const [before, after] = [await objective(model), await objective(edited)];
+    assert.ok(
+      Math.abs(report.lossBefore - before) <= 1e-6 * before,
+      `${report.lossBefore} vs ${before}`,
+    );
+    assert.ok(
+      Math.abs(report.lossAfter - after) <= 1e-5 * before,
+      `${report.lossAfter} vs ${after}`,
+    );
+    assert.ok(after < 0.8 * before, `${before} -> ${after}`);
+    // dW = (d-direction) outer (anything): keys orthogonal to d map as before.
+    const d = record.direction as number[];
+    const [w0, w1] = [readWeight(model, block), readWeight(edited, block)];
+    for (let o = 0; o < 12; o++) {
+      const dw = Array.from({ length: 8 }, (_, c) => w1[o * 8 + c] - w0[o * 8 + c]);
+      const along = dw.reduce((acc, x, c) => acc + x * d[c], 0);
+      for (let c = 0; c < 8; c++) assert.ok(Math.abs(dw[c] - along * d[c]) < 1e-6);
     }
   });
 

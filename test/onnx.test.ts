@@ -27,13 +27,15 @@ describe('block discovery', () => {
   it('finds the blocks of a VGG-like net with explicit BN, through Identity/Constant/Dropout', () => {
     const blocks = listBlocks(vggLike().proto.graph!);
     assert.deepEqual(blocks.map(summary), [
-      'conv1:Conv>BatchNormalization>Relu:8x3x3x3',
-      'conv2:Conv>BatchNormalization>Relu:16x8x3x3',
+      'conv1:Conv>BatchNormalization>Relu>MaxPool:8x3x3x3',
+      'conv2:Conv>BatchNormalization>Relu>MaxPool:16x8x3x3',
       'fc1:Gemm>Relu:12x256',
       'fc2:Gemm:5x12',
     ]);
     assert.equal(blocks[0].key, 'image');
-    assert.equal(blocks[0].value, 'relu1');
+    // A stage's end: the value is after the MaxPool, as in the published VGG edit.
+    assert.equal(blocks[0].value, 'pool1');
+    assert.equal(blocks[0].pool?.input, 'relu1');
     assert.equal(blocks[0].batchNorm?.epsilon.toFixed(6), '0.001000');
     assert.equal(blocks[1].bias, undefined);
     assert.equal(blocks[3].storage, 'in-out');

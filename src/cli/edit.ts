@@ -33,6 +33,7 @@ interface EditFlags extends ExemplarFlags {
   lr: number;
   projectEvery: number;
   unmasked: boolean;
+  prePool: boolean;
   whiteningFloor: number;
   guard: boolean;
   guardData?: string;
@@ -71,6 +72,11 @@ export function registerEdit(program: Command): void {
       "ablation (as published): every value position counts in the objective, not only the concept; the direction stays the concept's",
       false,
     )
+    .option(
+      '--pre-pool',
+      "when a MaxPool follows the block's activation (a VGG stage's end): take the value before it; the published edit takes it after",
+      false,
+    )
     .addOption(rewriteFlag('whiteningFloor'))
     .option(
       '--guard-data <dir>',
@@ -102,6 +108,7 @@ export function registerEdit(program: Command): void {
       const base = {
         statsData,
         useMask: !opts.unmasked,
+        pool: !opts.prePool,
         solver: opts.solver,
         steps: opts.steps,
         lr: opts.lr,

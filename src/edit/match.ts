@@ -5,6 +5,7 @@ import type { DatasetItem } from '../data/dataset.js';
 import { areaResize } from '../data/mask.js';
 import { RuleditError } from '../errors.js';
 import { imageOf, Runner } from '../runtime/session.js';
+import { channelMajor } from '../runtime/tokens.js';
 import { contextDirection, type Direction } from './direction.js';
 import { splitReference } from './guard.js';
 import { pickBlock } from './layer.js';
@@ -80,7 +81,7 @@ export async function contextMatch(
   const runner = await Runner.create(model, { taps: [block.key], threads: options.threads });
   try {
     const ex = await runner.run(...stacked(exemplars, spec));
-    const keys = ex.taps[block.key];
+    const keys = channelMajor(ex.taps[block.key]);
     const [dim, height = 1, width = 1] = keys.dims.slice(1);
     const positions = height * width;
     const [h, w] = spec.size;
@@ -109,7 +110,8 @@ export async function contextMatch(
     for await (const b of batches(items, spec, { batchSize: options.batchSize ?? 32 })) {
       const out = await runner.run(b.data, b.dims);
       b.items.forEach((item, i) => {
-        const map = project(imageOf(out.taps[block.key], i, b.items.length)).map((v) => v / unit);
+        const tapped = channelMajor(out.taps[block.key]);
+        const map = project(imageOf(tapped, i, b.items.length)).map((v) => v / unit);
         ranking.push({ file: item.file, score: strongest(map), map });
       });
       options.onBatch?.(b.items.length);

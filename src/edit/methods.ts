@@ -59,6 +59,11 @@ export const METHODS = {
         default: true,
         help: "false (--unmasked): every value position counts in the objective (the published ablation); the direction stays the concept's",
       },
+      pool: {
+        type: 'boolean',
+        default: true,
+        help: "with a MaxPool after the block's activation (a VGG stage's end): true takes the value after it, as the published edit does; false (--pre-pool) before it",
+      },
       solver: {
         type: 'string',
         default: 'exact',

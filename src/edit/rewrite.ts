@@ -4,12 +4,13 @@ import { areaResize } from '../data/mask.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
-import type { Block } from '../onnx/blocks.js';
+import { withoutPool, type Block } from '../onnx/blocks.js';
 import { GraphView } from '../onnx/graph.js';
 import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { tensorToFloat32 } from '../onnx/tensor.js';
 import { patchBlock, readWeight } from '../onnx/weights.js';
+import { channelMajor } from '../runtime/tokens.js';
 import { imageOf, Runner, type Tapped } from '../runtime/session.js';
 import { contextDirection } from './direction.js';
 import { pickBlock } from './layer.js';
@@ -26,6 +27,7 @@ import {
 import { METHODS } from './methods.js';
 import { solveAdam } from './solve-adam.js';
 import { solveSubspace } from './solve-subspace.js';
+import { identityWindows, poolWindows } from './windows.js';
 import { keyStatistics, type KeyStats } from './stats.js';
 import { unfold } from './unfold.js';
 import { whitening } from './whiten.js';
@@ -52,6 +54,8 @@ export interface RewriteOptions {
   rank?: number;
   /** false: every position counts, not only the masked concept. */
   useMask?: boolean;
+  /** false: a block's value is taken before its MaxPool (see Block.pool), not after. */
+  pool?: boolean;
   /**
    * 'exact': our solver in the rank-r subspace (default). 'published': Adam on the full weight,
    * projected on span(d) every `projectEvery` steps. 'full-rank': Adam with no restriction.
@@ -133,7 +137,8 @@ export async function rewrite(
   const strength = options.strength ?? D.strength.default;
   if (!(strength > 0 && strength <= 1))
     throw new RuleditError('bad-strength', `strength must be in (0, 1], got ${strength}`);
-  const block = await pickBlock(model, spec, options.layer);
+  const picked = await pickBlock(model, spec, options.layer);
+  const block = (options.pool ?? D.pool.default) ? picked : withoutPool(picked);
   say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
   if (!options.stats && !options.statsData)
     throw new RuleditError('no-stats', 'key statistics need reference images: give `statsData`');
@@ -172,13 +177,21 @@ export async function rewrite(
     runner,
     exemplars.map((e) => e.original),
   );
-  const keys = transformed.taps[block.key];
-  const base = transformed.taps[block.preActivation];
-  const target = original.taps[block.value];
+  // Token keys and values ([N, T, C]) become maps of their patch tokens, like a conv's.
+  const keys = channelMajor(transformed.taps[block.key]);
+  const base = channelMajor(transformed.taps[block.preActivation]);
+  const target = channelMajor(original.taps[block.value]);
   const [cin, kh = 1, kw = 1] = [keys.dims[1], keys.dims[2], keys.dims[3]];
   const [cout, vh = 1, vw = 1] = [target.dims[1], target.dims[2], target.dims[3]];
   const keyPositions = kh * kw;
   const valuePositions = vh * vw;
+  // The pre-activation's positions: the value's, or more before the block's MaxPool.
+  const [ph = 1, pw = 1] = base.dims.slice(2);
+  const windows = block.pool ? poolWindows(block.pool, ph, pw) : identityWindows(ph * pw);
+  if (windows.starts.length - 1 !== valuePositions)
+    throw new Error(
+      `internal: the pool windows give ${windows.starts.length - 1} positions, the value has ${valuePositions}`,
+    );
 
   const maskAt = (ex: Exemplar, outH: number, outW: number) =>
     areaResize(ex.mask, w, h, outW, outH);
@@ -235,9 +248,9 @@ export async function rewrite(
       map = Float64Array.from(k);
     }
     const unfolded = unfold(block, map, subspace ? rank : cin, kh, kw);
-    if (unfolded.positions !== valuePositions) {
+    if (unfolded.positions !== ph * pw) {
       throw new Error(
-        `internal: unfold gave ${unfolded.positions} positions, the value has ${valuePositions}`,
+        `internal: unfold gave ${unfolded.positions} positions, the pre-activation has ${ph * pw}`,
       );
     }
     return {
@@ -259,7 +272,8 @@ export async function rewrite(
   const objective: Objective = {
     examples,
     channels: cout,
-    positions: valuePositions,
+    positions: ph * pw,
+    windows,
     features: (subspace ? rank : cin) * offsets,
     gain: bnGain(model, block, cout),
     activation: block.activation,
@@ -380,6 +394,7 @@ export async function rewrite(
     layerIndex: block.index,
     rank,
     useMask,
+    ...(picked.pool ? { pool: block.pool !== undefined } : {}),
     direction: Array.from(direction.d),
     keyNormFraction: direction.keyNormFraction,
     whitening: {
@@ -407,12 +422,14 @@ export async function rewrite(
     taps: [block.preActivation],
     threads: options.threads,
   });
-  const after = (
-    await run(
-      check,
-      exemplars.map((e) => e.transformed),
-    )
-  ).taps[block.preActivation];
+  const after = channelMajor(
+    (
+      await run(
+        check,
+        exemplars.map((e) => e.transformed),
+      )
+    ).taps[block.preActivation],
+  );
   await Promise.all([runner.release(), check.release()]);
   const saved = examples.map((ex, e) => ({
     ...ex,
@@ -539,13 +556,12 @@ async function preserveTaps(
   const taps: { key: Float32Array; pre: Float32Array; value: Float32Array }[] = [];
   for await (const batch of batches(items, spec, { batchSize: 16 })) {
     const out = await runner.run(batch.data, batch.dims);
+    const [key, pre, value] = [block.key, block.preActivation, block.value].map((t) =>
+      channelMajor(out.taps[t]),
+    );
     const per = (t: Tapped, i: number) => imageOf(t, i, batch.items.length);
     batch.items.forEach((_, i) =>
-      taps.push({
-        key: per(out.taps[block.key], i),
-        pre: per(out.taps[block.preActivation], i),
-        value: per(out.taps[block.value], i),
-      }),
+      taps.push({ key: per(key, i), pre: per(pre, i), value: per(value, i) }),
     );
   }
   recentPreserve.set(id, taps);

@@ -1,5 +1,5 @@
 import { activate, activationSlope } from './activation.js';
-import type { Objective } from './objective.js';
+import { preActivations, valuePositions, windowArgmax, type Objective } from './objective.js';
 
 export interface AdamOptions {
   lr: number;
@@ -26,12 +26,13 @@ export function solveAdam(
   options: AdamOptions,
 ): { theta: Float64Array; lastStepLoss: number } {
   const { channels, positions, features, examples } = obj;
+  const values = valuePositions(obj);
   const theta = new Float64Array(channels * features);
   const m = new Float64Array(theta.length);
   const s2 = new Float64Array(theta.length);
   const grad = new Float64Array(theta.length);
   const [beta1, beta2, eps] = [0.9, 0.999, 1e-8];
-  const norm = 1 / (examples.length * positions * channels);
+  const norm = 1 / (examples.length * values * channels);
   const pre = new Float64Array(positions);
   let lastStepLoss = NaN;
   for (let step = 1; step <= options.steps; step++) {
@@ -40,23 +41,19 @@ export function solveAdam(
     for (const ex of examples) {
       for (let o = 0; o < channels; o++) {
         const t = theta.subarray(o * features, (o + 1) * features);
-        const g = obj.gain[o];
-        for (let p = 0; p < positions; p++) {
-          const row = p * features;
-          let acc = 0;
-          for (let f = 0; f < features; f++) acc += ex.rows[row + f] * t[f];
-          pre[p] = ex.base[o * positions + p] + g * acc;
-        }
+        preActivations(obj, ex, o, t, pre);
         const gr = grad.subarray(o * features, (o + 1) * features);
-        for (let p = 0; p < positions; p++) {
-          const w = ex.weight[p];
+        for (let q = 0; q < values; q++) {
+          const w = ex.weight[q];
           if (w === 0) continue;
+          // Through a MaxPool the gradient flows to the window's largest position only.
+          const p = windowArgmax(obj, pre, q);
           const s = pre[p];
-          const r = activate(obj.activation, s) - ex.target[o * positions + p];
+          const r = activate(obj.activation, s) - ex.target[o * values + q];
           total += w * Math.abs(r);
           const slope = activationSlope(obj.activation, s);
           if (slope === 0 || r === 0) continue;
-          const coef = w * Math.sign(r) * slope * g * norm;
+          const coef = w * Math.sign(r) * slope * obj.gain[o] * norm;
           const row = p * features;
           for (let f = 0; f < features; f++) gr[f] += coef * ex.rows[row + f];
         }

@@ -96,8 +96,8 @@ export async function gramSum(
 ): Promise<GramSum> {
   if (!items.length)
     throw new RuleditError('bad-dataset', 'no images to compute key statistics from');
-  const spatial = block.op === 'Conv';
-  const gramModel = modelFromProto(withGram(model.proto, block.key, spatial));
+  const layout = block.op === 'Conv' ? 'channels-first' : 'channels-last';
+  const gramModel = modelFromProto(withGram(model.proto, block.key, layout, block.weightShape[1]));
   const runner = await Runner.create(gramModel, { taps: [GRAM_OUTPUT], threads: options.threads });
   const parts: GramSum[] = [];
   try {
@@ -146,7 +146,7 @@ export async function finishStatistics(
   { dim, sum, images }: GramSum,
   options: StatsOptions = {},
 ): Promise<KeyStats> {
-  const perImage = block.op === 'Conv' ? await positionsPerImage(model, block, spec) : 1;
+  const perImage = await positionsPerImage(model, block, spec);
   const count = images * perImage;
   const C = new Float64Array(sum.length);
   for (let i = 0; i < C.length; i++) {
@@ -193,8 +193,9 @@ async function positionsPerImage(
   block: Block,
   spec: PreprocessSpec,
 ): Promise<number> {
+  // Everything but the batch and the channels: a conv's H x W, a token layer's T, a dense 1.
   const shape = (await tensorShapes(model, [block.key], batchDims(spec, 1)))[block.key];
-  return shape.slice(2).reduce((a, b) => a * b, 1);
+  return shape.slice(1).reduce((a, b) => a * b, 1) / block.weightShape[1];
 }
 
 /** Cache key of a block's statistics: model content, block, data set (paths, sizes, times), preprocessing. */

@@ -42,19 +42,37 @@ export interface Block {
   skip?: string;
   batchNorm?: { scale: string; bias: string; mean: string; variance: string; epsilon: number };
   activation: Activation;
-  conv?: {
-    kernel: number[];
-    strides: number[];
-    pads: number[];
-    dilations: number[];
-    autoPad: string;
-    group: number;
-  };
+  conv?: Window2d & { group: number };
+  /**
+   * A MaxPool right after the activation (a VGG stage's end): the published block includes it,
+   * so `value` is the pooled map and `pool.input` the activation's output. Only after an
+   * activation that never decreases, so max(act(s)) = act(max(s)).
+   */
+  pool?: Window2d & { input: string; ceil: boolean };
   /** How a dense weight is stored: 'out-in' (Gemm transB=1) or 'in-out' (MatMul, Gemm transB=0). */
   storage?: 'out-in' | 'in-out';
 }
 
+/** Where a 2-D conv or pool window sits: ONNX's attributes, with their defaults filled in. */
+export interface Window2d {
+  kernel: number[];
+  strides: number[];
+  pads: number[];
+  dilations: number[];
+  autoPad: string;
+}
+
 const LINEAR = new Set(['Conv', 'Gemm', 'MatMul']);
+/** Activations with max(act(a), act(b)) = act(max(a, b)): a MaxPool after them joins the block. */
+const NON_DECREASING = new Set([
+  'none',
+  'relu',
+  'relu6',
+  'leaky-relu',
+  'hard-sigmoid',
+  'sigmoid',
+  'tanh',
+]);
 
 /** Every linear layer of the graph in node order, each with its block structure. */
 export function listBlocks(graph: GraphProto): Block[] {
@@ -96,14 +114,7 @@ function describe(
     const group = intAttr(node, 'group', 1);
     const kernel = stored.slice(2);
     const rank = kernel.length;
-    conv = {
-      kernel,
-      strides: intsAttr(node, 'strides') ?? kernel.map(() => 1),
-      pads: intsAttr(node, 'pads') ?? new Array(rank * 2).fill(0),
-      dilations: intsAttr(node, 'dilations') ?? kernel.map(() => 1),
-      autoPad: textAttr(node, 'auto_pad') ?? 'NOTSET',
-      group,
-    };
+    conv = { ...window2d(node, kernel), group };
     if (rank !== 2) refuse(`${rank}-D convolution (only 2-D convolutions are editable)`);
     if (group !== 1) {
       refuse(
@@ -168,6 +179,24 @@ function describe(
     chain.push(act.label);
     out = act.output;
   }
+  let pool: Block['pool'];
+  const after = view.next(out);
+  if (
+    after?.node.opType === 'MaxPool' &&
+    NON_DECREASING.has(activation.kind) &&
+    !(after.node.output ?? []).slice(1).some((o) => o && view.consumers(o).length)
+  ) {
+    const kernel = intsAttr(after.node, 'kernel_shape') ?? [];
+    if (kernel.length === 2) {
+      pool = {
+        ...window2d(after.node, kernel),
+        input: out,
+        ceil: intAttr(after.node, 'ceil_mode', 0) === 1,
+      };
+      chain.push('MaxPool');
+      out = after.node.output![0];
+    }
+  }
   if (editable && gated.has(node)) {
     refuse(
       `squeeze-and-excitation branch: its keys are pooled over the whole image (1x1), so no mask can select a concept in them; it only rescales the channels of '${gated.get(node)}'`,
@@ -192,14 +221,32 @@ function describe(
     ...(batchNorm ? { batchNorm } : {}),
     activation,
     ...(conv ? { conv } : {}),
+    ...(pool ? { pool } : {}),
     ...(storage ? { storage } : {}),
   };
+}
+
+/** The block ending at its activation, before its MaxPool (the rewrite's `pool: false`). */
+export function withoutPool(block: Block): Block {
+  if (!block.pool) return block;
+  const { pool, ...rest } = block;
+  return { ...rest, value: pool.input, chain: block.chain.slice(0, -1) };
 }
 
 function otherInput(node: NodeProto, input: string): string | undefined {
   const ins = node.input ?? [];
   if (ins.length !== 2) return undefined;
   return ins[0] === input ? ins[1] : ins[0];
+}
+
+function window2d(node: NodeProto, kernel: number[]): Window2d {
+  return {
+    kernel,
+    strides: intsAttr(node, 'strides') ?? kernel.map(() => 1),
+    pads: intsAttr(node, 'pads') ?? new Array(kernel.length * 2).fill(0),
+    dilations: intsAttr(node, 'dilations') ?? kernel.map(() => 1),
+    autoPad: textAttr(node, 'auto_pad') ?? 'NOTSET',
+  };
 }
 
 function textAttr(node: NodeProto, name: string): string | undefined {

@@ -6,10 +6,17 @@ export const GRAM_OUTPUT = 'ruledit.gram';
 
 /**
  * A copy of the model that also outputs the Gram matrix of a tensor's channel vectors,
- * G = sum over batch and positions of k k^T (C x C). ONNX Runtime's matrix product does the
+ * G = sum over batch and positions (or tokens) of k k^T (C x C); a conv's keys are channels-first,
+ * a dense layer's channels-last. ONNX Runtime's matrix product does the
  * heavy part at BLAS speed, and only C x C floats leave the session instead of every key.
  */
-export function withGram(proto: ModelProto, tensor: string, spatial: boolean): ModelProto {
+export function withGram(
+  proto: ModelProto,
+  tensor: string,
+  layout: 'channels-first' | 'channels-last',
+  channels: number,
+): ModelProto {
+  const spatial = layout === 'channels-first';
   const graph = proto.graph!;
   const n = (s: string) => `ruledit.gram.${s}`;
   const nodes = spatial
@@ -24,9 +31,11 @@ export function withGram(proto: ModelProto, tensor: string, spatial: boolean): M
         { opType: 'Reshape', input: [n('cnhw'), n('shape')], output: [n('rows')] },
       ]
     : [
+        // [N, C] or tokens [N, T, C] -> [N*T, C] -> [C, N*T]
+        { opType: 'Reshape', input: [tensor, n('shape')], output: [n('flat')] },
         {
           opType: 'Transpose',
-          input: [tensor],
+          input: [n('flat')],
           output: [n('rows')],
           attribute: [{ name: 'perm', type: 7, ints: [1, 0] }],
         },
@@ -47,7 +56,7 @@ export function withGram(proto: ModelProto, tensor: string, spatial: boolean): M
       node: [...(graph.node ?? []), ...nodes.map((node, i) => ({ ...node, name: n(`node${i}`) }))],
       initializer: [
         ...(graph.initializer ?? []),
-        ...(spatial ? [int64Tensor(n('shape'), [0, -1])] : []),
+        int64Tensor(n('shape'), spatial ? [0, -1] : [-1, channels]),
       ],
       output: [
         ...(graph.output ?? []),
