@@ -2,7 +2,7 @@
 // fixed batch of 1, random weights): every command must batch it, and name its blocks as PyTorch does.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -178,5 +178,78 @@ describe('torchvision exports', { skip }, () => {
         if (t.name !== block.weight)
           assert.deepEqual(t.rawData, kept.get(t.name), `${file}: ${t.name}`);
     }
+  });
+
+  it('every editing command runs on an export with a fixed batch of 1, at the default batch size', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'ruledit-torchvision-cli-'));
+    const data = join(work, 'data');
+    await mkdir(data);
+    const some = (await readdir(images)).filter((f) => /\.(jpe?g|png)$/i.test(f)).slice(0, 40);
+    await Promise.all(some.map((f) => symlink(join(images, f), join(data, f))));
+    const labels = (await readFile(join(images, 'labels.csv'), 'utf8')).split('\n');
+    const kept = labels.filter((line) => some.includes(line.split(',')[0]));
+    await writeFile(join(data, 'labels.csv'), [labels[0], ...kept].join('\n') + '\n');
+    const env = { RULEDIT_CACHE: join(work, 'cache') };
+    const model = join(dir, 'mobilenet_v3_small.onnx');
+    const street = join(shared, 'data/exemplars/street-road');
+    const exemplar = [
+      '--image',
+      join(street, 'image.png'),
+      '--mask',
+      join(street, 'road_mask.png'),
+      '--texture',
+      join(
+        shared,
+        'data/styles/snowy_ground',
+        (await readdir(join(shared, 'data/styles/snowy_ground')))[0],
+      ),
+      '--preprocess',
+      'imagenet-torchvision',
+    ];
+    const layer = ['--layer', 'features.9.block.0.0'];
+    for (const args of [
+      ['stats', model, ...layer, '--data', data, '--preprocess', 'imagenet-torchvision'],
+      [
+        'edit',
+        model,
+        ...exemplar,
+        ...layer,
+        '--stats-data',
+        data,
+        '--out',
+        join(work, 'edited.onnx'),
+      ],
+      [
+        'finetune',
+        model,
+        ...exemplar,
+        ...layer,
+        '--label',
+        '1',
+        '--steps',
+        '3',
+        '--out',
+        join(work, 'tuned.onnx'),
+      ],
+      [
+        'match',
+        model,
+        ...exemplar,
+        ...layer,
+        '--stats-data',
+        data,
+        '--data',
+        data,
+        '--report',
+        join(work, 'match'),
+        '--json',
+      ],
+    ]) {
+      const out = await ruledit(args, env);
+      assert.equal(out.code, 0, `${args[0]}: ${out.stderr}`);
+    }
+    const scored = await ruledit(['eval', join(work, 'edited.onnx'), data, '--json'], env);
+    assert.equal(scored.code, 0, scored.stderr);
+    assert.equal(JSON.parse(scored.stdout).n, 40);
   });
 });
