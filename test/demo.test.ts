@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadClassifier } from '../src/classifier.ts';
 import { runSceneDemo } from '../src/demo/scenes.ts';
+import { DEFAULT_CHROMIUM, screenshotReport } from '../src/report/screenshot.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { predictScenes } from '../src/synth/predict.ts';
 import { CLASSES, scene, SEEDS, VEHICLES } from '../src/synth/world.ts';
@@ -132,6 +133,18 @@ describe('the built-in scene model', () => {
       /Broke: clean accuracy on ordinary scenes [\d.]+% -&gt; [\d.]+% \(drop -?[\d.]+ points\)/,
     );
     assert.doesNotMatch(html, /METHOD\.md s\.8|:<\/p>/, 'no transcript lines pointing at nothing');
+    if (existsSync(DEFAULT_CHROMIUM)) {
+      // In a real browser: every card shows a prediction that changed, every mark is in its plot.
+      const page = await screenshotReport(r.report, join(dir, 'report.png'), { force: true });
+      const cards = page.cards.filter((c) => c.before !== undefined);
+      assert.ok(cards.length >= 1, 'cards of fixed or broken scenes');
+      for (const c of cards) assert.notEqual(c.after?.replace(/ \(.*\)$/, ''), c.before, c.caption);
+      assert.ok(page.charts.length >= 2);
+      for (const c of page.charts) {
+        assert.ok(c.marks > 0, `${c.label}: no marks`);
+        assert.deepEqual(c.outside, [], `${c.label}: marks outside the plot`);
+      }
+    }
     const again = await ruledit(['demo', '--out', dir, '--images', '6']);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /already holds a demo/);

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { RuleditError } from '../src/errors.ts';
-import { fitDomain, methodsBarSpec, tradeoffScatterSpec } from '../src/report/charts.ts';
+import type { TopLevelSpec } from 'vega-lite';
+import {
+  fitDomain,
+  methodsBarSpec,
+  renderChart,
+  tradeoffScatterSpec,
+} from '../src/report/charts.ts';
 import { discoveryCsv, methodsCsv, toCsv } from '../src/report/csv.ts';
 import { escapeHtml, formatNumber } from '../src/report/format.ts';
 import { renderHtml } from '../src/report/html.ts';
@@ -211,9 +217,12 @@ describe('report CSV', () => {
 
 describe('report charts', () => {
   it('fit their value axis to the data, with zero and a margin past every mark', () => {
-    assert.deepEqual(fitDomain([10, 40, null]), [0, 45]);
-    assert.deepEqual(fitDomain([100, -30, NaN]), [-40.4, 105]);
-    assert.deepEqual(fitDomain([-100, 100]), [-105, 105]);
+    // On a 260 px plot a bar's label takes 20 px: 20 / (260 - 40) of the span beyond each end.
+    const near = (got: number[], want: number[]) =>
+      assert.ok(got.every((g, i) => Math.abs(g - want[i]) < 1e-9), `${got} vs ${want}`);
+    near(fitDomain([10, 40, null], 260), [0, 45]);
+    near(fitDomain([100, -30, NaN], 260), [-30 - 130 / 11, 100 + 130 / 11]);
+    near(fitDomain([-100, 100], 260), [-100 - 200 / 11, 100 + 200 / 11]);
     const methods = [
       {
         method: 'rewrite',
@@ -557,8 +566,11 @@ describe(
           'Rule discovery heat map: accuracy drop per concept and class',
         ],
       );
-      for (const c of check.charts)
+      for (const c of check.charts) {
         assert.ok(c.width > 100 && c.height > 100, `${c.label} is ${c.width}x${c.height}`);
+        assert.ok(c.marks > 0, `${c.label}: no marks`);
+        assert.deepEqual(c.outside, [], `${c.label}: marks outside the plot`);
+      }
       assert.deepEqual(check.external, []);
       assert.ok(check.screenshot.height > 900, `page height ${check.screenshot.height}`);
       assert.ok(
@@ -566,6 +578,32 @@ describe(
         `only ${check.screenshot.colours} colours: blank page?`,
       );
       assert.ok(existsSync(png));
+    });
+
+    it('finds a mark drawn beyond its plot (a point past a fixed axis, as the old -100..100 charts had)', async () => {
+      const spec: TopLevelSpec = {
+        data: {
+          values: [
+            { x: 1, y: 120 },
+            { x: 2, y: 5 },
+          ],
+        },
+        mark: 'point',
+        encoding: {
+          x: { field: 'x', type: 'quantitative', scale: { domain: [0, 3] } },
+          y: { field: 'y', type: 'quantitative', scale: { domain: [-100, 100] } },
+        },
+      };
+      const file = join(dir, 'outside.html');
+      await writeFile(
+        file,
+        `<!doctype html><figure class="chart">${await renderChart(spec, 'fixed axis', 'o')}</figure>`,
+      );
+      const check = await screenshotReport(file, join(screenshotDir, 'outside.png'), {
+        force: true,
+      });
+      assert.equal(check.charts[0].marks, 2);
+      assert.deepEqual(check.charts[0].outside, ['x: 1; y: 120']);
     });
   },
 );

@@ -25,20 +25,31 @@ const MEASURE_COLOURS = ['#1f5fa8', '#8fb8e0', '#c8611a', '#f2b27a'];
 /** Heat maps wider than this many classes keep the classes with the largest drops. */
 export const HEATMAP_MAX_CLASSES = 40;
 
-/** First-seen order, so charts list methods in the order the producer gave them. */
+const SCATTER_HEIGHT = 280;
+
+/** Room a bar's value label takes beyond the bar's end, in pixels (10 px text, 7 px off). */
+const LABEL_PX = 20;
+
 /**
  * A value axis that fits its data with room around it: zero always in view (bars grow from it),
- * a margin beyond the extremes so no mark sits on the plot's edge, and nothing wider than
- * errors corrected can be ([-100, 100]) plus that margin.
+ * and beyond the extremes a margin of at least 5% of `limit` (the scale of the measure: 100 for
+ * percentages) and, on a plot `height` pixels tall, room for a bar's value label, so no mark or
+ * label lies on or past the plot's edge (checked in a browser: report/screenshot.ts).
  */
-export function fitDomain(values: (number | null)[]): [number, number] {
+export function fitDomain(
+  values: (number | null)[],
+  height: number,
+  limit = 100,
+): [number, number] {
   const present = values.filter((v): v is number => v !== null && Number.isFinite(v));
   const lo = Math.min(0, ...present);
   const hi = Math.max(0, ...present);
-  const margin = Math.max(5, 0.08 * (hi - lo));
-  return [Math.max(-105, lo < 0 ? lo - margin : 0), Math.min(105, hi + margin)];
+  const span = Math.max(hi - lo, 0.05 * limit);
+  const margin = Math.max(0.05 * limit, (span * LABEL_PX) / (height - 2 * LABEL_PX));
+  return [lo < 0 ? lo - margin : 0, hi + margin];
 }
 
+/** First-seen order, so charts list methods in the order the producer gave them. */
 function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
@@ -64,13 +75,14 @@ export function methodsBarSpec(methods: MethodResult[]): TopLevelSpec {
     axis: { labelAngle: 0, labelLimit: 140 },
   };
   const xOffset = { field: 'measure', sort: MEASURES.map((k) => k.label) };
+  const height = 260;
   return {
     title: {
       text: 'Errors corrected per method',
       subtitle: 'percent of errors fixed; mean over cases; n/a = no errors to fix',
     },
     width: Math.max(320, names.length * 150),
-    height: 260,
+    height,
     data: { values },
     encoding: { x, xOffset },
     layer: [
@@ -82,7 +94,13 @@ export function methodsBarSpec(methods: MethodResult[]): TopLevelSpec {
             field: 'value',
             type: 'quantitative',
             title: 'errors corrected (%)',
-            scale: { domain: fitDomain(values.map((v) => v.value)), nice: false },
+            scale: {
+              domain: fitDomain(
+                values.map((v) => v.value),
+                height,
+              ),
+              nice: false,
+            },
           },
           color: {
             field: 'measure',
@@ -153,10 +171,11 @@ export function tableBarSpec(table: ReportTable): TopLevelSpec {
     }),
   );
   const names = series.map((c) => c.name);
+  const height = 240;
   return {
     // No title: the chart sits under the table's own heading.
     width: Math.max(320, Math.min(1000, groups.length * (28 * names.length + 24))),
-    height: 240,
+    height,
     data: { values },
     encoding: {
       x: {
@@ -173,7 +192,18 @@ export function tableBarSpec(table: ReportTable): TopLevelSpec {
         transform: [{ filter: 'datum.value != null' }],
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'value', type: 'quantitative', title: chart.axis ?? table.title },
+          y: {
+            field: 'value',
+            type: 'quantitative',
+            title: chart.axis ?? table.title,
+            scale: {
+              domain: fitDomain(
+                values.map((v) => v.value),
+                height,
+              ),
+              nice: false,
+            },
+          },
           color: {
             field: 'series',
             type: 'nominal',
@@ -212,7 +242,7 @@ export function tradeoffScatterSpec(methods: MethodResult[]): TopLevelSpec {
         (left ? `; ${left} point${left > 1 ? 's' : ''} n/a, not shown` : ''),
     },
     width: 420,
-    height: 280,
+    height: SCATTER_HEIGHT,
     data: { values: shown },
     layer: [
       {
@@ -229,7 +259,13 @@ export function tradeoffScatterSpec(methods: MethodResult[]): TopLevelSpec {
             field: 'corrected',
             type: 'quantitative',
             title: 'errors corrected (%)',
-            scale: { domain: fitDomain(shown.map((p) => p.corrected)), nice: false },
+            scale: {
+              domain: fitDomain(
+                shown.map((p) => p.corrected),
+                SCATTER_HEIGHT,
+              ),
+              nice: false,
+            },
           },
           // Same field, title and domain on both channels, so Vega-Lite draws one merged legend.
           color: { field: 'method', type: 'nominal', scale: { domain: names }, title: 'method' },

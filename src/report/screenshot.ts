@@ -21,8 +21,13 @@ export const DEFAULT_CHROMIUM = '/usr/bin/chromium';
 export interface PageCheck {
   /** Every <img>, with its decoded (natural) size and its size on the page. */
   images: { alt: string; naturalWidth: number; width: number; height: number }[];
-  /** Every inline chart <svg>, with its size on the page. */
-  charts: { label: string; width: number; height: number }[];
+  /**
+   * Every inline chart <svg>, with its size on the page, its data marks, and the labels of those
+   * drawn beyond their plot area (more than 1 px outside the frame they belong to).
+   */
+  charts: { label: string; width: number; height: number; marks: number; outside: string[] }[];
+  /** Every example card: its caption and the predictions it shows before and after. */
+  cards: { caption: string; before?: string; after?: string }[];
   /** Requests for anything but file: and data: URLs, and Content-Security-Policy complaints. */
   external: string[];
   /** Full-page screenshot: its path, size, and how many distinct colours it holds. */
@@ -78,7 +83,42 @@ export async function screenshotReport(
       }),
       charts: [...document.querySelectorAll('figure.chart > svg')].map((s) => {
         const box = s.getBoundingClientRect();
-        return { label: s.getAttribute('aria-label') ?? '', width: box.width, height: box.height };
+        // Vega draws a group (the view, or a facet's cell) as <g> with a path.background first:
+        // a data mark's plot area is the background of the nearest group holding it. (No named
+        // helpers in here: tsx would wrap them in a __name() the page does not have.)
+        const marks = [...s.querySelectorAll('g.role-mark > *')];
+        const outside: string[] = [];
+        for (const m of marks) {
+          let frame: DOMRect | undefined;
+          for (let g = m.parentElement; g && !frame && g !== s.parentElement; g = g.parentElement)
+            frame = g.querySelector(':scope > path.background')?.getBoundingClientRect();
+          const r = m.getBoundingClientRect();
+          if (!frame || (r.width === 0 && r.height === 0)) continue;
+          if (
+            r.left < frame.left - 1 ||
+            r.right > frame.right + 1 ||
+            r.top < frame.top - 1 ||
+            r.bottom > frame.bottom + 1
+          )
+            outside.push(m.getAttribute('aria-label') ?? m.tagName);
+        }
+        return {
+          label: s.getAttribute('aria-label') ?? '',
+          width: box.width,
+          height: box.height,
+          marks: marks.length,
+          outside,
+        };
+      }),
+      cards: [...document.querySelectorAll('figure.example')].map((f) => {
+        const terms = [...f.querySelectorAll('dl.pred dt')];
+        const before = terms.find((dt) => dt.textContent === 'before');
+        const after = terms.find((dt) => dt.textContent === 'after');
+        return {
+          caption: f.querySelector('figcaption > p')?.textContent ?? '',
+          before: before?.nextElementSibling?.textContent ?? undefined,
+          after: after?.nextElementSibling?.textContent ?? undefined,
+        };
       }),
     }));
     const png = await page.screenshot({ fullPage: true, type: 'png' });
