@@ -18,7 +18,7 @@ import { loadModel, parseModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
 import { tensorToFloat32 } from '../src/onnx/tensor.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
-import { writeScenes } from '../src/synth/write.ts';
+import { writeScenes, writeStyles } from '../src/synth/write.ts';
 import { ruledit } from './fixtures/cli.ts';
 
 let dir: string;
@@ -31,6 +31,7 @@ before(async () => {
   env = { RULEDIT_CACHE: at('cache') };
   await copyFile(BUILTIN_MODEL, at('m.onnx'));
   await writeScenes(at('sc'), { perClass: 2, seed: 4, ground: 'road' });
+  await writeStyles(at('styles'), 64);
   // One NaN in the weight the edit would change.
   // (Written into the tensor directly: patchBlock itself refuses non-finite weights.)
   const model = await loadModel(BUILTIN_MODEL);
@@ -250,6 +251,68 @@ describe('bad input: exit 2, one line, nothing changed', () => {
     }
     const clean = await ruledit(args, env);
     assert.doesNotMatch(clean.stderr, /recomputing/, 'the recomputed entry is trusted again');
+  });
+
+  it('a tampered transformed image or concept mask in the cache is detected and made again, with a note; --refresh remakes all', async () => {
+    const args = [
+      'discover',
+      at('m.onnx'),
+      at('sc'),
+      '--masks',
+      at('sc', 'masks'),
+      '--concepts',
+      'road',
+      '--styles',
+      at('styles', 'snow'),
+      '--min-images',
+      '1',
+      '--json',
+    ];
+    const rows = (out: string) => JSON.parse(out).rows;
+    const first = await ruledit(args, env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.doesNotMatch(first.stderr, /warning/);
+    const transformed = at('cache', 'transformed');
+    const pngs = readdirSync(transformed).filter((f) => f.endsWith('.png'));
+    const [victim, other] = [join(transformed, pngs[0]), join(transformed, pngs[1])];
+    const kept = sha(victim);
+    await copyFile(other, victim);
+    const again = await ruledit(args, env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      /cached transformed image .* does not match its checksum \(damaged or edited\): made again/,
+    );
+    assert.equal(sha(victim), kept, 'the image is made again as it was');
+    assert.deepEqual(rows(again.stdout), rows(first.stdout));
+
+    const [index] = readdirSync(at('cache', 'concepts'));
+    const masks = at('cache', 'concepts', index, 'masks', 'road');
+    const mask = join(
+      masks,
+      readdirSync(masks).find((f) => f.endsWith('.png'))!,
+    );
+    await writeFile(
+      mask,
+      await sharp(Buffer.alloc(64 * 64, 255), { raw: { width: 64, height: 64, channels: 1 } })
+        .png()
+        .toBuffer(),
+    );
+    const rebuilt = await ruledit(args, env);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.match(
+      rebuilt.stderr,
+      /cached concept index .* is missing, damaged or edited: rebuilding it/,
+    );
+    assert.deepEqual(rows(rebuilt.stdout), rows(first.stdout));
+
+    const refreshed = await ruledit([...args, '--refresh'], env);
+    assert.equal(refreshed.code, 0, refreshed.stderr);
+    assert.doesNotMatch(refreshed.stderr, /warning/);
+    assert.deepEqual(rows(refreshed.stdout), rows(first.stdout));
+    const queued = await ruledit([...args, '--refresh', '--queue', 'redis://127.0.0.1:1/0'], env);
+    assert.equal(queued.code, 2);
+    assert.match(queued.stderr, /--refresh recomputes this machine's caches/);
   });
 
   it('an edit killed while it runs (SIGTERM or kill -9) leaves no partial output, and no temp file after the next run', async () => {

@@ -17,6 +17,8 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
+  checkRefresh,
+  refreshOption,
   queueOption,
 } from './options.js';
 import { queueExecutor } from '../queue/coordinator.js';
@@ -60,6 +62,7 @@ export function registerBenchmark(program: Command): void {
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .addOption(cacheOption())
+    .addOption(refreshOption('the key statistics and the transformed images'))
     .addOption(queueOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
@@ -83,6 +86,7 @@ export interface BenchmarkFlags {
   batch: number;
   threads: number;
   cache?: string;
+  refresh: boolean;
   queue?: string;
   report?: string;
   force: boolean;
@@ -90,6 +94,7 @@ export interface BenchmarkFlags {
 }
 
 export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags): Promise<void> {
+  checkRefresh(opts);
   if (opts.report) checkReportDir(opts.report, { force: opts.force });
   const start = performance.now();
   const classifier = await loadClassifier(modelPath, opts);
@@ -118,6 +123,7 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
     batchSize: opts.batch,
     threads: opts.threads,
     cacheDir: opts.cache,
+    refresh: opts.refresh,
     executor: opts.queue ? await queueExecutor(opts.queue) : undefined,
     onProgress: (m) => process.stderr.write(`${m}\n`),
   });

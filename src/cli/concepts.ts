@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.js';
 import { describeSkips } from '../concepts/skips.js';
 import { RuleditError } from '../errors.js';
-import { numberOption, threadsOption, cacheOption } from './options.js';
+import { numberOption, threadsOption, cacheOption, refreshOption } from './options.js';
 import { progress } from './progress.js';
 import { table } from './table.js';
 
@@ -23,7 +23,7 @@ export function registerConcepts(program: Command): void {
     .option('--min-area <f>', 'with --segment: minimum fraction of the image', numberOption, 0.01)
     .option('--concepts <names>', 'comma-separated concepts to index (default: all)')
     .addOption(cacheOption())
-    .option('--refresh', 'rebuild even if a cached index exists', false)
+    .addOption(refreshOption('the concept index'))
     .addOption(threadsOption())
     .option('--json', 'print the counts, index path and skips as JSON', false)
     .action(conceptsCommand);

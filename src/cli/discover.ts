@@ -22,6 +22,8 @@ import {
   preprocessOption,
   threadsOption,
   cacheOption,
+  checkRefresh,
+  refreshOption,
   queueOption,
 } from './options.js';
 import { progress } from './progress.js';
@@ -62,6 +64,7 @@ export function registerDiscover(program: Command): void {
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
     .addOption(cacheOption())
+    .addOption(refreshOption('the concept index and the transformed images'))
     .addOption(queueOption())
     .option('--report <dir>', 'also write an HTML/JSON/CSV report with the heat map into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
@@ -87,6 +90,7 @@ export interface DiscoverFlags {
   batch: number;
   threads: number;
   cache?: string;
+  refresh: boolean;
   queue?: string;
   report?: string;
   force: boolean;
@@ -104,6 +108,7 @@ export async function discoverCommand(
   dataset: string,
   opts: DiscoverFlags,
 ): Promise<void> {
+  checkRefresh(opts);
   if (opts.report) checkReportDir(opts.report, { force: opts.force });
   const start = performance.now();
   const { model, spec, labels } = await loadClassifier(modelPath, opts);
@@ -121,6 +126,8 @@ export async function discoverCommand(
     batchSize: opts.batch,
     threads: opts.threads,
     cacheDir: opts.cache,
+    refresh: opts.refresh,
+    onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
     executor: opts.queue
       ? await queueDiscovery(opts.queue, { say: (m) => process.stderr.write(`${m}\n`) })
       : undefined,
@@ -205,6 +212,8 @@ async function indexFor(dataset: string, opts: DiscoverFlags): Promise<ConceptIn
   let shown = 0;
   const index = await buildConceptIndex(dataset, source, {
     cacheDir: opts.cache,
+    refresh: opts.refresh,
+    onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
     threads: opts.threads,
     onProgress: (done, total) => {
       bar ??= progress('concepts', total);

@@ -20,7 +20,7 @@ import {
   loadExemplars,
   type ExemplarFlags,
 } from './exemplars.js';
-import { intOption, methodOption, numberOption } from './options.js';
+import { intOption, methodOption, numberOption, refreshOption } from './options.js';
 
 const say = (m: string) => process.stderr.write(`${m}\n`);
 const D = METHODS.rewrite.options;
@@ -61,7 +61,7 @@ export function registerEdit(program: Command): void {
       '--stats-data <dir>',
       'reference images for the key statistics (cached after the first run)',
     )
-    .option('--refresh', 'recompute the key statistics even if cached', false)
+    .addOption(refreshOption('the key statistics'))
     .addOption(rewriteFlag('rank'))
     .addOption(rewriteFlag('solver'))
     .addOption(rewriteFlag('steps'))

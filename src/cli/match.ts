@@ -8,7 +8,7 @@ import { inputToPng, maskToPng } from '../report/images.js';
 import type { ReportData } from '../report/types.js';
 import { checkReportDir, writeReport } from '../report/write.js';
 import { exemplarCommand, exemplarInputs, loadExemplars, type ExemplarFlags } from './exemplars.js';
-import { methodOption, intOption } from './options.js';
+import { methodOption, intOption, refreshOption } from './options.js';
 import { progress } from './progress.js';
 import { table } from './table.js';
 
@@ -17,6 +17,7 @@ interface MatchFlags extends Omit<ExemplarFlags, 'out' | 'force'> {
   data: string;
   rank: number;
   whiteningFloor: number;
+  refresh: boolean;
   top: number;
   report?: string;
   force: boolean;
@@ -33,6 +34,7 @@ export function registerMatch(program: Command): void {
     .requiredOption('--data <dir>', 'images to search')
     .addOption(methodOption('rewrite', 'rank'))
     .addOption(methodOption('rewrite', 'whiteningFloor'))
+    .addOption(refreshOption('the key statistics'))
     .option('--top <n>', 'images shown (and in the report); 0: all', intOption, 12)
     .option('--report <dir>', 'write an HTML/JSON/CSV report with the heat maps into DIR')
     .option('--force', 'replace the files of a report already in --report', false)
@@ -51,6 +53,7 @@ async function matchCommand(modelPath: string, opts: MatchFlags): Promise<void> 
     rank: opts.rank,
     statsData: reference.items,
     whiteningFloor: opts.whiteningFloor,
+    refresh: opts.refresh,
     threads: opts.threads,
     onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
     onBatch: (n) => bar.tick(n),

@@ -1,3 +1,4 @@
+import { RuleditError } from '../errors.js';
 import { InvalidArgumentError, Option } from 'commander';
 import { PRESETS } from '../data/presets.js';
 import { METHODS, type MethodName, type OptionSpec } from '../edit/methods.js';
@@ -40,6 +41,19 @@ export const threadsOption = () =>
     .default(0);
 export const cacheOption = () =>
   new Option('--cache <dir>', 'cache folder (default $RULEDIT_CACHE or ~/.cache/ruledit)');
+
+/** `--refresh`: what the command caches is recomputed (once in this run), not read back. */
+export const refreshOption = (what: string) =>
+  new Option('--refresh', `recompute ${what} even if cached`).default(false);
+
+/** The caches of this process: with --queue the workers keep their own (their --cache folders). */
+export function checkRefresh(opts: { refresh?: boolean; queue?: string }): void {
+  if (opts.refresh && opts.queue)
+    throw new RuleditError(
+      'bad-option',
+      "--refresh recomputes this machine's caches, but with --queue the workers compute from theirs: clear the workers' --cache folders instead",
+    );
+}
 
 export const queueOption = () =>
   new Option(

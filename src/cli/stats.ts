@@ -10,6 +10,7 @@ import {
   positiveIntOption,
   preprocessOption,
   queueOption,
+  refreshOption,
   threadsOption,
 } from './options.js';
 import { connectQueue } from '../queue/connection.js';
@@ -28,7 +29,7 @@ export function registerStats(program: Command): void {
     .addOption(methodOption('rewrite', 'whiteningFloor'))
     .option('--batch <n>', 'images per batch', positiveIntOption, 32)
     .addOption(threadsOption())
-    .option('--refresh', 'recompute even if cached', false)
+    .addOption(refreshOption('the statistics'))
     .addOption(queueOption())
     .addOption(preprocessOption())
     .option('--json', 'print a summary as JSON', false)

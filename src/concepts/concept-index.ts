@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { openDataset, type Dataset } from '../data/dataset.js';
 import { cacheDir } from '../io/cache.js';
 import { RuleditError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { checkFile, writeChecked } from '../io/checked-file.js';
 import { openSource, type MaskSource, type OpenedSource } from './mask-source.js';
 import { Skips, type SkipReport } from './skips.js';
 
@@ -45,6 +45,8 @@ export interface ConceptIndexOptions {
   /** Only these concepts (default: every concept the source knows). */
   concepts?: string[];
   onProgress?: (done: number, total: number) => void;
+  /** Told when a cached index fails its checksums and is rebuilt. */
+  onWarning?: (message: string) => void;
   /** Told the path of the index file (cached or about to be written) before any work. */
   onIndexFile?: (path: string) => void;
   /** ONNX Runtime threads for a segmentation model (0 = one per core). */
@@ -71,13 +73,19 @@ export async function buildConceptIndex(
   const { dataset, opened, wanted, file, folder } = await prepare(datasetPath, source, options);
   options.onIndexFile?.(file);
   if (!options.refresh && existsSync(file)) {
+    // The index and every mask it lists must match their checksums: an entry damaged, edited by
+    // hand or whose masks were cleaned away is rebuilt, with a note.
+    const files = [file];
     const cached = await loadConceptIndex(file).catch(() => undefined);
-    // A damaged entry, or one whose masks were cleaned away, is rebuilt.
-    const whole = cached?.images.every((e) => Object.values(e.masks).every((m) => existsSync(m)));
-    if (cached && whole) {
+    for (const e of cached?.images ?? []) files.push(...Object.values(e.masks));
+    const states = await Promise.all(files.map(checkFile));
+    if (cached && states.every((s) => s === 'ok')) {
       options.onProgress?.(dataset.items.length, dataset.items.length);
       return cached;
     }
+    options.onWarning?.(
+      `the cached concept index ${file} (or a mask it lists) is missing, damaged or edited: rebuilding it`,
+    );
   }
   const skips = new Skips();
   const reader = await opened.open(wanted, dataset, skips, options.threads);
@@ -108,7 +116,7 @@ export async function buildConceptIndex(
             .toColourspace('b-w') // a one-channel PNG, a third of an RGB one
             .png()
             .toBuffer();
-          await writeFileAtomic(path, png, { force: true, mkdir: true });
+          await writeChecked(path, png);
           entry.masks[concept] = path;
           entry.areas[concept] = m.area;
         }
@@ -132,7 +140,7 @@ export async function buildConceptIndex(
     skipped: skips.list(),
   };
   // Written last: an interrupted build leaves no index, so the next run starts over.
-  await writeFileAtomic(file, JSON.stringify(index), { force: true, mkdir: true });
+  await writeChecked(file, JSON.stringify(index));
   return index;
 }
 

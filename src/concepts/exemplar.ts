@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { loadMask } from '../data/mask.js';
 import { modelPixels, normalizePixels } from '../data/image.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
+import { sha256 } from '../io/digest.js';
 import { rng } from '../util/random.js';
 import { loadStyle, type Style } from './style.js';
 import {
@@ -185,8 +185,4 @@ async function readBytes(path: string, what: string): Promise<Buffer> {
   } catch {
     throw new RuleditError('not-found', `${what} not found: ${path}`);
   }
-}
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

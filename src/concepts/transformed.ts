@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheDir } from '../io/cache.js';
 import { RuleditError } from '../errors.js';
-import { writeFileAtomic } from '../io/atomic.js';
+import { checkFile, writeChecked } from '../io/checked-file.js';
+import { fileDigest } from '../io/digest.js';
 import { transformImage, type Transformation } from './transform-image.js';
 
 /**
@@ -61,6 +60,10 @@ export interface TransformedOptions {
   seed?: number;
   /** Transformations in flight (sharp decodes on libuv threads, compose runs in JS). */
   concurrency?: number;
+  /** Make every transformed image again (once per process), ignoring the cache. */
+  refresh?: boolean;
+  /** Told when a cached image fails its checksum and is made again. */
+  onWarning?: (message: string) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -88,7 +91,12 @@ export async function transformedFiles(
       key.update(`transformed-v1\0${JSON.stringify(t)}\0${seed}\0`);
       for (const f of [v.image, v.mask, v.style]) key.update(`${await contentHash(f)}\0`);
       const file = join(folder, `${key.digest('hex').slice(0, 32)}.png`);
-      if (!existsSync(file)) {
+      const state = options.refresh && !remade.has(file) ? 'refresh' : await checkFile(file);
+      if (state !== 'ok') {
+        if (state === 'damaged')
+          options.onWarning?.(
+            `the cached transformed image ${file} does not match its checksum (damaged or edited): made again`,
+          );
         const png = await transformImage(v.image, v.mask, withStyleImage(t, v.style), seed).catch(
           (e: unknown) => {
             if (e instanceof RuleditError)
@@ -96,7 +104,8 @@ export async function transformedFiles(
             throw e;
           },
         );
-        await writeFileAtomic(file, png, { force: true, mkdir: true });
+        await writeChecked(file, png);
+        remade.add(file);
       }
       out[i] = file;
       options.onProgress?.(++done, variants.length);
@@ -106,18 +115,11 @@ export async function transformedFiles(
   return out;
 }
 
-// Hashes of files already read, valid while size and modification time stay the same.
-const hashes = new Map<string, { size: number; mtimeMs: number; hash: string }>();
+/** Files made again in this process under `refresh`: a refresh remakes each once, not per use. */
+const remade = new Set<string>();
 
 async function contentHash(file: string): Promise<string> {
-  const s = await stat(file).catch(() => {
+  return fileDigest(file).catch(() => {
     throw new RuleditError('not-found', `file not found: ${file}`);
   });
-  const known = hashes.get(file);
-  if (known && known.size === s.size && known.mtimeMs === s.mtimeMs) return known.hash;
-  const hash = createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex');
-  hashes.set(file, { size: s.size, mtimeMs: s.mtimeMs, hash });
-  return hash;
 }

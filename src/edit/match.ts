@@ -10,7 +10,7 @@ import { contextDirection, type Direction } from './direction.js';
 import { splitReference } from './guard.js';
 import { pickBlock } from './layer.js';
 import { METHODS } from './methods.js';
-import { keyStatistics, type KeyStats } from './stats.js';
+import { keyStatistics, type KeyStats, type StatsOptions } from './stats.js';
 import { whitening } from './whiten.js';
 
 /**
@@ -19,18 +19,14 @@ import { whitening } from './whiten.js';
  * exemplars' new look), and for every key of other images its projection on d. A position
  * scoring 1 matches d as much as the exemplars' masked keys do on average.
  */
-export interface ContextMatchOptions {
+/** The statistics' options (batchSize and onBatch are the search's), and the rewrite's own. */
+export interface ContextMatchOptions extends StatsOptions {
   layer?: string;
   rank?: number;
   /** Reference images: every 4th is left out, as `edit` leaves it to the guard; the rest give C. */
   statsData?: DatasetItem[];
   stats?: KeyStats;
   whiteningFloor?: number;
-  batchSize?: number;
-  threads?: number;
-  cacheDir?: string;
-  onWarning?: (message: string) => void;
-  onBatch?: (n: number) => void;
 }
 
 export interface MatchedImage {
@@ -74,7 +70,12 @@ export async function contextMatch(
       block,
       reference!.length >= 4 ? splitReference(reference!).stats : reference!,
       spec,
-      { threads: options.threads, cacheDir: options.cacheDir, onWarning: options.onWarning },
+      {
+        threads: options.threads,
+        cacheDir: options.cacheDir,
+        refresh: options.refresh,
+        onWarning: options.onWarning,
+      },
     ));
   const floor = options.whiteningFloor ?? METHODS.rewrite.options.whiteningFloor.default;
   const white = whitening(stats.C, stats.dim, floor);

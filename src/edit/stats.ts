@@ -14,6 +14,7 @@ import { GRAM_OUTPUT, withGram } from '../onnx/gram.js';
 import { modelFromProto, type OnnxModel } from '../onnx/model.js';
 import { tensorShapes } from '../runtime/capture.js';
 import { Runner } from '../runtime/session.js';
+import { sha256 } from '../io/digest.js';
 
 /** Second moment of a block's keys over a reference data set (docs/method.md section 2). */
 export interface KeyStats {
@@ -214,7 +215,6 @@ export async function statsKey(
   return h.digest('hex').slice(0, 32);
 }
 
-const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 /**
  * A cache entry, only if it is the one written for this key: its checksum matches, and C is a

@@ -34,6 +34,10 @@ export interface DiscoveryOptions {
   batchSize?: number;
   threads?: number;
   cacheDir?: string;
+  /** Make the transformed images again (once in this run), ignoring the cache. */
+  refresh?: boolean;
+  /** Told when a cached transformed image fails its checksum and is made again. */
+  onWarning?: (message: string) => void;
   onProgress?: (stage: 'transform' | 'predict', done: number, total: number) => void;
   /** Where the (concept, style) units are predicted (default: here, all at once). */
   executor?: DiscoveryExecutor;
@@ -196,6 +200,8 @@ export const inProcessDiscovery: DiscoveryExecutor = {
       options.transformation ?? DEFAULT_TRANSFORM,
       {
         cacheDir: options.cacheDir,
+        refresh: options.refresh,
+        onWarning: options.onWarning,
         onProgress: (d, n) => options.onProgress?.('transform', d, n),
       },
     );

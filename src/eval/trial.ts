@@ -42,6 +42,8 @@ export interface TrialContextOptions {
   batchSize?: number;
   threads?: number;
   cacheDir?: string;
+  /** Recompute what is cached (key statistics, transformed images) once in this run. */
+  refresh?: boolean;
   /**
    * How an edited model is scored: `tail` (default) runs only the network after the edited block
    * on inputs captured once from the original model (eval/tail-predictions.ts); `whole` runs
@@ -132,6 +134,7 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
           return keyStatistics(model, block, reference.stats, spec, {
             threads: options.threads,
             cacheDir: options.cacheDir,
+            refresh: options.refresh,
             onWarning: say,
           });
         }),
@@ -151,6 +154,8 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
       const files = await transformedFiles(all, m.transformation, {
         cacheDir: options.cacheDir,
         seed: m.seed,
+        refresh: options.refresh,
+        onWarning: say,
       });
       const withFile = <T>(list: T[], offset: number) =>
         list.map((x, i) => ({ ...x, file: files[offset + i] }));

@@ -2,6 +2,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 
+/** sha256 of bytes, as hex. */
+export const sha256 = (bytes: Uint8Array | string) =>
+  createHash('sha256').update(bytes).digest('hex');
+
 const known = new Map<string, { size: number; mtimeMs: number; digest: Promise<string> }>();
 
 /**
