@@ -2,15 +2,15 @@
 // real CLI on the built-in model and must end with exit 2, a one-line message that says what is
 // wrong, within a few seconds, and every input file byte-identical afterwards.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { GraphBuilder } from '../src/onnx/build.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
@@ -337,5 +337,85 @@ describe('bad input: exit 2, one line, nothing changed', () => {
     parseModel(await readFile(out));
     const left = readdirSync(dir).filter((n) => n.startsWith('killed.onnx.tmp-'));
     assert.deepEqual(left, [], 'the next write swept what kill -9 left');
+  });
+});
+
+describe('file systems that refuse a write: one line, exit 2, nothing left behind', () => {
+  // A read-only and a nearly full file system (tmpfs mounts) and a folder only root may write.
+  const mounts: string[] = [];
+  let why: string | false = false;
+  before(async () => {
+    try {
+      for (const [name, opts] of [
+        ['ro', 'ro'],
+        ['full', 'size=256k'],
+      ]) {
+        await mkdir(at(name), { recursive: true });
+        execFileSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', at(name)], { stdio: 'ignore' });
+        mounts.push(at(name));
+      }
+    } catch {
+      why = 'mounting a tmpfs needs root with CAP_SYS_ADMIN: read-only and full-disk cases skipped';
+    }
+  });
+  after(() => {
+    for (const m of mounts) execFileSync('umount', [m]);
+  });
+
+  for (const [what, folder, message] of [
+    [
+      '--out on a read-only file system',
+      'ro',
+      /cannot write .*o\.onnx: the file system is read-only/,
+    ],
+    ['--out on a full disk', 'full', /cannot write .*o\.onnx: the disk is full/],
+  ] as const) {
+    it(what, async (t) => {
+      if (why) return t.skip(why);
+      const before = sha(at('m.onnx'));
+      const r = await ruledit(edit(at('m.onnx'), at(folder, 'o.onnx')), env);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').at(-1)!.startsWith('ruledit: error:'), true);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+      assert.deepEqual(readdirSync(at(folder)), [], 'no partial file or temp file left');
+      assert.equal(sha(at('m.onnx')), before);
+    });
+  }
+
+  it('a cache folder that cannot be written only warns: the edit is written', async (t) => {
+    if (why) return t.skip(why);
+    const r = await ruledit(edit(at('m.onnx'), at('uncached.onnx')), {
+      RULEDIT_CACHE: at('ro', 'cache'),
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /the file system is read-only; the statistics are not cached/);
+    assert.ok(existsSync(at('uncached.onnx')));
+  });
+
+  it('--out in a folder the user may not write: permission denied, before any work', async (t) => {
+    if (process.getuid?.() !== 0 || !existsSync('/usr/sbin/runuser'))
+      return t.skip('needs root and runuser to run the command as another user');
+    await chmod(dir, 0o755); // mkdtemp's 0700 would keep the other user out of everything
+    await mkdir(at('locked'), { mode: 0o555 });
+    const started = performance.now();
+    const r = await new Promise<{ code: number; stderr: string }>((done) => {
+      const child = spawn('runuser', [
+        '-u',
+        'nobody',
+        '--',
+        process.execPath,
+        resolve(import.meta.dirname, '../bin/ruledit.js'),
+        ...edit(at('m.onnx'), at('locked', 'o.onnx')),
+      ]);
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (code) => done({ code: code ?? -1, stderr }));
+    });
+    if (/Permission denied|EACCES/.test(r.stderr) && !/ruledit: error/.test(r.stderr))
+      return t.skip(`user nobody cannot read the checkout: ${r.stderr.split('\n')[0]}`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /cannot write .*locked\/o\.onnx: permission denied/);
+    assert.ok(performance.now() - started < 15000, 'refused before the edit ran');
   });
 });

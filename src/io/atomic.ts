@@ -31,7 +31,7 @@ export async function writeFileAtomic(
   options: WriteOptions = {},
 ): Promise<void> {
   const target = resolve(path);
-  if (options.mkdir) await mkdir(dirname(target), { recursive: true }).catch(cannotWrite(path));
+  if (options.mkdir) await makeFolder(path, dirname(target));
   checkOutput(path, options);
   sweepStale(target);
   const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -105,6 +105,23 @@ export function alive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
   }
+}
+
+/**
+ * The folder of `path`, made with its parents. A recursive mkdir reports ENOENT where a parent
+ * refuses (a read-only file system, say): the deepest existing folder is asked why.
+ */
+async function makeFolder(path: string, folder: string): Promise<void> {
+  await mkdir(folder, { recursive: true }).catch((e: unknown) => {
+    let parent = folder;
+    while (!existsSync(parent) && dirname(parent) !== parent) parent = dirname(parent);
+    try {
+      accessSync(parent, constants.W_OK);
+    } catch (why) {
+      cannotWrite(path)(why);
+    }
+    cannotWrite(path)(e);
+  });
 }
 
 /** File system refusals (permissions, read-only, full disk, a folder in the way) in one line. */
