@@ -1,10 +1,15 @@
 // The web editor's memory over a long session: N sequential edits through the API (a sample scene,
 // its road painted white, rewrite under the guard, each undone every other time), RSS after each.
-// npx tsx bench/server-memory.ts [--edits 50]
+// MALLOC_ARENA_MAX=2 npx tsx bench/server-memory.ts [--edits 50]: `ruledit serve` sets the variable
+// itself (bin/ruledit.js); without it glibc's per-thread arenas keep what each job's worker freed.
 import { createServer } from '../src/server/app.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { flag } from './snow-problem.ts';
 
+if (!process.env.MALLOC_ARENA_MAX)
+  console.warn(
+    'MALLOC_ARENA_MAX is not set: this measures glibc arenas, not what `ruledit serve` runs',
+  );
 const TOKEN = 'bench-token-0123456789';
 const H = { 'x-ruledit-token': TOKEN };
 const { app, workbench: wb } = await createServer({

@@ -134,6 +134,20 @@ export function revertLast(model: OnnxModel): {
   return { model: withHistory(patched, [...kept, revert]), reverted: record, index };
 }
 
+/**
+ * For work that only appends to the history (the server's edit worker): the model without the
+ * undo copies of its edits, and the edited result with them put back. After many edits they are
+ * most of the file, and a worker would copy and parse them for every job.
+ */
+export function withoutUndoData(model: OnnxModel): OnnxModel {
+  return withHistory(model, readHistory(model).map(withoutUndo));
+}
+
+export function withUndoDataOf(original: OnnxModel, edited: OnnxModel): OnnxModel {
+  const before = readHistory(original);
+  return withHistory(edited, [...before, ...readHistory(edited).slice(before.length)]);
+}
+
 function withoutUndo(record: EditRecord): EditRecord {
   if (!Array.isArray(record.tensors)) return record;
   const tensors = (record.tensors as TensorChange[]).map(({ previous: _, ...rest }) => rest);

@@ -7,7 +7,7 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import { openDataset, type DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { referenceScenes } from '../synth/reference.js';
-import { activeEdits, revertLast } from '../edit/record.js';
+import { activeEdits, revertLast, withoutUndoData, withUndoDataOf } from '../edit/record.js';
 import { autoLayer } from '../edit/layer.js';
 import { isRuleditError, RuleditError } from '../errors.js';
 import { listBlocks } from '../onnx/blocks.js';
@@ -208,8 +208,9 @@ export class Workbench {
       const out = await inWorker<EditOutcome>(task, ctx).catch(explainRejection);
       ctx.checkpoint();
       this.base = this.model;
-      this.model = modelFromProto(parseModel(out.modelBytes));
-      // The record's copy of the old weights stays in the model; the page needs none of it.
+      // The worker saw no undo copies of the earlier edits: they come back from this side.
+      this.model = withUndoDataOf(this.model, modelFromProto(parseModel(out.modelBytes)));
+      // The new record's copy of the old weights stays in the model; the page needs none of it.
       const { modelBytes: _, record: __, ...rest } = out;
       await this.writeReport(prepared, rest, undefined);
       return { ...rest, history: this.history() };
@@ -238,7 +239,7 @@ export class Workbench {
   private async task(kind: EditTask['kind'], model: OnnxModel, p: PreparedEdit): Promise<EditTask> {
     return {
       kind,
-      modelBytes: serializeModel(model.proto),
+      modelBytes: serializeModel(withoutUndoData(model).proto),
       spec: this.spec,
       labels: this.labels,
       exemplars: p.exemplars,
