@@ -299,7 +299,7 @@ export function minimizeAlongLine(
  * The upper envelope of the lines a_j + b_j x (j in members): the lines on it from x = -inf to
  * +inf (slopes ascending) and the x where each hands over to the next.
  */
-export function upperEnvelope(
+function upperEnvelope(
   members: Int32Array,
   a: Float64Array,
   b: Float64Array,

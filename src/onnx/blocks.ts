@@ -14,7 +14,7 @@ export type Activation =
   | { kind: 'hard-sigmoid' | 'hardswish'; alpha: number; beta: number };
 
 /**
- * An editable layer (docs/method.md section 4): value = act(affine(Linear_W(key)) + skip).
+ * An editable layer (docs/method.md section 4): value = [MaxPool] act(affine(Linear_W(key)) + skip).
  * Plain data naming tensors of the graph, so it serializes as-is (`inspect --json`).
  */
 export interface Block {
