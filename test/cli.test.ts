@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import { colourImage, colourModel, PREPROCESS, writeColourWorld } from './fixtures/colours.ts';
 import { serializeModel } from '../src/onnx/model.ts';
 import { ruledit as run } from './fixtures/cli.ts';
-import { mobilenetLike } from './fixtures/nets.ts';
+import { mobilenetLike, tokenLike } from './fixtures/nets.ts';
 
 const shared = resolve(import.meta.dirname, '../../shared');
 
@@ -21,6 +21,7 @@ before(async () => {
   await writeFile(join(dir, 'preprocess.json'), JSON.stringify(PREPROCESS));
   await writeFile(join(dir, 'labels.txt'), 'red\ngreen\nblue\nyellow\ncyan\nmagenta\n');
   await writeFile(join(dir, 'mobile.onnx'), serializeModel(mobilenetLike().proto));
+  await writeFile(join(dir, 'tokens.onnx'), serializeModel(tokenLike().proto));
   await writeFile(join(dir, 'red.png'), await colourImage(0, 1));
   await writeFile(join(dir, 'cyan.png'), await colourImage(4, 2));
 });
@@ -45,6 +46,17 @@ describe('ruledit CLI', () => {
     const project = json.blocks.find((b: { name: string }) => b.name === 'project');
     assert.deepEqual(project.valueSpatial, [5, 5]);
     assert.equal(project.skip, 'c0.relu6');
+    // A MatMul on [N, 17, 8] tokens says so, instead of '-' as for a dense layer.
+    const tokens = await ruledit(
+      'inspect',
+      join(dir, 'tokens.onnx'),
+      '--preprocess',
+      join(dir, 'preprocess.json'),
+      '--size',
+      '16',
+    );
+    assert.equal(tokens.code, 0, tokens.stderr);
+    assert.match(tokens.stdout, /fc1\s+MatMul > Add\(bias\) > Relu\s+12x8\s+17 tokens\s+yes/);
   });
 
   it('predict and eval use the preprocess.json and labels.txt next to the model', async () => {

@@ -43,10 +43,13 @@ export async function inspect(
     const d = shapes[t];
     return d.length === 4 ? (spec?.layout === 'NHWC' ? [d[1], d[2]] : [d[2], d[3]]) : [];
   };
+  // A MatMul on tokens ([N, T, C]) has T keys per image: no spatial map, a token count.
+  const tokens = (t: string) => (shapes[t].length === 3 ? shapes[t][1] : undefined);
   const rows = blocks.map((b) => ({
     ...b,
     keySpatial: spatial(b.key),
     valueSpatial: spatial(b.value),
+    ...(tokens(b.key) !== undefined ? { tokens: tokens(b.key) } : {}),
   }));
   if (opts.json) {
     const input = { ...modelInputs(model.proto)[0], dims };
@@ -98,7 +101,11 @@ export async function inspect(
         b.chain.join(' > '),
         b.weightShape.join('x'),
         ...(wide ? [b.name, `${b.key} -> ${b.value}`] : []),
-        b.valueSpatial.length ? b.valueSpatial.join('x') : '-',
+        b.valueSpatial.length
+          ? b.valueSpatial.join('x')
+          : b.tokens !== undefined
+            ? `${b.tokens} tokens`
+            : '-',
         b.editable ? 'yes' : `no: ${b.reason!.split(':')[0]}`,
       ]),
     ),
