@@ -13,12 +13,6 @@ import { METHODS } from './methods.js';
 import { keyStatistics, type KeyStats, type StatsOptions } from './stats.js';
 import { whitening } from './whiten.js';
 
-/**
- * Where a rule's context is found before it is rewritten (Bau et al.'s context match): the
- * direction d the rewrite would edit along (docs/method.md section 2, whitened keys of the
- * exemplars' new look), and for every key of other images its projection on d. A position
- * scoring 1 matches d as much as the exemplars' masked keys do on average.
- */
 /** The statistics' options (batchSize and onBatch are the search's), and the rewrite's own. */
 export interface ContextMatchOptions extends StatsOptions {
   layer?: string;
@@ -50,6 +44,12 @@ export interface ContextMatch {
   ranking: MatchedImage[];
 }
 
+/**
+ * Where a rule's context is found before it is rewritten (Bau et al.'s context match): the
+ * direction d the rewrite would edit along (docs/method.md section 2, whitened keys of the
+ * exemplars' new look), and for every key of other images its projection on d. A position
+ * scoring 1 matches d as much as the exemplars' masked keys do on average.
+ */
 export async function contextMatch(
   classifier: Classifier,
   exemplars: Exemplar[],
@@ -110,8 +110,8 @@ export async function contextMatch(
     const ranking: MatchedImage[] = [];
     for await (const b of batches(items, spec, { batchSize: options.batchSize ?? 32 })) {
       const out = await runner.run(b.data, b.dims);
+      const tapped = channelMajor(out.taps[block.key]);
       b.items.forEach((item, i) => {
-        const tapped = channelMajor(out.taps[block.key]);
         const map = project(imageOf(tapped, i, b.items.length)).map((v) => v / unit);
         ranking.push({ file: item.file, score: strongest(map), map });
       });

@@ -60,6 +60,8 @@ export function preActivations(
 export function windowArgmax(obj: Objective, pre: Float64Array, q: number): number {
   const { starts, members } = obj.windows;
   let at = members[starts[q]];
+  // Without a MaxPool (one member) there is nothing to compare: Adam's hot loop takes this path.
+  if (starts[q + 1] - starts[q] === 1) return at;
   let best = activate(obj.activation, pre[at]);
   for (let m = starts[q] + 1; m < starts[q + 1]; m++) {
     const value = activate(obj.activation, pre[members[m]]);

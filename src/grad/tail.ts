@@ -1,6 +1,14 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { RuleditError } from '../errors.js';
-import { attribute, floatAttr, GraphView, intAttr, intsAttr } from '../onnx/graph.js';
+import {
+  attribute,
+  floatAttr,
+  GraphView,
+  hardSigmoidParams,
+  intAttr,
+  intsAttr,
+  textAttr,
+} from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { DataType, type NodeProto } from '../onnx/proto.js';
 import { dimsOf, tensorToFloat32 } from '../onnx/tensor.js';
@@ -204,18 +212,12 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
     case 'Erf':
       return { t: tf.erf(x.t), nhwc: x.nhwc };
     case 'HardSigmoid':
-      return {
-        t: hardSigmoid(tf, x.t, floatAttr(node, 'alpha', 0.2), floatAttr(node, 'beta', 0.5)),
-        nhwc: x.nhwc,
-      };
+      return { t: hardSigmoid(tf, x.t, hardSigmoidParams(node)), nhwc: x.nhwc };
     case 'HardSwish':
-      return { t: tf.mul(x.t, hardSigmoid(tf, x.t, 1 / 6, 0.5)), nhwc: x.nhwc };
+      return { t: tf.mul(x.t, hardSigmoid(tf, x.t, { alpha: 1 / 6, beta: 0.5 })), nhwc: x.nhwc };
     case 'Gelu': {
-      const approximate = new TextDecoder().decode(
-        attribute(node, 'approximate')?.s ?? new Uint8Array(),
-      );
       const inner =
-        approximate === 'tanh'
+        textAttr(node, 'approximate') === 'tanh'
           ? tf.tanh(tf.mul(tf.add(x.t, tf.mul(tf.pow(x.t, 3), 0.044715)), Math.sqrt(2 / Math.PI)))
           : tf.erf(tf.mul(x.t, Math.SQRT1_2));
       return { t: tf.mul(tf.mul(x.t, 0.5), tf.add(inner, 1)), nhwc: x.nhwc };
@@ -329,7 +331,11 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
 }
 
 /** clip(alpha x + beta, 0, 1), ONNX's HardSigmoid. */
-function hardSigmoid(tf: Tf, x: TF.Tensor, alpha: number, beta: number): TF.Tensor {
+function hardSigmoid(
+  tf: Tf,
+  x: TF.Tensor,
+  { alpha, beta }: { alpha: number; beta: number },
+): TF.Tensor {
   return tf.clipByValue(tf.add(tf.mul(x, alpha), beta), 0, 1);
 }
 
@@ -341,7 +347,7 @@ type Pad =
 
 /** ONNX pads/auto_pad as a TF.js padding argument (explicit per-side pads for NHWC). */
 function padding(node: NodeProto): Pad {
-  const autoPad = new TextDecoder().decode(attribute(node, 'auto_pad')?.s ?? new Uint8Array());
+  const autoPad = textAttr(node, 'auto_pad') ?? '';
   if (autoPad === 'SAME_UPPER') return 'same';
   if (autoPad === 'VALID') return 'valid';
   if (autoPad === 'SAME_LOWER')

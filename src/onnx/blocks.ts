@@ -1,5 +1,13 @@
 import { RuleditError } from '../errors.js';
-import { attribute, floatAttr, GraphView, intAttr, intsAttr } from './graph.js';
+import {
+  attribute,
+  floatAttr,
+  GraphView,
+  hardSigmoidParams,
+  intAttr,
+  intsAttr,
+  textAttr,
+} from './graph.js';
 import type { GraphProto, NodeProto } from './proto.js';
 import { dimsOf } from './tensor.js';
 
@@ -249,11 +257,6 @@ function window2d(node: NodeProto, kernel: number[]): Window2d {
   };
 }
 
-function textAttr(node: NodeProto, name: string): string | undefined {
-  const s = attribute(node, name)?.s;
-  return s && s.length ? new TextDecoder().decode(s) : undefined;
-}
-
 const GLOBAL_POOLS = new Set(['GlobalAveragePool', 'GlobalMaxPool', 'ReduceMean', 'ReduceMax']);
 /** How far a gating branch may run from its pool to the Mul that applies it. */
 const MAX_GATE_NODES = 32;
@@ -339,10 +342,6 @@ function activationAt(
   return gate.opType === 'Sigmoid'
     ? { activation: { kind: 'silu' }, label: 'SiLU', output }
     : { activation: { kind: 'hardswish', ...hardSigmoidParams(gate) }, label: 'Hardswish', output };
-}
-
-function hardSigmoidParams(node: NodeProto): { alpha: number; beta: number } {
-  return { alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5) };
 }
 
 /** A Clip that is ReLU6 or ReLU; other clips end the block before them. */

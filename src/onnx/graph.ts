@@ -114,6 +114,16 @@ export function intsAttr(node: NodeProto, name: string): number[] | undefined {
   return a?.ints?.length ? a.ints.map(toNumber) : undefined;
 }
 
+export function textAttr(node: NodeProto, name: string): string | undefined {
+  const s = attribute(node, name)?.s;
+  return s && s.length ? new TextDecoder().decode(s) : undefined;
+}
+
+/** HardSigmoid's clip(alpha x + beta, 0, 1), with ONNX's defaults. */
+export function hardSigmoidParams(node: NodeProto): { alpha: number; beta: number } {
+  return { alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5) };
+}
+
 export function floatAttr(node: NodeProto, name: string, fallback: number): number {
   const a = attribute(node, name);
   return a?.f != null && a.type === 1 ? a.f : fallback;

@@ -5,7 +5,7 @@ import type { Tapped } from './session.js';
  * How T tokens lie on the image, as a vision transformer or CLIP's attention pooling lays them:
  * a side x side grid of patches (row-major), after one class token when T = side^2 + 1.
  */
-export function tokenGrid(tokens: number): { side: number; leading: number } {
+function tokenGrid(tokens: number): { side: number; leading: number } {
   for (const leading of [0, 1]) {
     const side = Math.round(Math.sqrt(tokens - leading));
     if (side >= 1 && side * side === tokens - leading) return { side, leading };
