@@ -6,12 +6,13 @@
 # change (with 20 per class it allowed none); the reference has 160 per class, so the guard holds
 # out 400 images and its 0.5% budget allows 2 flips (with 100 guard images it allowed none).
 # GRID (optional) is passed as --grid, e.g. 'paper' (every method validated over its grid).
-# Usage: bash bench/scene-benchmark.sh [WORKDIR] [PER_CLASS] [GRID]
+# Usage: bash bench/scene-benchmark.sh [WORKDIR] [PER_CLASS] [GRID]   (2 cores: 5 min, 22 with paper)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-$(mktemp -d -t ruledit-scene-bench-XXXX)}
 N=${2:-12}
 GRID=${3:-}
+tag=${GRID:+-$GRID}
 R="node bin/ruledit.js"
 M=models/scenes/model.onnx
 mkdir -p "$W"
@@ -32,5 +33,5 @@ done
 grid=()
 [ -z "$GRID" ] || grid=(--grid "$GRID" --methods rewrite,finetune-local,finetune-global)
 $R benchmark "$M" --testsets "${sets[@]}" "${grid[@]}" --stats-data "$W/reference" --clean "$W/clean" \
-  --results "$W/results${GRID:+-$GRID}.jsonl" --report "$W/report${GRID:+-$GRID}" --force
-echo "results: $W/results${GRID:+-$GRID}.jsonl, report: $W/report${GRID:+-$GRID}/report.html"
+  --results "$W/results$tag.jsonl" --report "$W/report$tag" --force
+echo "results: $W/results$tag.jsonl, report: $W/report$tag/report.html"
