@@ -5,7 +5,8 @@
 # The clean set has 100 scenes per class, so the 0.25-point budget allows 2 of its 1000 images to
 # change (with 20 per class it allowed none); the reference has 160 per class, so the guard holds
 # out 400 images and its 0.5% budget allows 2 flips (with 100 guard images it allowed none).
-# GRID (optional) is passed as --grid, e.g. 'paper' (every method validated over its grid).
+# GRID (optional) is passed as --grid, e.g. 'paper' (every method validated over its grid), with
+# the three methods above only: paper's rewrite-published runs up to 80,000 Adam steps per trial.
 # Usage: bash bench/scene-benchmark.sh [WORKDIR] [PER_CLASS] [GRID]   (2 cores: 5 min, 22 with paper)
 set -euo pipefail
 cd "$(dirname "$0")/.."
