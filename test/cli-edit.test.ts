@@ -90,7 +90,10 @@ describe('ruledit edit, history, revert', () => {
       out.stdout,
       /chosen: score rank \d strength [\d.]+: validation top-1 [\d.]+ -> [\d.]+%/,
     );
-    assert.match(out.stdout, /guard: \d+\/\d+ held-out images change top-1/);
+    assert.match(
+      out.stdout,
+      /guard: estimated clean drop [\d.]+ points \(budget 100; .*\), \d+\/\d+ held-out images change top-1/,
+    );
     const history = await ruledit('history', join(dir, 'validated.onnx'), '--json');
     const [record] = JSON.parse(history.stdout);
     assert.ok(record.strength > 0 && record.strength <= 1);

@@ -7,6 +7,7 @@ import { loadClassifier } from '../src/classifier.ts';
 import { sceneExemplar } from '../src/demo/scenes.ts';
 import { referenceScenes } from '../src/synth/reference.ts';
 import { backOff, Guard, splitReference, type GuardFigures } from '../src/edit/guard.ts';
+import { expectedDrop, fitTemperature, tempered } from '../src/edit/harm.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import type { PreprocessSpec } from '../src/data/preprocess.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
@@ -15,6 +16,7 @@ import type { OnnxModel } from '../src/onnx/model.ts';
 import { readWeight } from '../src/onnx/weights.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { styleTexture } from '../src/synth/styles.ts';
+import { normals, rng } from '../src/util/random.ts';
 import { CLASSES, replaceConcept, scene, sceneMask, SEEDS } from '../src/synth/world.ts';
 
 let model: OnnxModel;
@@ -41,22 +43,66 @@ function tinyMaskExemplar(cells: number) {
   }
 }
 
-/** Figures of a made-up edit whose flip rate grows linearly with its strength. */
+/** Figures of a made-up edit whose estimated drop grows linearly with its strength. */
 const linear =
   (rate: number) =>
   async (strength: number): Promise<GuardFigures> => ({
     strength,
     flips: 0,
-    flipRate: rate * strength,
+    flipRate: 0,
     tieFlips: 0,
     meanKL: 0,
+    estimatedDrop: rate * strength,
   });
+
+describe('estimated clean drop', () => {
+  it("costs each moved image its old class's belief minus its new class's", () => {
+    const belief = Float32Array.from([0.9, 0.05, 0.05, 0.1, 0.1, 0.8]);
+    // Image 0 moves from a class believed 0.9 to one believed 0.05; image 1 does not move.
+    assert.ok(
+      Math.abs(expectedDrop(belief, 3, Int32Array.of(0, 2), Int32Array.of(1, 2)) - 42.5) < 1e-4,
+    );
+    // Between two classes believed alike, a move costs nothing.
+    assert.ok(
+      Math.abs(expectedDrop(belief, 3, Int32Array.of(0, 0), Int32Array.of(0, 1)) - 0) < 1e-6,
+    );
+  });
+
+  it('recovers the temperature of an underconfident model from labels drawn from the truth', () => {
+    // The model says softmax(z); the labels follow softmax(z / 0.5): the model is underconfident.
+    const [n, classes, truth] = [4000, 5, 0.5];
+    const z = normals(n * classes, 7, 1.5);
+    const said = new Float32Array(n * classes);
+    for (let r = 0; r < n; r++) {
+      const row = z.subarray(r * classes, (r + 1) * classes);
+      const e = row.map((v) => Math.exp(v));
+      const sum = e.reduce((a, b) => a + b, 0);
+      said.set(
+        e.map((v) => v / sum),
+        r * classes,
+      );
+    }
+    const real = tempered(said, classes, truth);
+    const u = rng(3);
+    const labels = Array.from({ length: n }, (_, r) => {
+      let [c, acc, x] = [0, 0, u()];
+      while (c < classes - 1 && (acc += real[r * classes + c]) < x) c++;
+      return c;
+    });
+    const t = fitTemperature(said, classes, labels);
+    assert.ok(Math.abs(t - truth) < 0.05, `fitted T ${t}, truth ${truth}`);
+    assert.ok(
+      Math.abs(fitTemperature(real, classes, labels) - 1) < 0.1,
+      'a calibrated model keeps T 1',
+    );
+  });
+});
 
 describe('back-off', () => {
   it('keeps the full edit when it fits, else the largest strength that fits (to 1/64)', async () => {
     assert.equal((await backOff(linear(0.4), 0.5)).kept.strength, 1);
     const { kept, trials } = await backOff(linear(2), 0.5);
-    assert.ok(kept.flipRate <= 0.5, `kept ${kept.flipRate}`);
+    assert.ok(kept.estimatedDrop <= 0.5, `kept ${kept.estimatedDrop}`);
     assert.ok(kept.strength > 0.25 - 1 / 64 && kept.strength <= 0.25, `strength ${kept.strength}`);
     assert.equal(trials.length, 7);
   });
@@ -88,7 +134,9 @@ describe('safety guard', () => {
     });
     const g = out.report.guard!;
     assert.ok(g.trials[0].flipRate > 2, `full strength flips ${g.trials[0].flipRate}%`);
-    assert.ok(out.report.strength < 1 && g.flipRate <= g.maxFlips);
+    assert.ok(g.trials[0].estimatedDrop > 1, `full strength costs ${g.trials[0].estimatedDrop}`);
+    assert.ok(out.report.strength < 1 && g.estimatedDrop <= g.maxDrop);
+    assert.equal(g.maxDrop, 0.25, 'the default budget');
     assert.equal(g.images, splitReference(reference).guard.length);
     assert.equal(out.record.strength, out.report.strength);
     // The saved model, run whole by ONNX Runtime, flips exactly what the guard counted.
@@ -107,7 +155,7 @@ describe('safety guard', () => {
         statsData: reference,
         layer: 'res2a',
         penalty: 0,
-        guard: { maxFlips: 0, data: [{ file: reference[0].file }] },
+        guard: { maxDrop: 0, data: [{ file: reference[0].file }] },
       }),
       { code: 'guard-overlap' },
     );

@@ -69,7 +69,7 @@ function options(results: string, extra: Partial<HarnessOptions> = {}): HarnessO
     cacheDir: join(dir, 'cache'),
     // Bookkeeping is under test here, not selection or safety: no budget rejects a setting.
     maxDrop: 100,
-    maxFlips: 100,
+    guardMaxDrop: 100,
     ...extra,
   };
 }

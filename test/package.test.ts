@@ -111,7 +111,10 @@ describe('the npm package', () => {
     // The protocol does not load a Redis client; the queue's subpath does.
     const QUEUE = /^(bullmq|ioredis)(\/|$)/;
     await node(`await import('ruledit/protocol');`, QUEUE);
-    await assert.rejects(node(`await import('ruledit/queue');`, QUEUE), /refused import: (bullmq|ioredis)/);
+    await assert.rejects(
+      node(`await import('ruledit/queue');`, QUEUE),
+      /refused import: (bullmq|ioredis)/,
+    );
   });
 
   it("exports a small core, and the CLI runs from the package's compiled JavaScript", async () => {
@@ -136,7 +139,7 @@ describe('the npm package', () => {
     const help = (await run(bin, ['edit', '--help'], { cwd: project })).stdout;
     assert.match(
       help,
-      /--max-flips <x>.*\(default: 0\.5\)/s,
+      /--max-drop <x>.*\(default: 0\.25\)/s,
       'flags and defaults from the registry',
     );
   });
@@ -156,7 +159,7 @@ describe('the npm package', () => {
         import { queueExecutor, startWorker } from 'ruledit/queue';
         const c: Classifier = await loadClassifier(BUILTIN_MODEL);
         const ex = await loadExemplar('a.png', 'm.png', { fill: 'white' }, c.spec);
-        const out: EditResult = await edit(c, [ex], { rank: 2, guard: { maxFlips: 1 } });
+        const out: EditResult = await edit(c, [ex], { rank: 2, guard: { maxDrop: 1 } });
         const flips: number | undefined = (out.report as RewriteReport).guard?.flipRate;
         const steps: number = METHODS['finetune-local'].options.steps.default;
         // @ts-expect-error: the rewrite has no optimizer (the check must catch it)

@@ -335,8 +335,11 @@ describe('ruledit serve API', () => {
     const g = guarded.guard!;
     assert.ok(g, 'the response carries the guard figures');
     assert.ok(g.images > 0, `${g.images} guard images`);
-    assert.ok(g.flipRate <= g.maxFlips, `flip rate ${g.flipRate}% within ${g.maxFlips}%`);
-    assert.equal(g.maxFlips, 0.5, 'the default budget');
+    assert.ok(
+      g.estimatedDrop <= g.maxDrop,
+      `estimated drop ${g.estimatedDrop} within ${g.maxDrop}`,
+    );
+    assert.equal(g.maxDrop, 0.25, 'the default budget');
     assert.ok(g.meanKL >= 0 && Number.isFinite(g.meanKL));
     assert.equal(guarded.strength, g.strength);
     assert.ok(guarded.strength! > 0 && guarded.strength! <= 1);
@@ -350,7 +353,7 @@ describe('ruledit serve API', () => {
 
     // The same edit with a budget that lets everything through: what the guard prevented.
     await revert();
-    const loose = await editResult({ ...body, settings: { ...body.settings, maxFlips: 100 } });
+    const loose = await editResult({ ...body, settings: { ...body.settings, maxDrop: 100 } });
     await revert();
     console.log(
       `careless snow mask on ${guarded.block} (${g.images} guard images): with the guard ` +
@@ -371,8 +374,8 @@ describe('ruledit serve API', () => {
       Promise.reject(
         new RuleditError(
           'guard-rejected',
-          'the edit changes the top-1 of 9.00% of the guard images, and still 1.00% at 1/64 of its ' +
-            'strength (budget 0.5%): nothing was written. Try another `layer`, or a larger `maxFlips`',
+          'the edit is estimated to cost 3.00 points of clean top-1 accuracy, and still 0.50 points at 1/64 of its ' +
+            'strength (budget 0.25): nothing was written. Try another `layer`, or a larger `maxDrop`',
         ),
       ).catch(explainRejection),
     );
@@ -381,7 +384,7 @@ describe('ruledit serve API', () => {
     assert.equal(done.state, 'failed');
     assert.equal(done.code, 'guard-rejected');
     assert.match(done.error!, /^the safety guard rejected the edit: .*the model is unchanged/);
-    assert.match(done.error!, /another block, or a larger flip budget/);
+    assert.match(done.error!, /another block, or a larger drop budget/);
     assert.equal(readHistory(wb.model).length, records);
   });
 

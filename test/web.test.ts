@@ -177,10 +177,13 @@ describe('web editor in Chromium', { skip }, () => {
       await page.locator('#matches figure.changed .pred').first().innerText(),
       /^\S.* → \S/,
     );
-    // The safety guard's verdict: flips on held-out images against the budget, strength kept.
+    // The safety guard's verdict: the estimated drop against the budget, flips, strength kept.
     const guard = await page.locator('#guard').innerText();
-    assert.match(guard, /held-out images changed top-1 \([\d.]+%, budget 0\.5%\)/);
-    assert.match(guard, /mean KL .*Strength kept/);
+    assert.match(guard, /estimated clean drop [\d.]+ points \(budget 0\.25; /);
+    assert.match(
+      guard,
+      /held-out images changed top-1 \([\d.]+%\), mean KL .*(Strength kept|Backed off to [\d.]+ of the solved change: estimated clean drop [\d.]+ points at full strength, budget 0\.25)/,
+    );
     assert.equal(await page.locator('#guard button').innerText(), 'undo this edit');
     assert.ok(
       await page.locator('#guard button').isVisible(),

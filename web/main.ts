@@ -329,16 +329,20 @@ function showGuard(r: EditSafety): void {
   }
   const full = g.trials[0];
   const kept =
-    g.strength < 1
-      ? `Strength kept: ${g.strength.toFixed(3)} of the solved change (at full strength ${full.flipRate.toFixed(2)}% flipped, over the budget).`
+    g.strength < full.strength
+      ? `Backed off to ${g.strength.toFixed(3)} of the solved change: estimated clean drop ${full.estimatedDrop.toFixed(2)} points at full strength, budget ${g.maxDrop}.`
       : 'Strength kept: the full solved change.';
+  const calibrated =
+    g.temperature === 1
+      ? "from the model's own probabilities"
+      : 'calibrated on the labelled guard images';
   const grid = r.keyGrid
     ? ` Key grid ${r.keyGrid.height}x${r.keyGrid.width}, the mask on ${r.keyGrid.masked} cells.`
     : '';
   el.className = g.strength < 1 ? 'guard backed-off' : 'guard';
   el.textContent =
-    `Safety guard: ${g.flips} of ${g.images} held-out images changed top-1 (${g.flipRate.toFixed(2)}%, budget ${g.maxFlips}%), ` +
-    `mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid} `;
+    `Safety guard: estimated clean drop ${g.estimatedDrop.toFixed(2)} points (budget ${g.maxDrop}; ${calibrated}); ` +
+    `${g.flips} of ${g.images} held-out images changed top-1 (${g.flipRate.toFixed(2)}%), mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid} `;
   // The edit is applied: taking it back is one click where its figures are read.
   const undo = document.createElement('button');
   undo.textContent = 'undo this edit';
@@ -483,7 +487,7 @@ function styleChoice(style: string): string {
 /** Number inputs and the option of the registry each sets (fine-tuning's steps and lr, not the rewrite's). */
 const NUMBER_CONTROLS: Record<string, { id: string; method: MethodName }> = {
   rank: { id: 'rank', method: 'rewrite' },
-  maxFlips: { id: 'max-flips', method: 'rewrite' },
+  maxDrop: { id: 'max-drop', method: 'rewrite' },
   steps: { id: 'ft-steps', method: 'finetune-local' },
   lr: { id: 'ft-lr', method: 'finetune-local' },
 };

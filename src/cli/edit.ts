@@ -20,7 +20,7 @@ import {
   loadExemplars,
   type ExemplarFlags,
 } from './exemplars.js';
-import { intOption, methodOption, numberOption, refreshOption } from './options.js';
+import { intOption, methodOption, refreshOption } from './options.js';
 
 const say = (m: string) => process.stderr.write(`${m}\n`);
 const D = METHODS.rewrite.options;
@@ -37,7 +37,6 @@ interface EditFlags extends ExemplarFlags {
   whiteningFloor: number;
   guard: boolean;
   guardData?: string;
-  maxFlips: number;
   strength: number;
   penalty: number;
   preserve: number;
@@ -82,19 +81,13 @@ export function registerEdit(program: Command): void {
       '--guard-data <dir>',
       'held-out in-distribution images for the safety guard (default: every 4th --stats-data image, kept out of the statistics)',
     )
-    .addOption(rewriteFlag('maxFlips'))
+    .addOption(rewriteFlag('maxDrop'))
     .option('--no-guard', 'apply the solved edit without the safety guard (not recommended)')
     .addOption(rewriteFlag('penalty'))
     .addOption(rewriteFlag('preserve'))
     .option(
       '--validate <dir>',
       'labelled images of the failure case: choose block x rank x strength on them, each edit under the guard',
-    )
-    .option(
-      '--max-drop <points>',
-      'with --validate and labelled guard images: largest top-1 drop on the guard images a setting may cost',
-      numberOption,
-      0.25,
     )
     .addOption(rewriteFlag('strength'))
     .action(async (modelPath: string, opts: EditFlags) => {
@@ -114,7 +107,7 @@ export function registerEdit(program: Command): void {
         lr: opts.lr,
         projectEvery: opts.projectEvery,
         whiteningFloor: opts.whiteningFloor,
-        guard: opts.guard ? { data: guardData, maxFlips: opts.maxFlips } : (false as const),
+        guard: opts.guard ? { data: guardData, maxDrop: opts.maxDrop } : (false as const),
         preserve: opts.preserve,
         refresh: opts.refresh,
         threads: opts.threads,
@@ -239,17 +232,14 @@ async function validatedEdit(
     settings,
     async (edited, report) => ({
       score: accuracy(await predictFiles(edited, files, spec, { threads: opts.threads })),
-      // Labelled guard images give a clean drop; unlabelled ones bound the change by flips only.
-      cleanDrop:
-        report.guard?.accuracyBefore !== undefined
-          ? report.guard.accuracyBefore - report.guard.accuracy!
-          : 0,
+      // The guard's estimate: the one figure its budget is on (calibrated on labelled guard images).
+      cleanDrop: report.guard?.estimatedDrop ?? 0,
     }),
     opts.maxDrop,
   );
   console.log(
     table(
-      ['block', 'rank', 'strength', 'kept', 'guard flips %', 'clean drop', 'validation top-1'],
+      ['block', 'rank', 'strength', 'kept', 'guard flips %', 'est. clean drop', 'validation top-1'],
       rows.map((r) => [
         r.layer,
         String(r.rank),
@@ -264,7 +254,7 @@ async function validatedEdit(
   if (!chosen)
     throw new RuleditError(
       'no-setting',
-      `no setting fits the budgets (guard ${opts.maxFlips}% flips, clean drop ${opts.maxDrop} points): nothing was written`,
+      `no setting fits the guard's budget (estimated clean drop ${opts.maxDrop} points): nothing was written`,
     );
   const r = chosen.row;
   console.log(

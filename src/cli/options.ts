@@ -61,7 +61,7 @@ export const queueOption = () =>
     "run the work on 'ruledit worker' processes through a BullMQ queue in Redis: redis://HOST:PORT/DB",
   );
 
-/** The flag of a library option: `--max-flips` for maxFlips, `--guard-data` for guard.data. */
+/** The flag of a library option: `--max-drop` for maxDrop, `--guard-data` for guard.data. */
 export const flagOf = (key: string) =>
   `--${key.replace(/\./g, '-').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 

@@ -40,6 +40,6 @@ export async function edit(
     });
   }
   const { method: _, ...rest } = options as Extract<EditOptions, { method?: 'rewrite' }>;
-  if (rest.guard) checkSetting('rewrite', { maxFlips: rest.guard.maxFlips });
+  if (rest.guard) checkSetting('rewrite', { maxDrop: rest.guard.maxDrop });
   return rewrite(model, exemplars, { ...rest, spec });
 }

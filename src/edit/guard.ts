@@ -7,21 +7,23 @@ import type { Block } from '../onnx/blocks.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { tailModel } from '../onnx/tail-model.js';
 import { storedShape, storedWeight } from '../onnx/weights.js';
+import { expectedDrop, fitTemperature, tempered } from './harm.js';
 import { softmax, topK } from '../runtime/logits.js';
 import { FeedRunner, Runner, type Tapped } from '../runtime/session.js';
 
 /**
- * The label-free safety guard (docs/method.md section 6): how much an edit changes the model on
- * in-distribution images it never saw. The flip rate (share of images whose top-1 changes) and the
- * mean KL divergence of the softmax need no label; with labelled guard images the accuracy before
- * and after is reported too. A flip rate within budget is necessary, not sufficient, for a small
- * clean accuracy drop.
+ * The safety guard (docs/method.md section 6): what an edit costs on in-distribution images it never
+ * saw, in the paper's unit, points of clean top-1 accuracy. Without labels the cost is estimated
+ * from the original model's own probabilities (harm.ts); with labelled guard images those
+ * probabilities are first calibrated on the labels. The flip rate (share of images whose top-1
+ * changes) and the mean KL divergence of the softmax are reported next to it; with labels, the
+ * accuracy before and after too.
  */
 export interface GuardOptions {
   /** Held-out in-distribution images; default: every 4th reference image, kept out of the statistics. */
   data?: DatasetItem[];
-  /** Largest share of guard images (percent) whose top-1 the edit may change (default: methods.ts). */
-  maxFlips?: number;
+  /** Largest estimated clean top-1 drop (points) the edit may cost (default: methods.ts). */
+  maxDrop?: number;
 }
 
 /** What an edit does to the guard images at one strength. */
@@ -35,6 +37,8 @@ export interface GuardFigures {
   tieFlips: number;
   /** Mean over guard images of KL(p_original || p_edited), in nats. */
   meanKL: number;
+  /** The clean top-1 drop (points) the edit is expected to cost (harm.ts expectedDrop): what the budget is on. */
+  estimatedDrop: number;
   /** Top-1 accuracy (percent) of the edited model, when the guard images are labelled. */
   accuracy?: number;
 }
@@ -43,8 +47,13 @@ export interface GuardReport extends GuardFigures {
   images: number;
   /** Guard images the original model cannot decide (top-2 within TIE): left out of the flip rate. */
   ties: number;
-  /** The budget, percent. */
-  maxFlips: number;
+  /** The budget on the estimated drop, points. */
+  maxDrop: number;
+  /**
+   * The temperature the original model's probabilities were calibrated with on the labelled guard
+   * images (harm.ts fitTemperature); 1 without labels: the model's probabilities are trusted.
+   */
+  temperature: number;
   /** Where the guard images came from: held out of the reference images, or given. */
   source: 'held-out reference images' | 'given';
   /** Top-1 accuracy (percent) of the original model on labelled guard images. */
@@ -61,9 +70,12 @@ export interface GuardReport extends GuardFigures {
  */
 export const TIE = 0.01;
 
+/** Fewer labelled guard images than this say too little to calibrate the model's probabilities. */
+const CALIBRATE_MIN = 50;
+
 /** Share of the reference images held out for the guard when no guard images are given. */
 const GUARD_EVERY = 4;
-/** Enough images to resolve a 0.5% flip budget; more only costs time. */
+/** Enough images to estimate a drop of a fraction of a point; more only costs time. */
 const GUARD_MAX = 500;
 
 /**
@@ -106,6 +118,9 @@ export class Guard {
     private readonly original: { probs: Float32Array; top1: Int32Array; margin: Float32Array },
     private readonly labels: (number | undefined)[],
     readonly source: GuardReport['source'],
+    readonly temperature: number,
+    /** The original model's calibrated belief in each class of each image. */
+    private readonly belief: Float32Array,
   ) {}
 
   static async create(
@@ -131,6 +146,12 @@ export class Guard {
       for (const old of [...recent.keys()].slice(0, -RECENT)) recent.delete(old);
     }
     const { feeds, original, labels } = await captured;
+    const classes = original.probs.length / labels.length;
+    const known = labels.filter((l): l is number => l !== undefined);
+    const temperature =
+      known.length === labels.length && known.length >= CALIBRATE_MIN
+        ? fitTemperature(original.probs, classes, known)
+        : 1;
     return new Guard(
       block,
       await FeedRunner.create(tail.proto, options.threads),
@@ -138,6 +159,8 @@ export class Guard {
       original,
       labels,
       options.source,
+      temperature,
+      tempered(original.probs, classes, temperature),
     );
   }
 
@@ -161,12 +184,7 @@ export class Guard {
 
   /** The guard's figures for a block weight (canonical [out, in, ...] layout). */
   async measure(weight: Float32Array, strength: number): Promise<GuardFigures> {
-    const w = storedWeight(this.block, weight);
-    const stored = { data: w, dims: storedShape(this.block) };
-    const logits: Tapped[] = [];
-    for (const f of this.feeds)
-      logits.push(await this.tail.run({ ...f, [this.block.weight]: stored }));
-    const edited = softmaxTop1(logits);
+    const edited = await this.predict(weight);
     const n = this.images;
     const classes = edited.probs.length / n;
     let flips = 0;
@@ -188,8 +206,23 @@ export class Guard {
       flipRate: (100 * flips) / Math.max(1, n - this.ties),
       tieFlips,
       meanKL: kl / n,
+      estimatedDrop: expectedDrop(this.belief, classes, this.original.top1, edited.top1),
       ...(this.labelled ? { accuracy: accuracy(edited.top1, this.labels) } : {}),
     };
+  }
+
+  /** The original model's softmax, top-1 and labels on the guard images. */
+  get before() {
+    return { ...this.original, labels: this.labels };
+  }
+
+  /** Softmax and top-1 of the guard images with a block weight (canonical layout). */
+  async predict(weight: Float32Array): Promise<{ probs: Float32Array; top1: Int32Array }> {
+    const stored = { data: storedWeight(this.block, weight), dims: storedShape(this.block) };
+    const logits: Tapped[] = [];
+    for (const f of this.feeds)
+      logits.push(await this.tail.run({ ...f, [this.block.weight]: stored }));
+    return softmaxTop1(logits);
   }
 
   async release(): Promise<void> {
@@ -235,34 +268,38 @@ async function capture(
 const BACKOFF_STEPS = 6;
 
 /**
- * The strongest scaling s in (0, 1] of a change whose guard figures fit the budget. Scaling the
- * coefficients keeps the edit's direction and shrinks it toward the original model; the flip rate
- * grows with s, so a bisection finds the largest s that fits. Nothing fits: a clear error.
+ * The strongest scaling s in (0, 1] of a change whose estimated clean drop fits the budget.
+ * Scaling the coefficients keeps the edit's direction and shrinks it toward the original model;
+ * the drop grows with s (near enough: a bisection finds the largest s that fits). Nothing fits: a
+ * clear error.
  */
 export async function backOff(
   measure: (strength: number) => Promise<GuardFigures>,
-  maxFlips: number,
+  maxDrop: number,
 ): Promise<{ kept: GuardFigures; trials: GuardFigures[] }> {
   const trials = [await measure(1)];
-  if (trials[0].flipRate <= maxFlips) return { kept: trials[0], trials };
+  if (trials[0].estimatedDrop <= maxDrop) return { kept: trials[0], trials };
   let kept: GuardFigures | undefined;
   let [lo, hi] = [0, 1];
   for (let k = 0; k < BACKOFF_STEPS; k++) {
     const mid = (lo + hi) / 2;
     const f = await measure(mid);
     trials.push(f);
-    if (f.flipRate <= maxFlips) [lo, kept] = [mid, f];
+    if (f.estimatedDrop <= maxDrop) [lo, kept] = [mid, f];
     else hi = mid;
   }
   if (!kept)
     throw new RuleditError(
       'guard-rejected',
-      `the edit changes the top-1 of ${trials[0].flipRate.toFixed(2)}% of the guard images, and still ` +
-        `${trials.at(-1)!.flipRate.toFixed(2)}% at 1/${2 ** BACKOFF_STEPS} of its strength (budget ${maxFlips}%): ` +
-        'nothing was written. Try a larger or more precise mask, more style variants, another `layer`, or a larger `maxFlips`',
+      `the edit is estimated to cost ${points(trials[0].estimatedDrop)} of clean top-1 accuracy, and still ` +
+        `${points(trials.at(-1)!.estimatedDrop)} at 1/${2 ** BACKOFF_STEPS} of its strength (budget ${maxDrop}): ` +
+        'nothing was written. Try a larger or more precise mask, more style variants, another `layer`, or a larger `maxDrop`',
     );
   return { kept, trials };
 }
+
+/** A clean accuracy drop as the guard's messages write it. */
+export const points = (drop: number) => `${drop.toFixed(2)} points`;
 
 function softmaxTop1(batches: Tapped[]): {
   probs: Float32Array;

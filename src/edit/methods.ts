@@ -124,12 +124,12 @@ export const METHODS = {
         max: 1,
         help: 'fraction of the solved change to apply (the guard may keep less)',
       },
-      maxFlips: {
+      maxDrop: {
         type: 'number',
-        default: 0.5,
+        default: 0.25,
         min: 0,
         max: 100,
-        help: 'safety guard: largest share (percent) of held-out images whose top-1 the edit may change; a stronger edit is scaled back until it fits',
+        help: "safety guard: largest clean top-1 drop (points) the edit may cost on held-out images, estimated from the original model's probabilities (calibrated when the images are labelled); a stronger edit is scaled back until it fits",
       },
     },
   },

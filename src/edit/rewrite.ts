@@ -18,6 +18,7 @@ import { loss, type Example, type Objective } from './objective.js';
 import { applyWeightChange } from './record.js';
 import {
   backOff,
+  points,
   checkHeldOut,
   Guard,
   splitReference,
@@ -69,7 +70,7 @@ export interface RewriteOptions {
   /** Eigenvalues of C below this fraction of the largest are raised to it before whitening. */
   whiteningFloor?: number;
   /**
-   * The label-free safety guard (default on, budget 0.5% flips): the edit is scaled back until it
+   * The safety guard (default on, budget 0.25 points of estimated clean drop): the edit is scaled back until it
    * fits, or refused. false turns it off (tests of the solver's exact properties, ablations).
    */
   guard?: GuardOptions | false;
@@ -364,20 +365,21 @@ export async function rewrite(
       source: reference.source,
     });
     try {
-      const maxFlips = reference.maxFlips;
+      const maxDrop = reference.maxDrop;
       say(
-        `guard: ${guard.images} held-out images (${reference.source}), budget ${maxFlips}% flips`,
+        `guard: ${guard.images} held-out images (${reference.source}), budget ${points(maxDrop)} of estimated clean drop`,
       );
       const { kept: fit, trials } = await backOff(
         (s) => guard.measure(scaled(s * strength), s * strength),
-        maxFlips,
+        maxDrop,
       );
       kept = fit.strength;
       guardReport = {
         ...fit,
         images: guard.images,
         ties: guard.ties,
-        maxFlips,
+        maxDrop,
+        temperature: guard.temperature,
         source: reference.source,
         ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
         trials,
@@ -479,20 +481,20 @@ function referenceSplit(options: RewriteOptions): {
   stats?: DatasetItem[];
   guard?: DatasetItem[];
   source: GuardReport['source'];
-  maxFlips: number;
+  maxDrop: number;
 } {
   const all = options.statsData;
   const guard = options.guard;
-  if (guard === false) return { stats: all, source: 'given', maxFlips: Infinity };
-  const maxFlips = guard?.maxFlips ?? D.maxFlips.default;
-  if (!(maxFlips >= 0 && maxFlips <= 100))
+  if (guard === false) return { stats: all, source: 'given', maxDrop: Infinity };
+  const maxDrop = guard?.maxDrop ?? D.maxDrop.default;
+  if (!(maxDrop >= 0 && maxDrop <= 100))
     throw new RuleditError(
       'bad-option',
-      `the flip budget is a percentage in [0, 100], got ${maxFlips}`,
+      `the guard's budget is a drop in points of accuracy, in [0, 100], got ${maxDrop}`,
     );
   if (guard?.data) {
     if (all) checkHeldOut(guard.data, all);
-    return { stats: all, guard: guard.data, source: 'given', maxFlips };
+    return { stats: all, guard: guard.data, source: 'given', maxDrop };
   }
   if (!all)
     throw new RuleditError(
@@ -506,21 +508,29 @@ function referenceSplit(options: RewriteOptions): {
       'no-guard',
       `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (\`guard.data\`)`,
     );
-  return { ...split, source: 'held-out reference images', maxFlips };
+  return { ...split, source: 'held-out reference images', maxDrop };
 }
 
 /** One line of the guard's figures, as the CLI and the progress messages show them. */
 export function describeGuard(g: GuardReport): string {
+  const calibrated =
+    g.temperature === 1
+      ? "from the model's probabilities"
+      : `calibrated on the labels, T ${g.temperature.toFixed(2)}`;
   const acc =
     g.accuracyBefore !== undefined && g.accuracy !== undefined
       ? `, top-1 ${g.accuracyBefore.toFixed(1)} -> ${g.accuracy.toFixed(1)}%`
       : '';
-  const kept =
-    g.strength < 1
-      ? `strength backed off to ${g.strength.toFixed(3)} (full strength: ${g.trials[0].flipRate.toFixed(2)}% flips)`
-      : 'full strength';
   const ties = g.ties ? ` (${g.ties} undecided ties left out, ${g.tieFlips} of them flipped)` : '';
-  return `guard: ${g.flips}/${g.images - g.ties} held-out images change top-1 (${g.flipRate.toFixed(2)}%, budget ${g.maxFlips}%)${ties}, mean KL ${g.meanKL.toExponential(2)}${acc}; ${kept}`;
+  const kept =
+    g.strength < g.trials[0].strength
+      ? `strength backed off to ${g.strength.toFixed(3)}: estimated clean drop ${points(g.trials[0].estimatedDrop)} at full strength, budget ${g.maxDrop}`
+      : 'full strength';
+  return (
+    `guard: estimated clean drop ${points(g.estimatedDrop)} (budget ${g.maxDrop}; ${calibrated}), ` +
+    `${g.flips}/${g.images - g.ties} held-out images change top-1 (${g.flipRate.toFixed(2)}%)${ties}, ` +
+    `mean KL ${g.meanKL.toExponential(2)}${acc}; ${kept}`
+  );
 }
 
 /** The mask on a block's key grid: '#' mostly inside, '+' partly, '.' outside. */

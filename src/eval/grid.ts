@@ -53,12 +53,12 @@ export function editOptions(
 ): EditOptions {
   const { target, ...rest } = shared;
   if (method.kind === 'rewrite') {
-    // A setting's flip budget belongs to the guard the harness gives (its held-out images).
-    const { maxFlips, ...own } = setting;
+    // A setting's drop budget belongs to the guard the harness gives (its held-out images).
+    const { maxDrop, ...own } = setting;
     const guard =
-      maxFlips === undefined || !rest.guard
+      maxDrop === undefined || !rest.guard
         ? rest.guard
-        : { ...(rest.guard as object), maxFlips: maxFlips as number };
+        : { ...(rest.guard as object), maxDrop: maxDrop as number };
     return { ...rest, ...own, guard, method: 'rewrite' } as EditOptions;
   }
   return { ...rest, ...setting, method: method.kind, label: target } as EditOptions;

@@ -44,7 +44,7 @@ export async function namedGrid(name: string, classifier: Classifier): Promise<M
     ),
     methodGrid(
       'rewrite',
-      PAPER_SCHEDULES.map((s) => ({ solver: 'published', preserve: 0, maxFlips: 100, ...s })),
+      PAPER_SCHEDULES.map((s) => ({ solver: 'published', preserve: 0, maxDrop: 100, ...s })),
       'rewrite-published',
     ),
     methodGrid('finetune-local', finetune),

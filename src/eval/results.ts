@@ -59,7 +59,7 @@ export interface ResultLine {
   cleanDrop: number | null;
   /** Every setting tried: its validation score (mean of the available four numbers) and drop. */
   candidates: { setting: Setting; score: number | null; cleanDrop: number }[];
-  /** Settings the rewrite's safety guard refused (no strength fitted its flip budget). */
+  /** Settings the rewrite's safety guard refused (no strength fitted its drop budget). */
   refused?: { setting: Setting; reason: string }[];
   /** The chosen edit: block, exemplar loss, and (rewrite) the strength the guard kept and its figures. */
   edit?: {
@@ -67,7 +67,13 @@ export interface ResultLine {
     lossBefore: number;
     lossAfter: number;
     strength?: number;
-    guard?: { flipRate: number; meanKL: number; images: number; maxFlips: number };
+    guard?: {
+      estimatedDrop: number;
+      flipRate: number;
+      meanKL: number;
+      images: number;
+      maxDrop: number;
+    };
   };
   /** Variants scored: train exemplars, validation and test (image x style image). */
   images: { train: number; validation: number; test: number; clean: number };

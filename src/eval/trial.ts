@@ -37,8 +37,8 @@ export interface TrialContextOptions {
    */
   stats?: KeyStats | KeyStats[];
   guardData?: DatasetItem[];
-  /** The guard's flip budget (percent) for every rewrite setting that does not set its own. */
-  maxFlips?: number;
+  /** The guard's budget (points of estimated clean drop) for every rewrite setting that does not set its own. */
+  guardMaxDrop?: number;
   batchSize?: number;
   threads?: number;
   cacheDir?: string;
@@ -186,7 +186,7 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
         shared.stats = await statsFor(setting.layer as string | undefined);
         // The statistics' images also feed the rewrite's preserve term, as in `edit`.
         if (reference) shared.statsData = reference.stats;
-        shared.guard = guardData && { data: guardData, maxFlips: options.maxFlips };
+        shared.guard = guardData && { data: guardData, maxDrop: options.guardMaxDrop };
       }
       let result;
       try {
@@ -242,10 +242,11 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
           ...('guard' in r && r.guard
             ? {
                 guard: {
+                  estimatedDrop: r.guard.estimatedDrop,
                   flipRate: r.guard.flipRate,
                   meanKL: r.guard.meanKL,
                   images: r.guard.images,
-                  maxFlips: r.guard.maxFlips,
+                  maxDrop: r.guard.maxDrop,
                 },
               }
             : {}),

@@ -25,7 +25,7 @@ export interface Study {
   clean: DatasetItem[];
   statsData?: DatasetItem[];
   guardData?: DatasetItem[];
-  maxFlips?: number;
+  guardMaxDrop?: number;
   batchSize?: number;
   /** sha256 of each file read by a trial (images, masks, style images), by absolute path. */
   files: Record<string, string>;
@@ -75,7 +75,7 @@ export async function studyOf(classifier: Classifier, options: HarnessOptions): 
     clean: items(options.clean)!,
     ...(options.statsData ? { statsData: items(options.statsData) } : {}),
     ...(options.guardData ? { guardData: items(options.guardData) } : {}),
-    ...(options.maxFlips !== undefined ? { maxFlips: options.maxFlips } : {}),
+    ...(options.guardMaxDrop !== undefined ? { guardMaxDrop: options.guardMaxDrop } : {}),
     ...(options.batchSize ? { batchSize: options.batchSize } : {}),
     files: {},
   };

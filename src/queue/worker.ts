@@ -81,7 +81,7 @@ export async function startWorker(
               statsData: study.statsData,
               guardData: study.guardData,
               stats,
-              maxFlips: study.maxFlips,
+              guardMaxDrop: study.guardMaxDrop,
               batchSize: study.batchSize,
               threads: options.threads,
               cacheDir: options.cacheDir,

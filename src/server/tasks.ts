@@ -152,10 +152,10 @@ async function editAndMeasure(
     Object.entries(params.settings).filter(([k]) => Object.hasOwn(METHODS[method].options, k)),
   );
   const onProgress = (m: string) => say(at(0.3), `${method}: ${m}`);
-  const { maxFlips, ...rest } = own;
+  const { maxDrop, ...rest } = own;
   const options = (
     method === 'rewrite'
-      ? { method, ...rest, statsData: task.statsData, guard: { maxFlips }, onProgress }
+      ? { method, ...rest, statsData: task.statsData, guard: { maxDrop }, onProgress }
       : { method, ...own, label: label ?? 0, onProgress }
   ) as EditOptions;
   const out = await edit({ model, spec: task.spec, labels: task.labels }, task.exemplars, options);

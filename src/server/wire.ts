@@ -32,14 +32,18 @@ export interface GuardTrial {
   flipRate: number;
   /** Mean KL(p_original || p_edited) over the guard images, nats. */
   meanKL: number;
+  /** The clean top-1 drop (points) the edit is expected to cost: what the budget is on. */
+  estimatedDrop: number;
   accuracy?: number;
 }
 
 /** The guard's report of a rewrite (src/edit/guard.ts GuardReport). */
 export interface GuardFigures extends GuardTrial {
   images: number;
-  /** The flip budget, percent. */
-  maxFlips: number;
+  /** The budget on the estimated drop, points. */
+  maxDrop: number;
+  /** Temperature the model's probabilities were calibrated with (1: uncalibrated, no labels). */
+  temperature: number;
   source: string;
   accuracyBefore?: number;
   /** Every strength tried; the first is the solved edit at full strength. */

@@ -47,8 +47,8 @@ export interface PreparedEdit {
 }
 
 /**
- * Reference images of the built-in model: a quarter (200) is held out for the safety guard, where
- * the default 0.5% budget allows one flip; with 100 it would allow none.
+ * Reference images of the built-in model: a quarter (200) is held out for the safety guard, which
+ * calibrates the model's probabilities on their labels (at least 50 needed).
  */
 const BUILTIN_REFERENCE = 800;
 
@@ -339,7 +339,7 @@ export function explainRejection(e: unknown): never {
   const message = e.message
     .replace('nothing was written', 'the model is unchanged')
     .replace('`layer`', 'block')
-    .replace('`maxFlips`', 'flip budget');
+    .replace('`maxDrop`', 'drop budget');
   throw new RuleditError('guard-rejected', `the safety guard rejected the edit: ${message}`);
 }
 
