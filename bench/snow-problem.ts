@@ -36,10 +36,12 @@ export const snowyStreet = (spec: PreprocessSpec) =>
     spec,
   );
 
+/** The problem on a real ImageNet model of ../shared/models (`--model`, default MobileNetV2). */
 export async function snowProblem(bench: string) {
   requireShared(bench);
-  const model = await loadModel(join(shared, 'models/mobilenetv2-imagenet/model.onnx'));
-  const spec = await loadPreprocess(join(shared, 'models/mobilenetv2-imagenet/preprocess.json'));
+  const dir = join(shared, 'models', flag('--model', 'mobilenetv2-imagenet'));
+  const model = await loadModel(join(dir, 'model.onnx'));
+  const spec = await loadPreprocess(join(dir, 'preprocess.json'));
   const exemplar = await loadExemplar(
     STREET.image,
     STREET.mask,
