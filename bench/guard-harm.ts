@@ -13,7 +13,7 @@
 // barely decides move under almost any edit: a false accept is also tested with McNemar's exact
 // test (images lost against images gained), to tell harm from coin flips of the changed images.
 // npx tsx bench/guard-harm.ts [--models mnv2,mnv3,builtin] [--ranks 1,3] [--strengths 1,0.5,0.25]
-//   [--budget 0.25] [--scenes DIR]   (2 cores: about 25 minutes for the default grid)
+//   [--budget 0.25] [--scenes DIR]   (2 cores: about 40 minutes for the default grid)
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
