@@ -147,7 +147,8 @@ export class Guard {
     }
     const { feeds, original, labels } = await captured;
     const classes = original.probs.length / labels.length;
-    const known = labels.filter((l): l is number => l !== undefined);
+    // Labels of another label set (out of the model's classes) cannot calibrate it.
+    const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
     const temperature =
       known.length === labels.length && known.length >= CALIBRATE_MIN
         ? fitTemperature(original.probs, classes, known)
