@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { loadLabels } from './data/labels.js';
 import { isPreset, presetSpec, PRESETS } from './data/presets.js';
 import {
+  MAX_SIDE,
   loadPreprocess,
   parsePreprocess,
   specToJson,
@@ -65,7 +66,7 @@ export function classifierOf(
       `${where}: preprocessing size ${spec.size.join('x')} (layout ${spec.layout}) does not fit the model, whose input is ${fixed.join('x')}`,
     );
   checkLogits(model, spec.output, where);
-  checkFinite(model, where);
+  checkWeights(model, where);
   const classes = outputClasses(model);
   if (labels && classes !== undefined && labels.length !== classes)
     throw new RuleditError(
@@ -146,10 +147,20 @@ function modelLayout(model: OnnxModel): PreprocessSpec['layout'] {
   return dims[3] === 3 && dims[1] !== 3 ? 'NHWC' : 'NCHW';
 }
 
-/** The model's own input size, when its graph declares a static one: [h, w]. */
+/**
+ * The model's own input size, when its graph declares a static one: [h, w]. A side declared 0 or
+ * beyond MAX_SIDE cannot be fed (ONNX Runtime would fail on the first run with a trace), so it is
+ * refused here; a negative one is how some exporters write "any size".
+ */
 function staticSize(model: OnnxModel, nhwc: boolean): [number, number] | undefined {
-  const dims = modelInputs(model.proto)[0]?.dims ?? [];
+  const input = modelInputs(model.proto)[0];
+  const dims = input?.dims ?? [];
   const hw = nhwc ? [dims[1], dims[2]] : [dims[2], dims[3]];
+  if (hw.some((d) => d === 0 || (typeof d === 'number' && d > MAX_SIDE)))
+    throw new RuleditError(
+      'bad-model',
+      `${model.path ?? 'the model'}: its input '${input.name}' is declared [${dims.join(', ')}]: an image side must be from 1 to ${MAX_SIDE} pixels`,
+    );
   return hw.every((d) => typeof d === 'number' && d > 0) ? (hw as [number, number]) : undefined;
 }
 
@@ -173,9 +184,13 @@ function checkLogits(model: OnnxModel, name: string | undefined, where: string):
   );
 }
 
-/** NaN or infinite weights make every prediction NaN and every solve meaningless: refused on load. */
-function checkFinite(model: OnnxModel, where: string): void {
-  for (const t of model.proto.graph?.initializer ?? []) {
+/**
+ * NaN or infinite weights make every prediction NaN and every solve meaningless, and so does a
+ * BatchNormalization variance below 0 (its square root): both refused on load.
+ */
+function checkWeights(model: OnnxModel, where: string): void {
+  const graph = model.proto.graph;
+  for (const t of graph?.initializer ?? []) {
     const type = t.dataType ?? DataType.FLOAT;
     if (type !== DataType.FLOAT && type !== DataType.DOUBLE) continue;
     const data = tensorToFloat32(t);
@@ -184,6 +199,17 @@ function checkFinite(model: OnnxModel, where: string): void {
       throw new RuleditError(
         'bad-weights',
         `${where}: tensor '${t.name}' holds ${data[bad]} at index ${bad} (${data.filter((v) => !Number.isFinite(v)).length} non-finite values): the model cannot be run or edited`,
+      );
+  }
+  for (const node of graph?.node ?? []) {
+    if (node.opType !== 'BatchNormalization') continue;
+    const variance = graph!.initializer!.find((t) => t.name === node.input?.[4]);
+    const data = variance ? tensorToFloat32(variance) : new Float32Array();
+    const bad = data.findIndex((v) => v < 0);
+    if (bad >= 0)
+      throw new RuleditError(
+        'bad-weights',
+        `${where}: BatchNormalization '${node.name || node.output?.[0]}' has variance ${data[bad]} at channel ${bad}: a variance below 0 makes its output NaN`,
       );
   }
 }

@@ -16,6 +16,7 @@ import { GraphBuilder } from '../src/onnx/build.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
 import { loadModel, parseModel } from '../src/onnx/model.ts';
 import { saveModel } from '../src/onnx/save.ts';
+import type { GraphProto } from '../src/onnx/proto.ts';
 import { tensorToFloat32 } from '../src/onnx/tensor.ts';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { writeScenes, writeStyles } from '../src/synth/write.ts';
@@ -68,6 +69,35 @@ before(async () => {
   await symlink(at('m.onnx'), at('link.onnx'));
   await mkdir(at('a-folder.onnx'));
   await writeFile(at('existing.onnx'), 'keep me');
+  execFileSync('mkfifo', [at('fifo.png')]);
+  // Issue 28's broken graphs, each one change to the built-in model.
+  const mutant = async (name: string, change: (g: GraphProto) => void) => {
+    const m = await loadModel(BUILTIN_MODEL);
+    change(m.proto.graph!);
+    await saveModel({ ...m, path: undefined }, at(name));
+  };
+  const side = (n: number) => (g: GraphProto) => {
+    const dims = g.input![0].type!.tensorType!.shape!.dim!;
+    dims[2] = dims[3] = { dimValue: n };
+  };
+  const setWeight = (g: GraphProto, name: string, f: (w: Float32Array) => void) => {
+    const t = g.initializer!.find((i) => i.name === name)!;
+    const w = tensorToFloat32(t);
+    f(w);
+    Object.assign(t, { rawData: new Uint8Array(w.buffer), floatData: [] });
+  };
+  await mutant('zero.onnx', side(0));
+  await mutant('huge.onnx', side(1_000_000));
+  await mutant('bnvar.onnx', (g) => setWeight(g, 'stem.bn.var', (w) => w.fill(-1)));
+  // Finite weights whose activations overflow float32 two layers on.
+  await mutant('overflow.onnx', (g) => setWeight(g, 'stem.bn.scale', (w) => w.fill(1e38)));
+  await writeFile(at('big.json'), JSON.stringify({ ...spec, size: 1_000_000 }));
+  await mkdir(at('escape'));
+  await copyFile(at('sc', 'images', 'car-0.png'), at('escape', 'x.png'));
+  await writeFile(at('escape', 'labels.csv'), 'file,class\nx.png,1\n../m.onnx,1\n');
+  await mkdir(at('twice'));
+  await copyFile(at('sc', 'images', 'car-0.png'), at('twice', 'x.png'));
+  await writeFile(at('twice', 'labels.csv'), 'file,class\nx.png,1\n./x.png,2\n');
 });
 
 const IMAGE = () => at('sc', 'images', 'car-0.png');
@@ -184,6 +214,102 @@ const CASES: [string, () => string[], RegExp][] = [
     /brightest pixel is 1\/255/,
   ],
   ['serve --port 70000', () => ['serve', '--port', '70000'], /a port is at most 65535/],
+  // Issue 28: a FIFO blocked its reader forever, deaf to SIGTERM; /dev/zero grew without bound.
+  [
+    'a FIFO as the image to predict (it hung)',
+    () => ['predict', at('m.onnx'), at('fifo.png')],
+    /image .*fifo\.png is not a regular file \(a device, FIFO or socket\)/,
+  ],
+  [
+    'a FIFO as the exemplar image (it hung)',
+    () => [
+      'edit',
+      at('m.onnx'),
+      '--image',
+      at('fifo.png'),
+      '--mask',
+      MASK(),
+      '--fill',
+      'white',
+      '--out',
+      at('o5.onnx'),
+    ],
+    /fifo\.png is not a regular file/,
+  ],
+  [
+    'inspect /dev/zero (it read gigabytes)',
+    () => ['inspect', '/dev/zero'],
+    /model file \/dev\/zero is not a regular file/,
+  ],
+  [
+    'a folder as the mask (it said "not found")',
+    () => [
+      'edit',
+      at('m.onnx'),
+      '--image',
+      IMAGE(),
+      '--mask',
+      at('sc'),
+      '--fill',
+      'white',
+      '--out',
+      at('o6.onnx'),
+    ],
+    /mask .*sc is a folder; give the path of a file/,
+  ],
+  [
+    'a model whose input is declared 0x0 (it printed a trace)',
+    () => ['inspect', at('zero.onnx')],
+    /input 'image' is declared \[N, 3, 0, 0\]: an image side must be from 1 to 4096 pixels/,
+  ],
+  ['predict on it', () => ['predict', at('zero.onnx'), IMAGE()], /declared \[N, 3, 0, 0\]/],
+  ['edit on it', () => edit(at('zero.onnx'), at('o7.onnx')), /declared \[N, 3, 0, 0\]/],
+  [
+    'inspect a model whose input is declared 1000000x1000000 (it printed a trace)',
+    () => ['inspect', at('huge.onnx')],
+    /declared \[N, 3, 1000000, 1000000\]: an image side must be from 1 to 4096/,
+  ],
+  [
+    'predict with a BatchNormalization variance of -1 (it printed NaN% and exit 0)',
+    () => ['predict', at('bnvar.onnx'), IMAGE()],
+    /BatchNormalization 'stem\.bn' has variance -1 at channel 0: a variance below 0 makes its output NaN/,
+  ],
+  ['edit on it (it wrote a model)', () => edit(at('bnvar.onnx'), at('o8.onnx')), /variance -1/],
+  [
+    'predict on finite weights that overflow (it would print NaN%)',
+    () => ['predict', at('overflow.onnx'), IMAGE()],
+    /overflow\.onnx computes (-?Infinity|NaN) in '[^']+' \(image 1 of a batch of 1\)/,
+  ],
+  [
+    'edit on them (it would solve on NaN)',
+    () => edit(at('overflow.onnx'), at('o9.onnx')),
+    /overflow\.onnx computes (-?Infinity|NaN) in/,
+  ],
+  [
+    'a spec whose size is 1000000 (it blamed the image)',
+    () => ['predict', at('m.onnx'), IMAGE(), '--preprocess', at('big.json')],
+    /'size' must be a whole number from 1 to 4096/,
+  ],
+  [
+    '--rank -1 (it said ">= 0", in two lines)',
+    () => edit(at('m.onnx'), at('o10.onnx'), '--rank', '-1'),
+    /^ruledit: error: rewrite: --rank must be at least 1, got -1$/,
+  ],
+  [
+    'a missing option, in one line',
+    () => ['edit', at('m.onnx'), '--image', IMAGE()],
+    /^ruledit: error: required option '--mask <file>' not specified \(run with --help for usage\)$/,
+  ],
+  [
+    'a labels.csv row outside its folder (it was read)',
+    () => ['eval', at('m.onnx'), at('escape')],
+    /labels\.csv line 3: '\.\.\/m\.onnx' is outside the data set's folder/,
+  ],
+  [
+    'an image listed twice with two classes (it was counted twice)',
+    () => ['eval', at('m.onnx'), at('twice')],
+    /labels\.csv line 3: '\.\/x\.png' is listed again \(first on line 2, as class 1; here class 2\)/,
+  ],
 ];
 
 describe('bad input: exit 2, one line, nothing changed', () => {
@@ -195,7 +321,11 @@ describe('bad input: exit 2, one line, nothing changed', () => {
       const r = await ruledit(argv(), env);
       const seconds = (performance.now() - start) / 1000;
       assert.equal(r.code, 2, `exit ${r.code}\n${r.stderr}`);
-      assert.match(r.stderr, message);
+      // Progress may come first; the error is one line, the last.
+      const errors = r.stderr.split('\n').filter((l) => /error/i.test(l));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.equal(errors[0], r.stderr.trimEnd().split('\n').at(-1));
+      assert.match(errors[0], message);
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
       assert.ok(seconds < 5, `answered in ${seconds.toFixed(1)} s`);
       assert.deepEqual(inputs.map(sha), before, 'every input is unchanged');

@@ -126,7 +126,7 @@ describe('preprocessing spec', () => {
     await assert.rejects(loadPreprocess(join(dir, 'none.json')), { code: 'not-found' });
     await writeFile(join(dir, 'broken.json'), '{ size: 8');
     await assert.rejects(loadPreprocess(join(dir, 'broken.json')), { code: 'bad-preprocess' });
-    await assert.rejects(loadPreprocess(dir), { code: 'bad-preprocess', message: /cannot read/ });
+    await assert.rejects(loadPreprocess(dir), { code: 'not-a-file', message: /is a folder/ });
   });
 
   it('crops the centre of the short side with the target aspect ratio', () => {
@@ -282,7 +282,7 @@ describe('image decoding', () => {
       message: /cut\.jpg/,
     });
     await assert.rejects(readRgb(join(dir, 'cut.jpg')), { code: 'bad-image' });
-    await assert.rejects(decodeImage(dir, spec()), { code: 'bad-image', message: /cannot read/ });
+    await assert.rejects(decodeImage(dir, spec()), { code: 'not-a-file', message: /is a folder/ });
   });
 });
 

@@ -239,7 +239,7 @@ describe('loading', () => {
       code: 'not-onnx',
       message: /truncated/,
     });
-    await assert.rejects(loadModel(dir), { code: 'not-onnx', message: /folder/ });
+    await assert.rejects(loadModel(dir), { code: 'not-a-file', message: /folder/ });
   });
 
   it('reads weights kept in an external data file next to the model', async () => {

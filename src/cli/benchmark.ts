@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadTestSet } from '../concepts/testset.js';
 import { openDataset, type DatasetItem } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 import { runHarness } from '../eval/harness.js';
 import type { MethodName } from '../edit/methods.js';
 import { methodGrid, parseGridFile, type MethodGrid } from '../eval/grid.js';
@@ -216,12 +216,7 @@ async function cleanSet(datasets: string[], opts: BenchmarkFlags): Promise<Datas
 }
 
 async function readJson(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new RuleditError('not-found', `grid file not found: ${path}`);
-  }
+  const text = (await readInput(path, 'grid file')).toString('utf8');
   try {
     return JSON.parse(text);
   } catch (e) {

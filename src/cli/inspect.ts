@@ -4,7 +4,7 @@ import { modelInputs } from '../onnx/model.js';
 import { tensorShapes } from '../runtime/capture.js';
 import { findPreprocess, inputDims } from '../classifier.js';
 import { loadModel } from '../onnx/model.js';
-import { positiveIntOption, preprocessOption } from './options.js';
+import { preprocessOption, sideOption } from './options.js';
 import { table } from './table.js';
 
 export function registerInspect(program: Command): void {
@@ -15,7 +15,7 @@ export function registerInspect(program: Command): void {
     .option(
       '--size <n>',
       "input size for the spatial column (default: the model's or preprocess.json's)",
-      positiveIntOption,
+      sideOption,
     )
     .addOption(preprocessOption())
     .option('--layer <name>', 'show one block (by name, PyTorch module path or index) in detail')

@@ -28,7 +28,11 @@ process.once('SIGTERM', () => process.exit(143));
 const program = new Command('ruledit')
   .description('Edit image classifiers by rewriting their prediction rules (ONNX in, ONNX out).')
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)')
+  // One line, like every other error: commander's own message and where to read the usage.
+  .configureOutput({
+    outputError: (message, write) =>
+      write(`ruledit: ${message.trim()} (run with --help for usage)\n`),
+  })
   .configureHelp({ showGlobalOptions: true })
   .addHelpText(
     'after',

@@ -1,19 +1,35 @@
 import { RuleditError } from '../errors.js';
 import { InvalidArgumentError, Option } from 'commander';
 import { PRESETS } from '../data/presets.js';
+import { MAX_SIDE } from '../data/preprocess.js';
 import { METHODS, type MethodName, type OptionSpec } from '../edit/methods.js';
+
+/** A whole number, any sign: bounds are the caller's (the registry checks a method's own). */
+function wholeOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || value.trim() === '')
+    throw new InvalidArgumentError(`expected a whole number, got '${value}'`);
+  return n;
+}
 
 /** A non-negative integer option value, rejected with a clear message otherwise. */
 export function intOption(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new InvalidArgumentError(`expected a whole number >= 0, got '${value}'`);
+  const n = wholeOption(value);
+  if (n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got '${value}'`);
   return n;
 }
 
 export function positiveIntOption(value: string): number {
-  const n = intOption(value);
-  if (n === 0) throw new InvalidArgumentError('expected a whole number >= 1');
+  const n = wholeOption(value);
+  if (n < 1) throw new InvalidArgumentError(`expected a whole number >= 1, got '${value}'`);
+  return n;
+}
+
+/** An image side in pixels: 1 to MAX_SIDE. */
+export function sideOption(value: string): number {
+  const n = positiveIntOption(value);
+  if (n > MAX_SIDE)
+    throw new InvalidArgumentError(`an image side is at most ${MAX_SIDE} pixels, got ${n}`);
   return n;
 }
 
@@ -67,15 +83,15 @@ export const flagOf = (key: string) =>
 
 /**
  * A flag for an option of the registry of methods, with its help, default and choices as
- * declared there; bounds are checked by edit() itself (its errors name the option, main.ts
- * shows the flag).
+ * declared there; bounds are checked by edit() itself against the same declaration (its errors
+ * name the option, main.ts shows the flag), so the parser checks only that a number was given.
  */
 export function methodOption(method: MethodName, key: string): Option {
   const o: OptionSpec = (METHODS[method].options as Record<string, OptionSpec>)[key];
   const value = { string: 'name', boolean: 'bool', integer: 'n', number: 'x' }[o.type];
   const option = new Option(`${flagOf(key)} <${value}>`, o.help).default(o.default);
   if (o.choices) return option.choices(o.choices);
-  if (o.type === 'integer') return option.argParser(intOption);
+  if (o.type === 'integer') return option.argParser(wholeOption);
   if (o.type === 'number') return option.argParser(numberOption);
   return option;
 }

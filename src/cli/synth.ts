@@ -17,7 +17,7 @@ import { writeScenes, writeStyles } from '../synth/write.js';
 import { progress } from './progress.js';
 import { classifierOf, saveClassifier } from '../classifier.js';
 import { parsePreprocess } from '../data/preprocess.js';
-import { numberOption, positiveIntOption } from './options.js';
+import { numberOption, positiveIntOption, sideOption } from './options.js';
 
 export function registerSynth(program: Command): void {
   const synth = program
@@ -146,7 +146,7 @@ function registerWriters(synth: Command): void {
     .command('styles')
     .description('write the procedural texture styles, one folder of images per style')
     .requiredOption('--out <dir>', 'folder to write into')
-    .option('--size <px>', 'image side', positiveIntOption, 128)
+    .option('--size <px>', 'image side', sideOption, 128)
     .option('--force', 'replace existing images')
     .action(async (opts: { out: string; size: number; force?: boolean }) => {
       const files = await writeStyles(resolve(opts.out), opts.size, !!opts.force);

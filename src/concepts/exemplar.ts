@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { loadMask } from '../data/mask.js';
 import { modelPixels, normalizePixels } from '../data/image.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
@@ -14,6 +13,7 @@ import {
   textureImage,
   type TexturePlacement,
 } from './transform.js';
+import { readInput } from '../io/read-input.js';
 
 /** One exemplar for the rewrite: x and x' as normalized model inputs, and the concept mask. */
 export interface Exemplar {
@@ -180,9 +180,5 @@ async function loadMaskFrom(
 }
 
 async function readBytes(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch {
-    throw new RuleditError('not-found', `${what} not found: ${path}`);
-  }
+  return readInput(path, what);
 }

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { readRgb } from '../data/image.js';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 
 /**
  * Concept transformations at model resolution (docs/method.md section 9). Images here are RGB, HWC,
@@ -69,11 +69,7 @@ export async function textureImage(
 ): Promise<Float32Array> {
   let bytes: Buffer;
   if (typeof source === 'string') {
-    try {
-      bytes = await readFile(source);
-    } catch {
-      throw new RuleditError('not-found', `texture image not found: ${source}`);
-    }
+    bytes = await readInput(source, 'texture image');
   } else bytes = source;
   const tex = await readRgb(bytes).catch((e: unknown) => {
     const where = typeof source === 'string' ? source : 'texture';

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 
 /**
  * COCO instance annotations (the `instances_*.json` format): polygons and run-length encodings
@@ -39,12 +39,7 @@ export interface Coco {
 }
 
 export async function loadCoco(path: string): Promise<Coco> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new RuleditError('not-found', `COCO annotation file not found: ${path}`);
-  }
+  const text = (await readInput(path, 'COCO annotation file')).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

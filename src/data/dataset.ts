@@ -1,6 +1,7 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { dirname, extname, join, resolve } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 
 export interface DatasetItem {
   /** Absolute path of the image. */
@@ -45,7 +46,7 @@ export async function openDataset(path: string): Promise<Dataset> {
       );
   } else {
     const { folders, images, manifest } = await listFolder(root);
-    if (manifest) dataset = await fromManifest(join(root, 'labels.csv'));
+    if (manifest) dataset = await fromManifest(join(root, 'labels.csv'), { confined: true });
     else if (folders.length && images.length)
       throw new RuleditError(
         'bad-dataset',
@@ -79,9 +80,17 @@ async function listFolder(
   return { folders: folders.sort(), images: images.sort(), manifest };
 }
 
-async function fromManifest(csv: string): Promise<Dataset> {
+/**
+ * A manifest's rows. A folder's own labels.csv names images of that folder (a row such as
+ * ../../etc/passwd is refused); a .csv the user names as the data set may point anywhere. An image
+ * listed twice would be counted twice, and with two classes it has no label: both are refused.
+ */
+async function fromManifest(csv: string, { confined = false } = {}): Promise<Dataset> {
   // A spreadsheet's 'CSV UTF-8' export starts with a byte-order mark that would hide 'file'.
-  const lines = (await readFile(csv, 'utf8')).replace(/^\uFEFF/, '').split(/\r?\n/);
+  const lines = (await readInput(csv, 'data set manifest'))
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/);
   const header = parseCsvLine(lines[0] ?? '').map((h) => h.trim().toLowerCase());
   const [fileCol, classCol, nameCol] = ['file', 'class', 'name'].map((h) => header.indexOf(h));
   if (fileCol < 0 || classCol < 0) {
@@ -92,6 +101,8 @@ async function fromManifest(csv: string): Promise<Dataset> {
   }
   const items: DatasetItem[] = [];
   const classNames = new Map<number, string>();
+  const seen = new Map<string, { line: number; label: number }>();
+  const folder = dirname(csv);
   lines.slice(1).forEach((line, i) => {
     if (!line.trim()) return;
     const cells = parseCsvLine(line);
@@ -109,9 +120,23 @@ async function fromManifest(csv: string): Promise<Dataset> {
     }
     const name = nameCol >= 0 ? cells[nameCol]?.trim() || undefined : undefined;
     if (name) classNames.set(label, name);
-    items.push({ file: resolve(dirname(csv), file), label, ...(name ? { name } : {}) });
+    const path = resolve(folder, file);
+    const inside = relative(folder, path);
+    if (confined && (inside.startsWith('..') || isAbsolute(inside)))
+      throw new RuleditError(
+        'bad-dataset',
+        `${where}: '${file}' is outside the data set's folder ${folder}; a labels.csv names images inside its folder`,
+      );
+    const earlier = seen.get(path);
+    if (earlier)
+      throw new RuleditError(
+        'bad-dataset',
+        `${where}: '${file}' is listed again (first on line ${earlier.line}${earlier.label === label ? '' : `, as class ${earlier.label}; here class ${label}`}): list each image once`,
+      );
+    seen.set(path, { line: i + 2, label });
+    items.push({ file: path, label, ...(name ? { name } : {}) });
   });
-  return { root: dirname(csv), items, ...(classNames.size ? { classNames } : {}) };
+  return { root: folder, items, ...(classNames.size ? { classNames } : {}) };
 }
 
 /** One CSV record (RFC 4180 quoting: "a, b" and doubled quotes). */
@@ -152,7 +177,8 @@ async function fromClassFolders(root: string, folders: string[]): Promise<Datase
 }
 
 async function fromList(txt: string): Promise<Dataset> {
-  const items = (await readFile(txt, 'utf8'))
+  const items = (await readInput(txt, 'image list'))
+    .toString('utf8')
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'))

@@ -1,7 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import { RuleditError } from '../errors.js';
 import { cropBox, type PreprocessSpec } from './preprocess.js';
+import { readInput } from '../io/read-input.js';
 
 const KERNEL = {
   bilinear: 'linear',
@@ -146,14 +146,7 @@ function toLayout(
 
 async function load(source: string | Buffer): Promise<{ bytes: Buffer; where: string }> {
   if (typeof source !== 'string') return { bytes: source, where: 'image' };
-  try {
-    return { bytes: await readFile(source), where: source };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-      throw new RuleditError('not-found', `image not found: ${source} (check the path)`);
-    throw new RuleditError('bad-image', `cannot read ${source}: ${(e as Error).message}`);
-  }
+  return { bytes: await readInput(source, 'image'), where: source };
 }
 
 function badImage(where: string, e: unknown): RuleditError {

@@ -1,15 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 
 /** Class names, one per line: line i (from 0) names class i. */
 export async function loadLabels(path: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new RuleditError('not-found', `labels file not found: ${path}`);
-  }
-  const lines = text.split(/\r?\n/);
+  const lines = (await readInput(path, 'labels file')).toString('utf8').split(/\r?\n/);
   while (lines.length && lines[lines.length - 1].trim() === '') lines.pop();
   return lines.map((l) => l.trim());
 }

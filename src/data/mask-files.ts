@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { basename, extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { RuleditError } from '../errors.js';
 import { loadMask } from './mask.js';
+import { readInput } from '../io/read-input.js';
 
 /**
  * Per-image concept masks on disk: MASKDIR/<concept>/<image file stem>.png, 255 = concept. A mask
@@ -90,9 +91,7 @@ export async function readMaskAtImage(
   width: number,
   height: number,
 ): Promise<Float32Array | undefined> {
-  const bytes = await readFile(path).catch(() => {
-    throw new RuleditError('not-found', `mask not found: ${path}`);
-  });
+  const bytes = await readInput(path, 'mask');
   try {
     // The whole image as 'crop' at the image's size: loadMask's geometry becomes the identity.
     return await loadMask(bytes, width, height, { size: [height, width], cropFraction: 1 });
@@ -116,12 +115,11 @@ async function isBlack(bytes: Buffer): Promise<boolean> {
 
 /** Width and height of an image after EXIF rotation (the size every mask refers to). */
 export async function uprightSize(file: string): Promise<{ width: number; height: number }> {
+  const bytes = await readInput(file, 'image');
   try {
-    const meta = await sharp(file).metadata();
+    const meta = await sharp(bytes).metadata();
     return { width: meta.autoOrient.width, height: meta.autoOrient.height };
   } catch (e) {
-    if (!(await stat(file).catch(() => undefined)))
-      throw new RuleditError('not-found', `image not found: ${file}`);
     throw new RuleditError(
       'bad-image',
       `cannot decode ${file}: ${(e as Error).message.split('\n')[0]} (corrupt or not an image?)`,

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { RuleditError } from '../errors.js';
 import { checkPixels } from './image.js';
 import { cropBox, type PreprocessSpec } from './preprocess.js';
+import { readInput } from '../io/read-input.js';
 
 /**
  * Exact area averaging of a w x h (row-major) map to outW x outH: each output cell is the mean of
@@ -79,11 +79,7 @@ export async function loadMask(
   let bytes: Buffer;
   const where = typeof source === 'string' ? source : 'mask';
   if (typeof source === 'string') {
-    try {
-      bytes = await readFile(source);
-    } catch {
-      throw new RuleditError('not-found', `mask not found: ${source}`);
-    }
+    bytes = await readInput(source, 'mask');
   } else bytes = source;
   const full = await readMaskAt(bytes, where, imageWidth, imageHeight);
   const box = cropBox(imageWidth, imageHeight, spec);

@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 
 export type Resize = 'bilinear' | 'bicubic' | 'nearest' | 'lanczos3';
 
@@ -21,6 +21,13 @@ export interface PreprocessSpec {
   labels?: string;
 }
 
+/**
+ * The largest image side ruledit accepts, for a spec, a model's declared input or `--size`: one
+ * 4096x4096 RGB image is 200 MB of float32, about 80 times a 224-pixel ImageNet input; a declared
+ * 1000000x1000000 input would otherwise fail deep in an allocation with no word about the cause.
+ */
+export const MAX_SIDE = 4096;
+
 const KEYS = [
   'input',
   'output',
@@ -35,18 +42,7 @@ const KEYS = [
 const RESIZE: Resize[] = ['bilinear', 'bicubic', 'nearest', 'lanczos3'];
 
 export async function loadPreprocess(path: string): Promise<PreprocessSpec> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-      throw new RuleditError('not-found', `preprocessing spec not found: ${path}`);
-    throw new RuleditError(
-      'bad-preprocess',
-      `cannot read preprocessing spec ${path}: ${(e as Error).message} (pass a preprocess.json file)`,
-    );
-  }
+  const text = (await readInput(path, 'preprocessing spec')).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -89,10 +85,10 @@ export function parsePreprocess(json: unknown, where: string): PreprocessSpec {
   if (
     !Array.isArray(size) ||
     size.length !== 2 ||
-    !size.every((s) => Number.isInteger(s) && s > 0)
+    !size.every((s) => Number.isInteger(s) && s > 0 && s <= MAX_SIDE)
   ) {
     fail(
-      `'size' must be a positive whole number or [height, width], got ${JSON.stringify(sizeRaw)}`,
+      `'size' must be a whole number from 1 to ${MAX_SIDE} or [height, width] of such, got ${JSON.stringify(sizeRaw)}`,
     );
   }
   const crop = o.crop_fraction ?? 1;

@@ -215,7 +215,6 @@ export async function statsKey(
   return h.digest('hex').slice(0, 32);
 }
 
-
 /**
  * A cache entry, only if it is the one written for this key: its checksum matches, and C is a
  * dim x dim matrix of finite numbers, symmetric with a non-negative diagonal (a second moment).

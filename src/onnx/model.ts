@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 import { onnx, type ModelProto, type TensorProto, toNumber } from './proto.js';
 
 /** A parsed ONNX model, held fully in memory (external data is read in, so it is self-contained). */
@@ -15,16 +15,7 @@ export interface OnnxModel {
 
 export async function loadModel(path: string): Promise<OnnxModel> {
   const abs = resolve(path);
-  let bytes: Buffer;
-  try {
-    if ((await stat(abs)).isDirectory()) {
-      throw new RuleditError('not-onnx', `${path} is a folder; give the path of a .onnx file`);
-    }
-    bytes = await readFile(abs);
-  } catch (e) {
-    if (e instanceof RuleditError) throw e;
-    throw new RuleditError('not-found', `model file not found: ${path}`);
-  }
+  const bytes = await readInput(abs, 'model file');
   const proto = parseModel(bytes, path);
   await inlineExternalData(proto, dirname(abs), path);
   return { proto, path: abs, hash: createHash('sha256').update(bytes).digest('hex') };
@@ -77,14 +68,7 @@ async function inlineExternalData(proto: ModelProto, dir: string, where: string)
     }
     let file = files.get(location);
     if (!file) {
-      try {
-        file = await readFile(resolve(dir, location));
-      } catch {
-        throw new RuleditError(
-          'not-found',
-          `${where}: external data file '${location}' (tensor '${t.name}') not found next to the model`,
-        );
-      }
+      file = await readInput(resolve(dir, location), `${where}: external data file of '${t.name}'`);
       files.set(location, file);
     }
     const offset = Number(info.get('offset') ?? 0);

@@ -10,6 +10,15 @@ export function tensorToFloat32(t: TensorProto): Float32Array {
   const n = dimsOf(t).reduce((a, b) => a * b, 1);
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   const type = t.dataType ?? DataType.FLOAT;
+  // A shape and data that disagree (a damaged or hand-edited file) would be read short, padded
+  // with zeros, or fail in an allocation; said here, once, for every reader of weights.
+  const width = type === DataType.FLOAT ? 4 : type === DataType.DOUBLE ? 8 : 0;
+  const stored = raw ? raw.length / (width || 1) : undefined;
+  if (!(n >= 0) || (width && stored !== undefined && stored !== n))
+    throw new RuleditError(
+      'bad-weights',
+      `tensor '${t.name}' has shape [${dimsOf(t).join(', ')}] but holds ${stored ?? 'other'} values: the file is damaged`,
+    );
   if (type === DataType.FLOAT) {
     if (raw) {
       // Copy: raw bytes may sit at an unaligned offset inside the file buffer.

@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { RuleditError } from '../errors.js';
+import { readInput } from '../io/read-input.js';
 import {
   MEASURES,
   type DiscoveryCell,
@@ -31,12 +31,7 @@ export function reportToJson(data: ReportData): string {
 }
 
 export async function readReport(path: string): Promise<ReportData> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new RuleditError('not-found', `report not found: ${path}`);
-  }
+  const text = (await readInput(path, 'report')).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(text);

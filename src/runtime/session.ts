@@ -37,6 +37,7 @@ export class Runner {
     readonly input: string,
     readonly output: string,
     readonly taps: string[],
+    private readonly where: string,
   ) {}
 
   static async create(model: OnnxModel, options: SessionOptions = {}): Promise<Runner> {
@@ -51,15 +52,18 @@ export class Runner {
     }
     const batched = withDynamicBatch(proto, inputs[0].name) ?? proto;
     const session = await openSession(batched, options.threads);
-    return new Runner(session, inputs[0].name, model.proto.graph!.output![0].name!, taps);
+    const output = model.proto.graph!.output![0].name!;
+    return new Runner(session, inputs[0].name, output, taps, model.path ?? 'the model');
   }
 
   async run(data: Float32Array, dims: number[]): Promise<RunResult> {
     const feeds = { [this.input]: new ort.Tensor('float32', data, dims) };
-    const result = await this.session.run(feeds, [this.output, ...this.taps]);
+    const result = await runSession(this.session, feeds, [this.output, ...this.taps], this.where);
     const read = (name: string): Tapped => {
       const t = result[name];
-      return { data: t.data as Float32Array, dims: [...t.dims] };
+      const tapped = { data: t.data as Float32Array, dims: [...t.dims] };
+      checkFiniteOutput(tapped, name, this.where);
+      return tapped;
     };
     return {
       logits: read(this.output),
@@ -90,12 +94,50 @@ export class FeedRunner {
     const tensors = Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor('float32', t.data, t.dims)]),
     );
-    const out = (await this.session.run(tensors, [this.output]))[this.output];
-    return { data: out.data as Float32Array, dims: [...out.dims] };
+    const out = (await runSession(this.session, tensors, [this.output], 'a tail of the model'))[
+      this.output
+    ];
+    const tapped = { data: out.data as Float32Array, dims: [...out.dims] };
+    checkFiniteOutput(tapped, this.output, 'a tail of the model (with a changed weight)');
+    return tapped;
   }
 
   async release(): Promise<void> {
     await this.session.release();
+  }
+}
+
+/**
+ * A run ONNX Runtime refuses (an input shape the graph cannot take, an op failing on its data)
+ * is the model's or the input's problem, said in one line, not a trace.
+ */
+async function runSession(
+  session: ort.InferenceSession,
+  feeds: Record<string, ort.Tensor>,
+  fetches: string[],
+  where: string,
+): Promise<ort.InferenceSession.ReturnType> {
+  try {
+    return await session.run(feeds, fetches);
+  } catch (e) {
+    throw new RuleditError('bad-model', `ONNX Runtime cannot run ${where}: ${ortMessage(e)}`);
+  }
+}
+
+/**
+ * NaN or infinity in logits, keys or values would flow on as "NaN%" predictions, a NaN loss and a
+ * guard that sees no change: every command stops at the first one, naming the tensor and image.
+ */
+function checkFiniteOutput(t: Tapped, name: string, where: string): void {
+  const { data } = t;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v === 0) continue; // false only for NaN and ±Infinity
+    const image = Math.floor(i / (data.length / (t.dims[0] || 1)));
+    throw new RuleditError(
+      'non-finite',
+      `${where} computes ${v} in '${name}' (image ${image + 1} of a batch of ${t.dims[0]}): its weights or its input make it overflow; it cannot be run or edited`,
+    );
   }
 }
 
@@ -114,15 +156,20 @@ async function openSession(proto: ModelProto, threads = 0): Promise<ort.Inferenc
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      // Warnings about exporter quirks (initializers listed as inputs) are not the user's business.
-      logSeverityLevel: 3,
+      // Warnings about exporter quirks (initializers listed as inputs) are not the user's business,
+      // and ORT's own error log would repeat, in colour, the one line ruledit prints.
+      logSeverityLevel: 4,
       // Idle ORT threads otherwise spin, taking the cores that decode the next batch.
       extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   } catch (e) {
-    throw new RuleditError(
-      'bad-model',
-      `ONNX Runtime cannot load the model: ${(e as Error).message.split('\n')[0]}`,
-    );
+    throw new RuleditError('bad-model', `ONNX Runtime cannot load the model: ${ortMessage(e)}`);
   }
+}
+
+/** ORT's message without the C++ source location it wraps around it: what failed, in one line. */
+function ortMessage(e: unknown): string {
+  const first = (e as Error).message.split('\n')[0];
+  const told = first.match(/\[ONNXRuntimeError\] : \d+ : \w+ : (.*)$/)?.[1] ?? first;
+  return told.replace(/^\S+\.(cc|h):\d+ (\S+ )?/, '');
 }
