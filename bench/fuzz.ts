@@ -2,7 +2,7 @@
 // test/fixtures/fuzz.ts: exit 0 with finite output, or exit 2 with one error line; never a trace,
 // a crash, a hang or a changed input). Prints outcomes per kind of mutation and every breach with
 // its seed and index, so `mutant(model, seed, index)` makes the file again.
-// Usage: npx tsx bench/fuzz.ts [--count N] [--seed S] [--jobs J] [--timeout SECONDS]
+// Usage: npx tsx bench/fuzz.ts [--count N] [--seed S] [--jobs J] [--timeout SECONDS (300: a mutant with a huge feature map edits slowly, with progress)]
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ const flag = (name: string, fallback: number) => {
 const count = flag('--count', 2000);
 const seed = flag('--seed', 1);
 const jobs = flag('--jobs', availableParallelism());
-const timeoutMs = flag('--timeout', 60) * 1000;
+const timeoutMs = flag('--timeout', 300) * 1000;
 
 const dir = await mkdtemp(join(tmpdir(), 'ruledit-fuzz-bench-'));
 await writeScenes(join(dir, 'sc'), { perClass: 1, seed: 3, ground: 'road' });
@@ -51,6 +51,7 @@ async function worker(): Promise<void> {
       if (r.broken) {
         row.broken++;
         breaches.push(`seed ${seed} index ${i} (${m.what}) ${command}: ${r.broken}: ${r.stderr}`);
+        console.error(`BREACH ${breaches.at(-1)}`);
       } else if (r.code === 0) row.ran++;
       else row.refused++;
     }
