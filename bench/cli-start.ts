@@ -1,5 +1,7 @@
 // The CLI compiled (dist/, what the package ships) vs from sources through tsx (development):
-// `ruledit --version` and `ruledit predict` on the built-in model, interleaved, medians compared.
+// `ruledit --version`, `--help` and `predict` on the built-in model, interleaved, medians
+// compared; and the compiled start against bare `node` (target: --version and --help within
+// 0.15 s of it, issue 27).
 // npm run build && npx tsx bench/cli-start.ts [--rounds 7]
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,7 +22,12 @@ const entries = {
   compiled: [join(root, 'dist/cli/main.js')],
   tsx: ['--import', 'tsx', join(root, 'src/cli/main.ts')],
 };
-const commands = { '--version': ['--version'], predict: ['predict', BUILTIN_MODEL, ...images] };
+const bin = join(root, 'bin/ruledit.js');
+const commands = {
+  '--version': ['--version'],
+  '--help': ['--help'],
+  predict: ['predict', BUILTIN_MODEL, ...images],
+};
 const time = (args: string[]) => {
   const t = performance.now();
   execFileSync(process.execPath, args, { cwd: root, stdio: 'pipe' });
@@ -29,6 +36,17 @@ const time = (args: string[]) => {
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
 const rounds = Number(flag('--rounds', '7'));
+const bare: number[] = [];
+const started: Record<string, number[]> = { '--version': [], '--help': [] };
+for (let r = 0; r < rounds; r++) {
+  bare.push(time(['-e', '0']));
+  for (const name of Object.keys(started))
+    started[name].push(time([bin, ...commands[name as '--help']]));
+}
+for (const [name, t] of Object.entries(started))
+  console.log(
+    `ruledit ${name} (bin/ruledit.js, compiled): ${median(t).toFixed(3)} s, bare node ${median(bare).toFixed(3)} s: +${(median(t) - median(bare)).toFixed(3)} s (target +0.15), ratio ${(median(t) / median(bare)).toFixed(2)}x`,
+  );
 for (const [name, args] of Object.entries(commands)) {
   const t: Record<string, number[]> = { compiled: [], tsx: [] };
   for (let r = 0; r < rounds; r++)

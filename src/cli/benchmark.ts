@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { loadTestSet } from '../concepts/testset.js';
 import { openDataset, type DatasetItem } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
@@ -27,9 +28,7 @@ import { table } from './table.js';
 export function registerBenchmark(program: Command): void {
   program
     .command('benchmark')
-    .description(
-      'the evaluation harness (docs/method.md section 9): edit with each method on every test-set case and seed, score errors corrected and clean accuracy drop; resumable',
-    )
+    .description(ABOUT.benchmark)
     .argument('<model>', 'ONNX classifier')
     .requiredOption('--testsets <files...>', "test set manifests (from 'ruledit testset')")
     .option(

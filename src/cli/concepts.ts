@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.js';
 import { describeSkips } from '../concepts/skips.js';
 import { RuleditError } from '../errors.js';
@@ -9,9 +10,7 @@ import { table } from './table.js';
 export function registerConcepts(program: Command): void {
   program
     .command('concepts')
-    .description(
-      'index which images of a data set contain which concept (masks cached on disk); prints counts',
-    )
+    .description(ABOUT.concepts)
     .argument('<dataset>', 'folder of images, class folders, labels.csv, or a CSV/TXT list')
     .option('--masks <dir>', 'mask files: DIR/<concept>/<image file stem>.png, 255 = concept')
     .option('--coco <file>', 'COCO instances JSON (polygons and RLE), categories as concepts')

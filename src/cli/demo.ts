@@ -1,3 +1,4 @@
+import { ABOUT } from './commands.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,9 +40,7 @@ interface DemoFlags {
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description(
-      'the whole method on the built-in scene model: vehicles fail on snowy roads, one exemplar rewrites one block, measured against fine-tuning; then a typographic sticker attack and its fix',
-    )
+    .description(ABOUT.demo)
     .option(
       '--out <dir>',
       'folder for the report and the edited model (default: a new temporary folder)',

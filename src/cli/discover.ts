@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { Option } from 'commander';
 import {
   buildConceptIndex,
@@ -33,9 +34,7 @@ import { table } from './table.js';
 export function registerDiscover(program: Command): void {
   program
     .command('discover')
-    .description(
-      'rule discovery (docs/method.md section 9): per concept and class, the accuracy drop when the concept is transformed, most reliant first',
-    )
+    .description(ABOUT.discover)
     .argument('<model>', 'ONNX classifier')
     .argument('<dataset>', 'labelled data set the concept index covers')
     .option('--index <file>', "concept index JSON (from 'ruledit concepts')")

@@ -1,3 +1,4 @@
+import { ABOUT } from './commands.js';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { loadClassifier, saveClassifier, type Classifier } from '../classifier.js';
@@ -55,7 +56,7 @@ interface FinetuneFlags extends ExemplarFlags {
 
 export function registerEdit(program: Command): void {
   const rewriteFlag = (key: string) => methodOption('rewrite', key);
-  exemplarCommand(program, 'edit', METHODS.rewrite.summary)
+  exemplarCommand(program, 'edit', ABOUT.edit)
     .option(
       '--stats-data <dir>',
       'reference images for the key statistics (cached after the first run)',
@@ -148,11 +149,7 @@ export function registerEdit(program: Command): void {
     });
 
   const finetuneFlag = (key: string) => methodOption('finetune-local', key);
-  exemplarCommand(
-    program,
-    'finetune',
-    'baseline: fine-tune toward a label on the transformed exemplars (docs/method.md section 8)',
-  )
+  exemplarCommand(program, 'finetune', ABOUT.finetune)
     .requiredOption('--label <n>', 'class the transformed exemplars should be called', intOption)
     .addOption(
       new Option(

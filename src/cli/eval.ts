@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { openDataset } from '../data/dataset.js';
 import { shortLabel } from '../data/labels.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -16,9 +17,7 @@ import { table } from './table.js';
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .description(
-      'accuracy of a classifier on a labelled data set (class folders, labels.csv or a CSV manifest)',
-    )
+    .description(ABOUT.eval)
     .argument('<model>', 'ONNX model file')
     .argument(
       '<dataset>',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { activeEdits, revertLast, stripHistory } from '../edit/record.js';
 import { loadModel } from '../onnx/model.js';
 import { readHistory } from '../onnx/history.js';
@@ -8,7 +9,7 @@ import { table } from './table.js';
 export function registerHistory(program: Command): void {
   program
     .command('history')
-    .description("the edits recorded in a model's metadata")
+    .description(ABOUT.history)
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print the full records as JSON', false)
     .action(async (modelPath: string, opts: { json: boolean }) => {
@@ -44,9 +45,7 @@ export function registerHistory(program: Command): void {
 
   program
     .command('strip')
-    .description(
-      "drop the undo data of every recorded edit (the old weights' copies), keeping the summaries: a smaller model to deploy, whose edits can no longer be reverted",
-    )
+    .description(ABOUT.strip)
     .argument('<model>', 'ONNX model file')
     .requiredOption('--out <file>', 'where to write the stripped model')
     .option('--force', 'replace --out if it exists', false)
@@ -58,7 +57,7 @@ export function registerHistory(program: Command): void {
 
   program
     .command('revert')
-    .description('undo the most recent edit still in force, restoring the exact pre-edit weights')
+    .description(ABOUT.revert)
     .argument('<model>', 'ONNX model file')
     .requiredOption('--out <file>', 'where to write the reverted model')
     .option('--force', 'replace --out if it exists', false)

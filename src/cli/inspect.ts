@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { activationName, findBlock, listBlocks, modulePath } from '../onnx/blocks.js';
 import { modelInputs } from '../onnx/model.js';
 import { tensorShapes } from '../runtime/capture.js';
@@ -10,7 +11,7 @@ import { table } from './table.js';
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
-    .description('list the editable blocks of an ONNX classifier (docs/method.md section 4)')
+    .description(ABOUT.inspect)
     .argument('<model>', 'ONNX model file')
     .option(
       '--size <n>',

@@ -2,24 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isRuleditError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { registerDemo } from './demo.js';
+import { COMMANDS, type CommandName } from './commands.js';
 import { flagOf } from './options.js';
-import { registerEdit } from './edit.js';
-import { registerHistory } from './history.js';
-import { registerStats } from './stats.js';
-import { registerSynth } from './synth.js';
-import { registerEval } from './eval.js';
-import { registerInspect } from './inspect.js';
-import { registerPredict } from './predict.js';
-import { registerReport } from './report.js';
-import { registerTransform } from './transform.js';
-import { registerConcepts } from './concepts.js';
-import { registerTestset } from './testset.js';
-import { registerDiscover } from './discover.js';
-import { registerBenchmark } from './benchmark.js';
-import { registerServe } from './serve.js';
-import { registerWorker } from './worker.js';
-import { registerMatch } from './match.js';
 
 // Ctrl-C and SIGTERM become normal exits so 'exit' handlers remove half-written temporary files.
 process.once('SIGINT', () => process.exit(130));
@@ -40,23 +24,12 @@ const program = new Command('ruledit')
   )
   .exitOverride();
 
-registerDemo(program);
-registerInspect(program);
-registerPredict(program);
-registerEval(program);
-registerStats(program);
-registerEdit(program);
-registerHistory(program);
-registerMatch(program);
-registerSynth(program);
-registerReport(program);
-registerTransform(program);
-registerConcepts(program);
-registerTestset(program);
-registerDiscover(program);
-registerBenchmark(program);
-registerServe(program);
-registerWorker(program);
+// Only the command that runs is loaded (`ruledit help CMD` loads CMD); the listing of `--help`
+// and the version need none of them.
+const [first, second] = process.argv.slice(2);
+const wanted = (first === 'help' ? second : first) as CommandName;
+if (Object.hasOwn(COMMANDS, wanted)) (await COMMANDS[wanted].load())(program);
+else for (const [name, c] of Object.entries(COMMANDS)) program.command(name).description(c.about);
 for (const cmd of program.commands) cmd.exitOverride();
 
 try {

@@ -1,3 +1,4 @@
+import { ABOUT } from './commands.js';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { loadClassifier, type Classifier } from '../classifier.js';
@@ -24,12 +25,7 @@ interface MatchFlags extends Omit<ExemplarFlags, 'out' | 'force'> {
 }
 
 export function registerMatch(program: Command): void {
-  exemplarCommand(
-    program,
-    'match',
-    "where the exemplar's context is found in other images, before any edit: each key's match with the direction the rewrite would edit along, as heat maps and a ranking",
-    false,
-  )
+  exemplarCommand(program, 'match', ABOUT.match, false)
     .requiredOption('--stats-data <dir>', 'reference images for the key statistics (as for edit)')
     .requiredOption('--data <dir>', 'images to search')
     .addOption(methodOption('rewrite', 'rank'))

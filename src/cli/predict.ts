@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { batches } from '../data/batches.js';
 import { shortLabel } from '../data/labels.js';
 import { softmax, topK } from '../runtime/logits.js';
@@ -10,7 +11,7 @@ import { labelsOption, positiveIntOption, preprocessOption, threadsOption } from
 export function registerPredict(program: Command): void {
   program
     .command('predict')
-    .description('top-K classes of a classifier for each image')
+    .description(ABOUT.predict)
     .argument('<model>', 'ONNX model file')
     .argument('<images...>', 'image files (JPEG, PNG, WebP)')
     .addOption(preprocessOption())

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { RuleditError } from '../errors.js';
 import { readReport } from '../report/json.js';
 import { screenshotReport } from '../report/screenshot.js';
@@ -7,9 +8,7 @@ import { writeReport } from '../report/write.js';
 export function registerReport(program: Command): void {
   program
     .command('report')
-    .description(
-      'render a report.json (written by eval harness, discovery or demo) again as HTML + CSV',
-    )
+    .description(ABOUT.report)
     .argument('<report>', 'report.json written by ruledit')
     .requiredOption('--out <dir>', 'folder for report.html, report.json and the CSV files')
     .option('--force', 'replace the files of a report already in --out', false)

@@ -1,3 +1,4 @@
+import { ABOUT } from './commands.js';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -16,9 +17,7 @@ interface ServeFlags {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description(
-      'the local web editor: paint a concept, choose its new look, edit, see predictions change',
-    )
+    .description(ABOUT.serve)
     .argument('[model]', 'ONNX model file (default: the built-in scene model)')
     .option(
       '--port <n>',

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { openDataset } from '../data/dataset.js';
 import { keyStatistics } from '../edit/stats.js';
 import { checkSetting } from '../edit/methods.js';
@@ -20,9 +21,7 @@ import { progress } from './progress.js';
 export function registerStats(program: Command): void {
   program
     .command('stats')
-    .description(
-      "second moment of a block's keys over reference images, and its whitening (cached)",
-    )
+    .description(ABOUT.stats)
     .argument('<model>', 'ONNX model file')
     .requiredOption('--layer <name>', 'block name or index')
     .requiredOption('--data <dir>', 'reference images (any data set form; labels are not needed)')

@@ -1,3 +1,4 @@
+import { ABOUT } from './commands.js';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -20,9 +21,7 @@ import { parsePreprocess } from '../data/preprocess.js';
 import { numberOption, positiveIntOption, sideOption } from './options.js';
 
 export function registerSynth(program: Command): void {
-  const synth = program
-    .command('synth')
-    .description('the synthetic scene world: train the built-in model, write scenes and styles');
+  const synth = program.command('synth').description(ABOUT.synth);
   registerWriters(synth);
   synth
     .command('train')

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { Option } from 'commander';
 import { loadConceptIndex } from '../concepts/concept-index.js';
 import { loadStyle } from '../concepts/style.js';
@@ -13,9 +14,7 @@ import { table } from './table.js';
 export function registerTestset(program: Command): void {
   program
     .command('testset')
-    .description(
-      'build the test sets of one (concept, style) pair (docs/method.md section 9): train exemplars, validation and test splits, as a manifest of paths',
-    )
+    .description(ABOUT.testset)
     .argument('<index>', "concept index JSON (written by 'ruledit concepts')")
     .requiredOption('--concept <name>', 'concept whose look changes')
     .requiredOption('--style <dir>', 'style: a folder of at least 2 style images')

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { transformImage, type Transformation } from '../concepts/transform-image.js';
 import { RuleditError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -8,9 +9,7 @@ import { intOption, numberOption } from './options.js';
 export function registerTransform(program: Command): void {
   program
     .command('transform')
-    .description(
-      "change an image's masked region: x' = x*(1-m) + T(x)*m, written as PNG at the image's size",
-    )
+    .description(ABOUT.transform)
     .argument('<image>', 'image file (JPEG, PNG, WebP)')
     .argument('<mask>', "mask image, white (255) = region; the image's size or aspect ratio")
     .option('--texture <file>', 'paste a texture image (stretched to the image, or --tile)')

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
+import { ABOUT } from './commands.js';
 import { startWorker } from '../queue/worker.js';
 import { cacheOption, intOption, positiveIntOption, threadsOption } from './options.js';
 
 export function registerWorker(program: Command): void {
   program
     .command('worker')
-    .description(
-      "run the work of 'benchmark', 'stats' and 'discover' given --queue URL (trials, statistics shards, discovery units) until stopped; reads the coordinator's files at the same paths",
-    )
+    .description(ABOUT.worker)
     .requiredOption('--queue <url>', 'Redis of the queue: redis://HOST:PORT/DB')
     .option('--concurrency <n>', 'jobs at once in this process', positiveIntOption, 1)
     .addOption(threadsOption())
