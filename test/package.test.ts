@@ -117,6 +117,20 @@ describe('the npm package', () => {
     );
   });
 
+  it('fine-tunes with the gradients it ships, without the TF.js umbrella package', async () => {
+    const out = await node(
+      `import { loadClassifier, loadExemplar, edit } from 'ruledit';
+      import { BUILTIN_MODEL } from 'ruledit/synth';
+      const c = await loadClassifier(BUILTIN_MODEL);
+      const ex = await loadExemplar('scenes/images/car-0.png', 'scenes/masks/road/car-0.png', { fill: 'white' }, c.spec);
+      const { report } = await edit(c, [ex], { method: 'finetune-local', label: 3, steps: 5, lr: 0.01, guard: false });
+      console.log(JSON.stringify({ before: report.lossBefore, after: report.lossAfter }));`,
+      /^@tensorflow\/tfjs(\/|$)/,
+    );
+    const r = JSON.parse(out.trim().split('\n').at(-1)!);
+    assert.ok(r.after < r.before, `cross-entropy ${r.before} -> ${r.after}`);
+  });
+
   it("exports a small core, and the CLI runs from the package's compiled JavaScript", async () => {
     const out = await node(
       `const m = await import('ruledit'); console.log(Object.keys(m).sort().join(' '));`,

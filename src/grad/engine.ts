@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -48,6 +50,24 @@ function probeNative(): Promise<boolean> {
   return nativeProbe;
 }
 
+/**
+ * tfjs-core's Node bundle ships no gradient functions. `npm run build` bundles tfjs-core's own
+ * registrations of them (and of the chained tensor methods they call) into dist/vendor
+ * (scripts/build.mjs); they fill the process-global registries every copy of tfjs-core shares.
+ * The same file serves src/ (tsx) and dist/: both sit two levels below the package root. Loaded
+ * on first use, so commands that need no gradients do not pay for it.
+ */
+const GRADIENTS = new URL('../../dist/vendor/tfjs-gradients.js', import.meta.url);
+
+async function registerGradients(): Promise<void> {
+  if (!existsSync(GRADIENTS))
+    throw new RuleditError(
+      'not-built',
+      `${fileURLToPath(GRADIENTS)} is missing: run \`npm run build\` (it bundles tfjs-core's gradients)`,
+    );
+  await import(GRADIENTS.href);
+}
+
 async function activate(name: string): Promise<void> {
   if (tf.getBackend() !== name || tf.engine().backendName !== name) {
     const ok = await tf.setBackend(name);
@@ -65,10 +85,7 @@ async function activate(name: string): Promise<void> {
  */
 export async function gradEngine(options?: { backend?: GradBackend }): Promise<GradEngine> {
   const wanted = options?.backend ?? 'auto';
-  // tfjs-core's Node bundle ships no gradient functions; the official umbrella package registers
-  // them into the process-global registry every copy of tfjs-core shares. Loaded here, on first
-  // use (~0.4 s), so commands that need no gradients do not pay for it.
-  await import('@tensorflow/tfjs');
+  await registerGradients();
   let name: string;
   if (wanted === 'cpu') {
     name = 'cpu';
