@@ -27,7 +27,10 @@ const model = readFileSync(BUILTIN_MODEL);
 const env = { RULEDIT_CACHE: join(dir, 'cache') };
 
 /** Per kind of mutation: mutants, runs that succeeded, runs refused, breaches. */
-const table = new Map<string, { mutants: number; ran: number; refused: number; broken: number }>();
+const table = new Map<
+  string,
+  { mutants: number; ran: number; refused: number; slow: number; broken: number }
+>();
 const breaches: string[] = [];
 let slowest = 0;
 let next = 0;
@@ -39,7 +42,7 @@ async function worker(): Promise<void> {
     const i = next++;
     const m = mutant(model, seed, i);
     const kind = m.what.startsWith('file cut') ? 'cut' : m.what.split(/[: ]/)[0];
-    const row = table.get(kind) ?? { mutants: 0, ran: 0, refused: 0, broken: 0 };
+    const row = table.get(kind) ?? { mutants: 0, ran: 0, refused: 0, slow: 0, broken: 0 };
     table.set(kind, row);
     row.mutants++;
     const file = join(dir, `m${i}.onnx`);
@@ -52,7 +55,8 @@ async function worker(): Promise<void> {
         row.broken++;
         breaches.push(`seed ${seed} index ${i} (${m.what}) ${command}: ${r.broken}: ${r.stderr}`);
         console.error(`BREACH ${breaches.at(-1)}`);
-      } else if (r.code === 0) row.ran++;
+      } else if (r.slow) row.slow++;
+      else if (r.code === 0) row.ran++;
       else row.refused++;
     }
     await rm(file, { force: true });
@@ -69,10 +73,12 @@ const minutes = (performance.now() - start) / 60_000;
 console.log(
   `fuzz: ${count} mutants (seed ${seed}) x inspect, predict, edit in ${minutes.toFixed(1)} min, ${jobs} at a time; slowest run ${slowest.toFixed(1)} s`,
 );
-console.log('| mutation | mutants | runs exit 0 | runs exit 2 | breaches |');
-console.log('| --- | --- | --- | --- | --- |');
+console.log(
+  '| mutation | mutants | runs exit 0 | runs exit 2 | stopped, still working | breaches |',
+);
+console.log('| --- | --- | --- | --- | --- | --- |');
 for (const [kind, r] of [...table].sort())
-  console.log(`| ${kind} | ${r.mutants} | ${r.ran} | ${r.refused} | ${r.broken} |`);
+  console.log(`| ${kind} | ${r.mutants} | ${r.ran} | ${r.refused} | ${r.slow} | ${r.broken} |`);
 for (const b of breaches) console.log(`BREACH ${b}`);
 await rm(dir, { recursive: true, force: true });
 process.exitCode = breaches.length ? 1 : 0;

@@ -114,11 +114,19 @@ export async function findPreprocess(
   }
   if (given !== undefined) return loadPreprocess(given);
   const embedded = readMetadata(model, SPEC_KEY);
-  if (embedded)
-    return parsePreprocess(
-      JSON.parse(embedded),
-      `${model.path ?? 'model'} (embedded preprocessing)`,
-    );
+  if (embedded) {
+    const where = `${model.path ?? 'model'} (embedded preprocessing, metadata '${SPEC_KEY}')`;
+    let json: unknown;
+    try {
+      json = JSON.parse(embedded);
+    } catch (e) {
+      throw new RuleditError(
+        'bad-preprocess',
+        `${where} is not JSON (${(e as Error).message}): give \`preprocess\``,
+      );
+    }
+    return parsePreprocess(json, where);
+  }
   const beside = besideModel(model, 'preprocess.json');
   return beside ? loadPreprocess(beside) : undefined;
 }

@@ -92,6 +92,10 @@ before(async () => {
   // Finite weights whose activations overflow float32 two layers on.
   await mutant('overflow.onnx', (g) => setWeight(g, 'stem.bn.scale', (w) => w.fill(1e38)));
   await writeFile(at('big.json'), JSON.stringify({ ...spec, size: 1_000_000 }));
+  // Found by bench/fuzz.ts: embedded preprocessing that is not JSON.
+  const withMeta = await loadModel(BUILTIN_MODEL);
+  withMeta.proto.metadataProps!.find((p) => p.key === 'ruledit.preprocess')!.value = '{';
+  await saveModel({ ...withMeta, path: undefined }, at('badmeta.onnx'));
   await mkdir(at('escape'));
   await copyFile(at('sc', 'images', 'car-0.png'), at('escape', 'x.png'));
   await writeFile(at('escape', 'labels.csv'), 'file,class\nx.png,1\n../m.onnx,1\n');
@@ -284,6 +288,11 @@ const CASES: [string, () => string[], RegExp][] = [
     'edit on them (it would solve on NaN)',
     () => edit(at('overflow.onnx'), at('o9.onnx')),
     /overflow\.onnx computes (-?Infinity|NaN) in/,
+  ],
+  [
+    'embedded preprocessing that is not JSON (it printed a trace)',
+    () => ['predict', at('badmeta.onnx'), IMAGE()],
+    /embedded preprocessing, metadata 'ruledit\.preprocess'\) is not JSON .*: give --preprocess/,
   ],
   [
     'a spec whose size is 1000000 (it blamed the image)',
