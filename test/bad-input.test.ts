@@ -92,6 +92,13 @@ before(async () => {
   // Finite weights whose activations overflow float32 two layers on.
   await mutant('overflow.onnx', (g) => setWeight(g, 'stem.bn.scale', (w) => w.fill(1e38)));
   await writeFile(at('big.json'), JSON.stringify({ ...spec, size: 1_000_000 }));
+  // Found by bench/fuzz.ts: a stride that makes res2b's convolution 1x1, broadcast by its Add.
+  await mutant('stride.onnx', (g) => {
+    const a = g
+      .node!.find((n) => n.name === 'res2a')!
+      .attribute!.find((x) => x.name === 'strides')!;
+    a.ints = [1000, 1000];
+  });
   // Found by bench/fuzz.ts: embedded preprocessing that is not JSON.
   const withMeta = await loadModel(BUILTIN_MODEL);
   withMeta.proto.metadataProps!.find((p) => p.key === 'ruledit.preprocess')!.value = '{';
@@ -293,6 +300,11 @@ const CASES: [string, () => string[], RegExp][] = [
     'embedded preprocessing that is not JSON (it printed a trace)',
     () => ['predict', at('badmeta.onnx'), IMAGE()],
     /embedded preprocessing, metadata 'ruledit\.preprocess'\) is not JSON .*: give --preprocess/,
+  ],
+  [
+    "edit a block whose chain broadcasts its convolution's output (it printed an internal error)",
+    () => edit(at('stride.onnx'), at('o11.onnx')),
+    /block 'res2b': its convolution gives 1 positions but its chain .* gives 64/,
   ],
   [
     'a spec whose size is 1000000 (it blamed the image)',

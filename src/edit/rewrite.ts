@@ -249,9 +249,12 @@ export async function rewrite(
       map = Float64Array.from(k);
     }
     const unfolded = unfold(block, map, subspace ? rank : cin, kh, kw);
+    // The convolution's own output and the chain's disagree when the chain broadcasts it (an Add
+    // of a 1x1 map and a full one: found by bench/fuzz.ts with a stride of 1000).
     if (unfolded.positions !== ph * pw) {
-      throw new Error(
-        `internal: unfold gave ${unfolded.positions} positions, the pre-activation has ${ph * pw}`,
+      throw new RuleditError(
+        'unsupported-model',
+        `block '${block.name}': its convolution gives ${unfolded.positions} positions but its chain (${block.chain.join(' > ')}) gives ${ph * pw}, so the chain broadcasts the convolution's output: ruledit cannot edit such a block; choose another with \`layer\``,
       );
     }
     return {
