@@ -39,8 +39,11 @@ try {
     // Help and version are successes; every usage error is a user error (exit 2).
     process.exitCode = e.exitCode === 0 ? 0 : 2;
   } else if (isRuleditError(e)) {
-    // The library names its options in backquotes (`statsData`); here they are flags.
-    const message = e.message.replace(/`([a-z][A-Za-z.]*)`/g, (_, key: string) => flagOf(key));
+    // The library names its options in backquotes (`statsData`); here they are flags. A message
+    // quoting a file's contents (a JSON parser's) may hold a newline: the error stays one line.
+    const message = e.message
+      .replace(/`([a-z][A-Za-z.]*)`/g, (_, key: string) => flagOf(key))
+      .replace(/\s*\n\s*/g, ' ');
     process.stderr.write(`ruledit: error: ${message}\n`);
     process.exitCode = 2;
   } else {
