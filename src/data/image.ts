@@ -121,7 +121,19 @@ function normalize(pixels: Buffer, h: number, w: number, spec: PreprocessSpec): 
   const lut = new Float32Array(768);
   for (let c = 0; c < 3; c++)
     for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v / 255 - spec.mean[c]) / spec.std[c];
-  return toLayout(hw, spec, (p, c) => lut[c * 256 + pixels[p * 3 + c]]);
+  // Plain loops, not toLayout's callback: a call per value cost as much as the JPEG decode
+  // (1.5-2.3 ms of 4.5 per ImageNet photo, on the thread that feeds ONNX Runtime).
+  const out = new Float32Array(3 * hw);
+  if (spec.layout === 'NCHW') {
+    for (let c = 0; c < 3; c++) {
+      const plane = out.subarray(c * hw, (c + 1) * hw);
+      for (let p = 0, i = c; p < hw; p++, i += 3) plane[p] = lut[c * 256 + pixels[i]];
+    }
+  } else {
+    for (let i = 0; i < 3 * hw; i += 3)
+      for (let c = 0; c < 3; c++) out[i + c] = lut[c * 256 + pixels[i + c]];
+  }
+  return out;
 }
 
 /** (v/255 - mean) / std of RGB (HWC) pixels that may be fractional (blended images). */
