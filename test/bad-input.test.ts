@@ -379,9 +379,11 @@ describe('bad input: exit 2, one line, nothing changed', () => {
       at('sc', 'images'),
       '--json',
     ];
+    // A cache of its own: the cases above leave statistics of other models in the shared one.
+    const env = { RULEDIT_CACHE: at('stats-cache') };
     const first = await ruledit(args, env);
     assert.equal(first.code, 0, first.stderr);
-    const folder = at('cache', 'stats');
+    const folder = at('stats-cache', 'stats');
     const [file] = readdirSync(folder);
     const entry = JSON.parse(await readFile(join(folder, file), 'utf8'));
     const C = Buffer.from(entry.C, 'base64');

@@ -39,9 +39,10 @@ export function progress(label: string, total: number, unit = 'img'): Progress {
   const line = () => {
     const s = (Date.now() - start) / 1000;
     const rate = value / Math.max(s, 1e-9);
-    const eta = rate > 0 ? Math.round((total - value) / rate) : NaN;
+    // Before the first item there is no rate to tell an ETA from.
+    const eta = rate > 0 ? `${Math.round((total - value) / rate)}s` : 'unknown';
     process.stderr.write(
-      `${label}: ${value}/${total} ${unit} (${rate.toFixed(1)} ${unit}/s, ETA ${eta}s)\n`,
+      `${label}: ${value}/${total} ${unit} (${rate.toFixed(1)} ${unit}/s, ETA ${eta})\n`,
     );
   };
   return {
