@@ -219,7 +219,10 @@ describe('report charts', () => {
   it('fit their value axis to the data, with zero and a margin past every mark', () => {
     // On a 260 px plot a bar's label takes 20 px: 20 / (260 - 40) of the span beyond each end.
     const near = (got: number[], want: number[]) =>
-      assert.ok(got.every((g, i) => Math.abs(g - want[i]) < 1e-9), `${got} vs ${want}`);
+      assert.ok(
+        got.every((g, i) => Math.abs(g - want[i]) < 1e-9),
+        `${got} vs ${want}`,
+      );
     near(fitDomain([10, 40, null], 260), [0, 45]);
     near(fitDomain([100, -30, NaN], 260), [-30 - 130 / 11, 100 + 130 / 11]);
     near(fitDomain([-100, 100], 260), [-100 - 200 / 11, 100 + 200 / 11]);
