@@ -10,16 +10,12 @@ import { join } from 'node:path';
 import { BUILTIN_MODEL } from '../src/synth/builtin.ts';
 import { writeScenes } from '../src/synth/write.ts';
 import { fuzzCommands, mutant, runChecked } from '../test/fixtures/fuzz.ts';
+import { flag } from './snow-problem.ts';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : fallback;
-};
-const count = flag('--count', 2000);
-const seed = flag('--seed', 1);
-const jobs = flag('--jobs', availableParallelism());
-const timeoutMs = flag('--timeout', 300) * 1000;
+const count = Number(flag('--count', '2000'));
+const seed = Number(flag('--seed', '1'));
+const jobs = Number(flag('--jobs', String(availableParallelism())));
+const timeoutMs = Number(flag('--timeout', '300')) * 1000;
 
 const dir = await mkdtemp(join(tmpdir(), 'ruledit-fuzz-bench-'));
 await writeScenes(join(dir, 'sc'), { perClass: 1, seed: 3, ground: 'road' });

@@ -125,6 +125,21 @@ const edit = (model: string, out: string, ...more: string[]) => [
   ...more,
 ];
 
+/** An edit of the built-in model with one exemplar given as image and mask paths. */
+const exemplarEdit = (image: string, mask: string, out: string, ...more: string[]) => [
+  'edit',
+  at('m.onnx'),
+  '--image',
+  image,
+  '--mask',
+  mask,
+  '--fill',
+  'white',
+  '--out',
+  out,
+  ...more,
+];
+
 const finetune = (...more: string[]) => [
   'finetune',
   at('m.onnx'),
@@ -208,20 +223,7 @@ const CASES: [string, () => string[], RegExp][] = [
   ],
   [
     'a mask whose brightest pixel is 1/255',
-    () => [
-      'edit',
-      at('m.onnx'),
-      '--image',
-      IMAGE(),
-      '--mask',
-      at('faint.png'),
-      '--fill',
-      'white',
-      '--stats-data',
-      at('sc', 'images'),
-      '--out',
-      at('o4.onnx'),
-    ],
+    () => exemplarEdit(IMAGE(), at('faint.png'), at('o4.onnx'), '--stats-data', at('sc', 'images')),
     /brightest pixel is 1\/255/,
   ],
   ['serve --port 70000', () => ['serve', '--port', '70000'], /a port is at most 65535/],
@@ -233,18 +235,7 @@ const CASES: [string, () => string[], RegExp][] = [
   ],
   [
     'a FIFO as the exemplar image (it hung)',
-    () => [
-      'edit',
-      at('m.onnx'),
-      '--image',
-      at('fifo.png'),
-      '--mask',
-      MASK(),
-      '--fill',
-      'white',
-      '--out',
-      at('o5.onnx'),
-    ],
+    () => exemplarEdit(at('fifo.png'), MASK(), at('o5.onnx')),
     /fifo\.png is not a regular file/,
   ],
   [
@@ -254,18 +245,7 @@ const CASES: [string, () => string[], RegExp][] = [
   ],
   [
     'a folder as the mask (it said "not found")',
-    () => [
-      'edit',
-      at('m.onnx'),
-      '--image',
-      IMAGE(),
-      '--mask',
-      at('sc'),
-      '--fill',
-      'white',
-      '--out',
-      at('o6.onnx'),
-    ],
+    () => exemplarEdit(IMAGE(), at('sc'), at('o6.onnx')),
     /mask .*sc is a folder; give the path of a file/,
   ],
   [
