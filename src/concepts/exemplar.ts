@@ -85,8 +85,8 @@ export async function loadExemplars(
   spec: PreprocessSpec,
 ): Promise<Exemplar[]> {
   const [h, w] = spec.size;
-  const imageBytes = await readBytes(image, 'image');
-  const maskBytes = await readBytes(mask, 'mask');
+  const imageBytes = await readInput(image, 'image');
+  const maskBytes = await readInput(mask, 'mask');
   const img = await modelPixels(imageBytes, image, spec);
   const m = await loadMaskFrom(maskBytes, mask, img.width, img.height, spec);
   const x = Float32Array.from(img.pixels);
@@ -112,7 +112,7 @@ export async function loadExemplars(
     );
     const out: Exemplar[] = [];
     for (const file of files) {
-      const bytes = await readBytes(file, 'texture image');
+      const bytes = await readInput(file, 'texture image');
       for (const place of placements) {
         const texture = await textureImage(bytes, w, h, replacement.mode ?? 'stretch', place);
         const t = replacement.keepShading ? shadeTexture(x, texture, m) : texture;
@@ -128,7 +128,7 @@ export async function loadExemplars(
     transformed = compose(x, fillTexture(parseColour(replacement.fill), w, h), m);
     replacementHash = sha256(Buffer.from(replacement.fill, 'utf8'));
   } else if ('modified' in replacement) {
-    const bytes = await readBytes(replacement.modified, 'modified image');
+    const bytes = await readInput(replacement.modified, 'modified image');
     const mod = await modelPixels(bytes, replacement.modified, spec);
     if (mod.width !== img.width || mod.height !== img.height)
       throw new RuleditError(
@@ -177,8 +177,4 @@ async function loadMaskFrom(
       throw new RuleditError(e.code, e.message.replace(/^(cannot decode )?mask\b/, `$1${where}`));
     throw e;
   }
-}
-
-async function readBytes(path: string, what: string): Promise<Buffer> {
-  return readInput(path, what);
 }

@@ -4,7 +4,7 @@ import { basename, extname, join, relative } from 'node:path';
 import sharp from 'sharp';
 import { RuleditError } from '../errors.js';
 import { loadMask } from './mask.js';
-import { readInput } from '../io/read-input.js';
+import { checkRegularFile, readInput } from '../io/read-input.js';
 
 /**
  * Per-image concept masks on disk: MASKDIR/<concept>/<image file stem>.png, 255 = concept. A mask
@@ -115,9 +115,10 @@ async function isBlack(bytes: Buffer): Promise<boolean> {
 
 /** Width and height of an image after EXIF rotation (the size every mask refers to). */
 export async function uprightSize(file: string): Promise<{ width: number; height: number }> {
-  const bytes = await readInput(file, 'image');
+  // sharp reads only the header, so the file is checked, not read whole.
+  await checkRegularFile(file, 'image');
   try {
-    const meta = await sharp(bytes).metadata();
+    const meta = await sharp(file).metadata();
     return { width: meta.autoOrient.width, height: meta.autoOrient.height };
   } catch (e) {
     throw new RuleditError(

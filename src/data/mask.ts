@@ -76,11 +76,8 @@ export async function loadMask(
   imageHeight: number,
   spec: Pick<PreprocessSpec, 'size' | 'cropFraction'>,
 ): Promise<Float32Array> {
-  let bytes: Buffer;
   const where = typeof source === 'string' ? source : 'mask';
-  if (typeof source === 'string') {
-    bytes = await readInput(source, 'mask');
-  } else bytes = source;
+  const bytes = typeof source === 'string' ? await readInput(source, 'mask') : source;
   const full = await readMaskAt(bytes, where, imageWidth, imageHeight);
   const box = cropBox(imageWidth, imageHeight, spec);
   const crop = new Float32Array(box.width * box.height);

@@ -8,6 +8,16 @@ import { RuleditError } from '../errors.js';
  * `what` names the file in the messages ("image", "mask", "labels file").
  */
 export async function readInput(path: string, what: string): Promise<Buffer> {
+  await checkRegularFile(path, what);
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new RuleditError('unreadable', `cannot read ${what} ${path}: ${(e as Error).message}`);
+  }
+}
+
+/** readInput's refusals without the read, for a reader that opens the file itself (sharp). */
+export async function checkRegularFile(path: string, what: string): Promise<void> {
   let kind;
   try {
     kind = await stat(path);
@@ -24,9 +34,4 @@ export async function readInput(path: string, what: string): Promise<Buffer> {
       'not-a-file',
       `${what} ${path} is not a regular file (a device, FIFO or socket): ruledit reads only files`,
     );
-  try {
-    return await readFile(path);
-  } catch (e) {
-    throw new RuleditError('unreadable', `cannot read ${what} ${path}: ${(e as Error).message}`);
-  }
 }
