@@ -40,10 +40,24 @@ export function contextDirection(
       const k = new Float64Array(dim);
       for (let c = 0; c < dim; c++) k[c] = keys[c * positions + p];
       const z = new Float64Array(dim);
-      for (let i = 0; i < dim; i++) {
+      // Four rows of Z at a time, each summed in order over j (the same bits as one at a time):
+      // independent sums keep the multiplier busy, one sum waits on its own previous add.
+      let i = 0;
+      for (; i + 4 <= dim; i += 4) {
+        let [a0, a1, a2, a3] = [0, 0, 0, 0];
+        const r = i * dim;
+        for (let j = 0; j < dim; j++) {
+          const kj = k[j];
+          a0 += Z[r + j] * kj;
+          a1 += Z[r + dim + j] * kj;
+          a2 += Z[r + 2 * dim + j] * kj;
+          a3 += Z[r + 3 * dim + j] * kj;
+        }
+        [z[i], z[i + 1], z[i + 2], z[i + 3]] = [w * a0, w * a1, w * a2, w * a3];
+      }
+      for (; i < dim; i++) {
         let acc = 0;
-        const row = i * dim;
-        for (let j = 0; j < dim; j++) acc += Z[row + j] * k[j];
+        for (let j = 0; j < dim; j++) acc += Z[i * dim + j] * k[j];
         z[i] = w * acc;
       }
       rows.push(z);

@@ -145,14 +145,7 @@ export class Guard {
       // A few blocks' captures are kept: a selection tries every setting of a block in a row.
       for (const old of [...recent.keys()].slice(0, -RECENT)) recent.delete(old);
     }
-    const { feeds, original, labels } = await captured;
-    const classes = original.probs.length / labels.length;
-    // Labels of another label set (out of the model's classes) cannot calibrate it.
-    const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
-    const temperature =
-      known.length === labels.length && known.length >= CALIBRATE_MIN
-        ? fitTemperature(original.probs, classes, known)
-        : 1;
+    const { feeds, original, labels, temperature, belief } = await captured;
     return new Guard(
       block,
       await FeedRunner.create(tail.proto, options.threads),
@@ -161,7 +154,7 @@ export class Guard {
       labels,
       options.source,
       temperature,
-      tempered(original.probs, classes, temperature),
+      belief,
     );
   }
 
@@ -235,6 +228,8 @@ interface Captured {
   feeds: Record<string, Tapped>[];
   original: ReturnType<typeof softmaxTop1>;
   labels: (number | undefined)[];
+  temperature: number;
+  belief: Float32Array;
 }
 
 const RECENT = 3;
@@ -262,7 +257,16 @@ async function capture(
   } finally {
     await runner.release();
   }
-  return { feeds, original: softmaxTop1(logits), labels };
+  const original = softmaxTop1(logits);
+  const classes = original.probs.length / labels.length;
+  // Labels of another label set (out of the model's classes) cannot calibrate it.
+  const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
+  const temperature =
+    known.length === labels.length && known.length >= CALIBRATE_MIN
+      ? fitTemperature(original.probs, classes, known)
+      : 1;
+  const belief = tempered(original.probs, classes, temperature);
+  return { feeds, original, labels, temperature, belief };
 }
 
 /** Bisection steps of the back-off: the kept strength is found to 1/2^6 of the solved change. */

@@ -29,10 +29,29 @@ export function tempered(probs: Float32Array, classes: number, temperature: numb
  * which its raw probabilities would call free.
  */
 export function fitTemperature(probs: Float32Array, classes: number, labels: number[]): number {
+  // log(p_c / max p) of each row once: a temperature only divides them. Each trial then computes
+  // the labels' q as tempered() does, bit for bit (its float32 rounding included), without the
+  // rest of the array.
+  const logs = new Float64Array(probs.length);
+  for (let r = 0; r < labels.length; r++) {
+    const row = probs.subarray(r * classes, (r + 1) * classes);
+    let max = 0;
+    for (const p of row) max = Math.max(max, p);
+    for (let c = 0; c < classes; c++)
+      if (row[c] > 0) logs[r * classes + c] = Math.log(row[c] / max);
+  }
   const nll = (logT: number) => {
-    const q = tempered(probs, classes, Math.exp(logT));
+    const temperature = Math.exp(logT);
     let s = 0;
-    labels.forEach((l, r) => (s -= Math.log(Math.max(q[r * classes + l], 1e-12))));
+    labels.forEach((l, r) => {
+      let sum = 0;
+      for (let i = r * classes; i < (r + 1) * classes; i++)
+        if (probs[i] > 0) sum += Math.exp(logs[i] / temperature);
+      const at = r * classes + l;
+      const q =
+        probs[at] > 0 ? Math.fround(Math.fround(Math.exp(logs[at] / temperature)) / sum) : 0;
+      s -= Math.log(Math.max(q, 1e-12));
+    });
     return s;
   };
   // The NLL is convex in 1/T: a golden-section search over log T in [1/20, 20].

@@ -1,7 +1,8 @@
 import type { Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches, stackImages } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
+import { batchDims } from '../data/preprocess.js';
 import { areaResize } from '../data/mask.js';
 import { RuleditError } from '../errors.js';
 import { imageOf, Runner } from '../runtime/session.js';
@@ -81,7 +82,10 @@ export async function contextMatch(
   const white = whitening(stats.C, stats.dim, floor);
   const runner = await Runner.create(model, { taps: [block.key], threads: options.threads });
   try {
-    const ex = await runner.run(...stacked(exemplars, spec));
+    const ex = await runner.runImages(
+      exemplars.map((e) => e.transformed),
+      (n) => batchDims(spec, n),
+    );
     const keys = channelMajor(ex.taps[block.key]);
     const [dim, height = 1, width = 1] = keys.dims.slice(1);
     const positions = height * width;
@@ -154,12 +158,4 @@ function projector(direction: Direction, dim: number, positions: number) {
     }
     return out;
   };
-}
-
-function stacked(exemplars: Exemplar[], spec: Classifier['spec']): [Float32Array, number[]] {
-  const b = stackImages(
-    exemplars.map((e) => e.transformed),
-    spec,
-  );
-  return [b.data, b.dims];
 }

@@ -42,7 +42,7 @@ export function applyChanges(
       tensor,
       before: sha256(previous),
       after: sha256(data),
-      previous: deflateRawSync(bytesOf(previous)).toString('base64'),
+      previous: deflateRawSync(bytesOf(previous), { level: 1 }).toString('base64'),
     };
   });
   const patched = patchTensors(model, changes, `'${fields.block}'`);

@@ -1,8 +1,8 @@
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches, stackImages } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import { areaResize } from '../data/mask.js';
 import type { DatasetItem } from '../data/dataset.js';
-import type { PreprocessSpec } from '../data/preprocess.js';
+import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
 import { withoutPool, type Block } from '../onnx/blocks.js';
 import { GraphView } from '../onnx/graph.js';
@@ -105,6 +105,8 @@ export interface RewriteReport {
   /** The edited block's key grid (rows x columns) and how many of its cells the mask touches. */
   keyGrid: { height: number; width: number; masked: number };
   seconds: number;
+  /** Seconds per stage, in order (statistics, exemplars, direction, preserve, solve, guard, save). */
+  stages: Record<string, number>;
 }
 
 /**
@@ -117,6 +119,13 @@ export async function rewrite(
   options: RewriteOptions,
 ): Promise<{ model: OnnxModel; record: EditRecord; report: RewriteReport }> {
   const start = performance.now();
+  const stages: Record<string, number> = {};
+  let lap = start;
+  const done = (stage: string) => {
+    const now = performance.now();
+    stages[stage] = (now - lap) / 1000;
+    lap = now;
+  };
   const say = options.onProgress ?? (() => {});
   const { spec } = options;
   const rank = options.rank ?? D.rank.default;
@@ -159,25 +168,24 @@ export async function rewrite(
       `the statistics are for '${stats.block}', not '${block.name}'`,
     );
   const white = whitening(stats.C, stats.dim, options.whiteningFloor ?? D.whiteningFloor.default);
+  done('statistics');
 
   // 2. Keys and pre-activations of x', values of x.
   const runner = await Runner.create(model, {
     taps: [block.key, block.preActivation, block.value],
     threads: options.threads,
   });
-  const run = (r: Runner, images: Float32Array[]) => {
-    const batch = stackImages(images, spec);
-    return r.run(batch.data, batch.dims);
-  };
+  const run = (r: Runner, images: Float32Array[]) =>
+    r.runImages(images, (count) => batchDims(spec, count));
   const n = exemplars.length;
   const transformed = await run(
     runner,
     exemplars.map((e) => e.transformed),
   );
-  const original = await run(
-    runner,
-    exemplars.map((e) => e.original),
-  );
+  // The variants of a style share their original image: it runs once.
+  const originals = [...new Set(exemplars.map((e) => e.original))];
+  const original = await run(runner, originals);
+  done('exemplars');
   // Token keys and values ([N, T, C]) become maps of their patch tokens, like a conv's.
   const keys = channelMajor(transformed.taps[block.key]);
   const base = channelMajor(transformed.taps[block.preActivation]);
@@ -201,6 +209,8 @@ export async function rewrite(
   const objectiveMask = (ex: Exemplar, outH: number, outW: number) =>
     useMask ? maskAt(ex, outH, outW) : new Float32Array(outH * outW).fill(1);
   const perExemplar = (t: Tapped, e: number) => imageOf(t, e, n);
+  const targetOf = (e: number) =>
+    imageOf(target, originals.indexOf(exemplars[e].original), originals.length);
 
   // 3. Direction.
   const direction = contextDirection(
@@ -226,6 +236,8 @@ export async function rewrite(
       `warning: the exemplar keys barely lie along d (${(100 * direction.keyNormFraction).toFixed(2)}%): the statistics are near-singular (${white.clamped} eigenvalues clamped); the edit may change little. Try a \`whiteningFloor\` of 1e-3.`,
     );
   }
+
+  done('direction');
 
   // 4. The objective over the block's tail: pre' = base + gain * conv(theta, rows).
   const subspace = solver === 'exact';
@@ -268,7 +280,7 @@ export async function rewrite(
     exampleOf(
       perExemplar(keys, e),
       perExemplar(base, e),
-      perExemplar(target, e),
+      targetOf(e),
       Float64Array.from(objectiveMask(ex, vh, vw), Math.sqrt),
     ),
   );
@@ -310,6 +322,8 @@ export async function rewrite(
     );
   }
 
+  done('preserve');
+
   // 5. Solve.
   let theta: Float64Array;
   let lastStepLoss: number | undefined;
@@ -342,6 +356,8 @@ export async function rewrite(
     lastStepLoss = adam.lastStepLoss;
   }
 
+  done('solve');
+
   // 6. W' = W + strength * delta, in the canonical [out, in, kh, kw] layout.
   const previous = readWeight(model, block);
   const change = new Float32Array(previous.length);
@@ -357,7 +373,11 @@ export async function rewrite(
         change[o * perOut + i * offsets + u] = delta;
       }
   }
-  const scaled = (s: number) => Float32Array.from(previous, (x, i) => x + s * change[i]);
+  const scaled = (s: number) => {
+    const w = new Float32Array(previous.length);
+    for (let i = 0; i < w.length; i++) w[i] = previous[i] + s * change[i];
+    return w;
+  };
 
   // 7. The guard: the strongest fraction of the change (up to `strength`) that fits its budget.
   let guardReport: GuardReport | undefined;
@@ -392,6 +412,7 @@ export async function rewrite(
       await guard.release();
     }
   }
+  done('guard');
   const weight = scaled(kept);
 
   const fields = {
@@ -449,6 +470,7 @@ export async function rewrite(
       ...(lastStepLoss !== undefined ? { lastStep: lastStepLoss } : {}),
     },
   });
+  done('save');
   const report: RewriteReport = {
     block: block.name,
     solver,
@@ -462,6 +484,7 @@ export async function rewrite(
     ...(guardReport ? { guard: guardReport } : {}),
     keyGrid,
     seconds: (performance.now() - start) / 1000,
+    stages,
   };
   return { ...edited, report };
 }

@@ -1,5 +1,6 @@
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { RuleditError } from '../errors.js';
+import { sha256 } from '../io/digest.js';
 
 /** ZCA whitening of a second-moment matrix (docs/method.md section 2). */
 export interface Whitening {
@@ -23,15 +24,18 @@ export interface Whitening {
  */
 export function whitening(C: Float64Array, dim: number, relativeFloor = 1e-6): Whitening {
   // The eigendecomposition is most of an edit's time at a wide block: statistics reused across
-  // edits (the harness's trials, the web editor's edits) are decomposed once. Read-only results.
-  const known = memo.get(C) ?? new Map<string, Whitening>();
-  memo.set(C, known);
-  const id = `${dim}:${relativeFloor}`;
-  if (!known.has(id)) known.set(id, decompose(C, dim, relativeFloor));
-  return known.get(id)!;
+  // edits (the harness's trials, the web editor's edits, each reading them anew from the cache)
+  // are decomposed once. Known by content; a few kept (4096 keys: 128 MB each). Read-only results.
+  const id = `${sha256(new Uint8Array(C.buffer, C.byteOffset, C.byteLength))}:${dim}:${relativeFloor}`;
+  const known = recent.get(id) ?? decompose(C, dim, relativeFloor);
+  recent.delete(id);
+  recent.set(id, known);
+  for (const old of [...recent.keys()].slice(0, -RECENT)) recent.delete(old);
+  return known;
 }
 
-const memo = new WeakMap<Float64Array, Map<string, Whitening>>();
+const RECENT = 2;
+const recent = new Map<string, Whitening>();
 
 function decompose(C: Float64Array, dim: number, relativeFloor: number): Whitening {
   for (let i = 0; i < C.length; i++) {

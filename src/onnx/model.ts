@@ -42,8 +42,15 @@ export function parseModel(bytes: Uint8Array, where = 'model'): ModelProto {
   return proto;
 }
 
+/** A model made in memory; its hash is computed when first asked (serializing it is not free). */
 export function modelFromProto(proto: ModelProto): OnnxModel {
-  return { proto, hash: createHash('sha256').update(serializeModel(proto)).digest('hex') };
+  let hash: string | undefined;
+  return {
+    proto,
+    get hash() {
+      return (hash ??= createHash('sha256').update(serializeModel(proto)).digest('hex'));
+    },
+  };
 }
 
 export function serializeModel(proto: ModelProto): Uint8Array {
