@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -549,6 +559,44 @@ describe('batches', () => {
     assert.equal((await stream.next()).value?.items.length, 2);
     assert.equal((await stream.next()).value?.items.length, 2);
     await assert.rejects(stream.next(), { code: 'not-found' });
+  });
+});
+
+describe('pixel cache', () => {
+  it('reads back the same normalized pixels, replaces a damaged entry, and keys on the file and spec', async () => {
+    const cache = join(dir, 'pixel-cache');
+    const file = join(dir, 'pc.jpg');
+    await writeFile(file, await ramp(40, 30).then((b) => sharp(b).jpeg().toBuffer()));
+    const s = spec({ size: 16 });
+    const plain = await decodeImage(file, s);
+    const entries = async () =>
+      (await readdir(join(cache, 'pixels'), { recursive: true, withFileTypes: true }))
+        .filter((e) => e.isFile())
+        .map((e) => join(e.parentPath, e.name));
+    assert.deepEqual(await decodeImage(file, s, { pixelCache: cache }), plain); // decoded, kept
+    const [entry] = await entries();
+    assert.equal((await readFile(entry)).length, 16 * 16 * 3 + 4);
+    // Read back: the file itself is no longer decoded (its pixels in the entry are what counts).
+    const kept = await readFile(entry);
+    kept[0] ^= 0xff;
+    kept.writeUInt32LE(crc32(kept.subarray(0, 16 * 16 * 3)), 16 * 16 * 3);
+    await writeFile(entry, kept);
+    assert.notDeepEqual(await decodeImage(file, s, { pixelCache: cache }), plain);
+    // A damaged entry (its CRC no longer matches) is decoded again and replaced.
+    kept[1] ^= 0xff;
+    await writeFile(entry, kept);
+    assert.deepEqual(await decodeImage(file, s, { pixelCache: cache }), plain);
+    assert.deepEqual(await decodeImage(file, s, { pixelCache: cache }), plain);
+    // Another size, or the file rewritten, is another entry.
+    await decodeImage(file, spec({ size: 8 }), { pixelCache: cache });
+    await writeFile(file, await solid(40, 30, [9, 9, 9], 'jpeg'));
+    await utimes(file, new Date(), new Date(Date.now() + 5000));
+    assert.deepEqual(await decodeImage(file, s, { pixelCache: cache }), await decodeImage(file, s));
+    assert.equal((await entries()).length, 3);
+    // What cannot be read says so as without the cache.
+    await assert.rejects(decodeImage(join(dir, 'none.png'), s, { pixelCache: cache }), {
+      code: 'not-found',
+    });
   });
 });
 

@@ -24,6 +24,7 @@ import {
 } from './options.js';
 import { queueExecutor } from '../queue/coordinator.js';
 import { table } from './table.js';
+import { DEFAULT_BATCH } from '../data/batches.js';
 
 export function registerBenchmark(program: Command): void {
   program
@@ -58,7 +59,7 @@ export function registerBenchmark(program: Command): void {
     )
     .addOption(preprocessOption())
     .addOption(labelsOption())
-    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .option('--batch <n>', 'images per batch', positiveIntOption, DEFAULT_BATCH)
     .addOption(threadsOption())
     .addOption(cacheOption())
     .addOption(refreshOption('the key statistics and the transformed images'))

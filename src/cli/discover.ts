@@ -30,6 +30,7 @@ import {
 import { progress } from './progress.js';
 import { queueDiscovery } from '../queue/discovery.js';
 import { table } from './table.js';
+import { DEFAULT_BATCH } from '../data/batches.js';
 
 export function registerDiscover(program: Command): void {
   program
@@ -60,7 +61,7 @@ export function registerDiscover(program: Command): void {
     .option('--top <n>', 'rows of the ranked table to print (0 = all)', intOption, 20)
     .addOption(preprocessOption())
     .addOption(labelsOption())
-    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .option('--batch <n>', 'images per batch', positiveIntOption, DEFAULT_BATCH)
     .addOption(threadsOption())
     .addOption(cacheOption())
     .addOption(refreshOption('the concept index and the transformed images'))

@@ -13,6 +13,8 @@ import {
 } from './options.js';
 import { progress } from './progress.js';
 import { table } from './table.js';
+import { DEFAULT_BATCH } from '../data/batches.js';
+import { cacheDir } from '../io/cache.js';
 
 export function registerEval(program: Command): void {
   program
@@ -25,9 +27,14 @@ export function registerEval(program: Command): void {
     )
     .addOption(preprocessOption())
     .addOption(labelsOption())
-    .option('--batch <n>', 'images per batch', positiveIntOption, 32)
+    .option('--batch <n>', 'images per batch', positiveIntOption, DEFAULT_BATCH)
     .addOption(threadsOption())
     .option('--classes <n>', 'rows of the per-class table to print (worst first)', intOption, 10)
+    .option(
+      '--cache-pixels',
+      "keep each image's decoded pixels in the cache (150 kB per 224x224 image) so that later evals of this data set skip decoding",
+      false,
+    )
     .option(
       '--json',
       'print the full report as JSON (fields top1, top5 in percent, perClass, confusions)',
@@ -42,6 +49,7 @@ export interface EvalFlags {
   batch: number;
   threads: number;
   classes: number;
+  cachePixels?: boolean;
   json?: boolean;
 }
 
@@ -57,6 +65,7 @@ export async function evalCommand(
     batchSize: opts.batch,
     threads: opts.threads,
     onBatch: (n) => bar.tick(n),
+    ...(opts.cachePixels ? { pixelCache: cacheDir() } : {}),
   });
   bar.done();
   if (opts.json) {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ABOUT } from './commands.js';
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import { shortLabel } from '../data/labels.js';
 import { softmax, topK } from '../runtime/logits.js';
 import { capture } from '../runtime/capture.js';
@@ -17,7 +17,7 @@ export function registerPredict(program: Command): void {
     .addOption(preprocessOption())
     .addOption(labelsOption())
     .option('--top <k>', 'classes to show per image', positiveIntOption, 5)
-    .option('--batch <n>', 'images per batch', positiveIntOption, 16)
+    .option('--batch <n>', 'images per batch', positiveIntOption, DEFAULT_BATCH)
     .addOption(threadsOption())
     .option('--json', 'print predictions as JSON', false)
     .action(async (modelPath: string, images: string[], opts) => {

@@ -2,6 +2,7 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import { RuleditError } from '../errors.js';
 import { cropBox, type PreprocessSpec } from './preprocess.js';
 import { readInput } from '../io/read-input.js';
+import { cachedPixels } from './pixel-cache.js';
 
 const KERNEL = {
   bilinear: 'linear',
@@ -58,10 +59,18 @@ export async function readRgb(source: string | Buffer): Promise<RgbImage> {
 export async function decodeImage(
   source: string | Buffer,
   spec: PreprocessSpec,
+  /** A cache folder: a file's pixels are kept there and read back (pixel-cache.ts). */
+  options: { pixelCache?: string } = {},
 ): Promise<Float32Array> {
+  const [h, w] = spec.size;
+  const decode = async (bytes: Buffer, where: string) =>
+    (await modelPixels(bytes, where, spec)).pixels;
+  if (typeof source === 'string' && options.pixelCache) {
+    const pixels = await cachedPixels(source, spec, options.pixelCache, (b) => decode(b, source));
+    return normalize(pixels, h, w, spec);
+  }
   const { bytes, where } = await load(source);
-  const { pixels } = await modelPixels(bytes, where, spec);
-  return normalize(pixels, spec.size[0], spec.size[1], spec);
+  return normalize(await decode(bytes, where), h, w, spec);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
@@ -128,7 +128,12 @@ export class Guard {
     block: Block,
     items: DatasetItem[],
     spec: PreprocessSpec,
-    options: { threads?: number; source: GuardReport['source'] },
+    options: {
+      threads?: number;
+      source: GuardReport['source'];
+      /** Told after each batch of a first capture, with how many images have run. */
+      onImages?: (done: number) => void;
+    },
   ): Promise<Guard> {
     if (!items.length)
       throw new RuleditError(
@@ -139,7 +144,7 @@ export class Guard {
     const key = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
     let captured = recent.get(key);
     if (!captured) {
-      captured = capture(model, tail.inputs, items, spec, options.threads);
+      captured = capture(model, tail.inputs, items, spec, options);
       recent.set(key, captured);
       captured.catch(() => recent.delete(key));
       // A few blocks' captures are kept: a selection tries every setting of a block in a row.
@@ -241,18 +246,19 @@ async function capture(
   taps: string[],
   items: DatasetItem[],
   spec: PreprocessSpec,
-  threads: number | undefined,
+  options: { threads?: number; onImages?: (done: number) => void },
 ): Promise<Captured> {
-  const runner = await Runner.create(model, { taps, threads });
+  const runner = await Runner.create(model, { taps, threads: options.threads });
   const feeds: Record<string, Tapped>[] = [];
   const logits: Tapped[] = [];
   const labels: (number | undefined)[] = [];
   try {
-    for await (const batch of batches(items, spec, { batchSize: 32 })) {
+    for await (const batch of batches(items, spec, { batchSize: DEFAULT_BATCH })) {
       const out = await runner.run(batch.data, batch.dims);
       feeds.push(out.taps);
       logits.push(out.logits);
       labels.push(...batch.items.map((i) => i.label));
+      options.onImages?.(labels.length);
     }
   } finally {
     await runner.release();

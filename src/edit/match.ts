@@ -1,6 +1,6 @@
 import type { Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims } from '../data/preprocess.js';
 import { areaResize } from '../data/mask.js';
@@ -112,7 +112,7 @@ export async function contextMatch(
         "the exemplars' masked keys do not project on their own direction (is the mask empty at this block?)",
       );
     const ranking: MatchedImage[] = [];
-    for await (const b of batches(items, spec, { batchSize: options.batchSize ?? 32 })) {
+    for await (const b of batches(items, spec, { batchSize: options.batchSize ?? DEFAULT_BATCH })) {
       const out = await runner.run(b.data, b.dims);
       const tapped = channelMajor(out.taps[block.key]);
       b.items.forEach((item, i) => {

@@ -1,5 +1,5 @@
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import { areaResize } from '../data/mask.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
@@ -44,6 +44,11 @@ const PRESERVE_IMAGES = 32;
  */
 const PRESERVE_PER_EXEMPLAR_POSITION = 3;
 const PRESERVE_POSITIONS = 2048;
+/**
+ * The most memory an objective may take. The README's MobileNetV2 edit takes 60 MB; the largest
+ * map of a 224x224 network (112x112 x 96 channels, 53 images) about 1.1 GB.
+ */
+const OBJECTIVE_BYTES = 4 * 2 ** 30;
 
 export interface RewriteOptions {
   spec: PreprocessSpec;
@@ -201,6 +206,21 @@ export async function rewrite(
     throw new Error(
       `internal: the pool windows give ${windows.starts.length - 1} positions, the value has ${valuePositions}`,
     );
+  // The objective holds, per exemplar and preserved reference image, every channel's
+  // pre-activation and value in float64 and the unfolded keys: a block with a huge map (a
+  // 1007x1007 one, found by bench/fuzz.ts) would take minutes and then all memory.
+  const preserving = (options.preserve ?? D.preserve.default) > 0 && solver === 'exact';
+  const images = n + (preserving ? Math.min(PRESERVE_IMAGES, reference.stats?.length ?? 0) : 0);
+  const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;
+  const features = (solver === 'exact' ? rank : cin) * offsets;
+  const perImage =
+    8 * (cout * (ph * pw + valuePositions) + ph * pw * features) +
+    4 * (cin * keyPositions + cout * (ph * pw + valuePositions));
+  if (images * perImage > OBJECTIVE_BYTES)
+    throw new RuleditError(
+      'block-too-large',
+      `block '${block.name}' has a ${ph}x${pw} map of ${cout} channels: its objective over ${images} images (exemplars${preserving ? ' and preserved reference images' : ''}) would hold ${((images * perImage) / 2 ** 30).toFixed(1)} GB, beyond ruledit's ${OBJECTIVE_BYTES / 2 ** 30} GB; choose a deeper layer (\`layer\`) or give the model a smaller input`,
+    );
 
   const maskAt = (ex: Exemplar, outH: number, outW: number) =>
     areaResize(ex.mask, w, h, outW, outH);
@@ -284,13 +304,12 @@ export async function rewrite(
       Float64Array.from(objectiveMask(ex, vh, vw), Math.sqrt),
     ),
   );
-  const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;
   const objective: Objective = {
     examples,
     channels: cout,
     positions: ph * pw,
     windows,
-    features: (subspace ? rank : cin) * offsets,
+    features,
     gain: bnGain(model, block, cout),
     activation: block.activation,
   };
@@ -315,7 +334,14 @@ export async function rewrite(
     const weights = selected.map((sel) =>
       Float64Array.from(sel, (on) => (on ? (preserve * exemplarWeight) / total : 0)),
     );
-    const taps = await preserveTaps(model, block, items, spec, runner);
+    const taps = await preserveTaps(
+      model,
+      block,
+      items,
+      spec,
+      runner,
+      ticker(say, (k) => `preserve: ${k}/${items.length} reference images run`),
+    );
     taps.forEach((t, k) => held.push(exampleOf(t.key, t.pre, t.value, weights[k])));
     say(
       `preserve: the values of ${held.length} reference images (${total} positions) weigh ${preserve} x the exemplars`,
@@ -331,7 +357,10 @@ export async function rewrite(
   if (subspace) {
     const solved = solveSubspace(
       { ...objective, examples: [...examples, ...held] },
-      { penalty: options.penalty ?? D.penalty.default },
+      {
+        penalty: options.penalty ?? D.penalty.default,
+        onChannel: ticker(say, (o) => `solving: ${o}/${cout} channels`),
+      },
     );
     theta = solved.theta;
     say(
@@ -386,6 +415,7 @@ export async function rewrite(
     const guard = await Guard.create(model, block, reference.guard, spec, {
       threads: options.threads,
       source: reference.source,
+      onImages: ticker(say, (k) => `guard: ${k}/${reference.guard!.length} held-out images run`),
     });
     try {
       const maxDrop = reference.maxDrop;
@@ -585,12 +615,13 @@ async function preserveTaps(
   items: DatasetItem[],
   spec: PreprocessSpec,
   runner: Runner,
+  onImages: (done: number) => void,
 ): Promise<{ key: Float32Array; pre: Float32Array; value: Float32Array }[]> {
   const id = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
   const known = recentPreserve.get(id);
   if (known) return known;
   const taps: { key: Float32Array; pre: Float32Array; value: Float32Array }[] = [];
-  for await (const batch of batches(items, spec, { batchSize: 16 })) {
+  for await (const batch of batches(items, spec, { batchSize: DEFAULT_BATCH })) {
     const out = await runner.run(batch.data, batch.dims);
     const [key, pre, value] = [block.key, block.preActivation, block.value].map((t) =>
       channelMajor(out.taps[t]),
@@ -599,6 +630,7 @@ async function preserveTaps(
     batch.items.forEach((_, i) =>
       taps.push({ key: per(key, i), pre: per(pre, i), value: per(value, i) }),
     );
+    onImages(taps.length);
   }
   recentPreserve.set(id, taps);
   for (const old of [...recentPreserve.keys()].slice(0, -RECENT_PRESERVE))
@@ -611,6 +643,22 @@ const recentPreserve = new Map<
   string,
   { key: Float32Array; pre: Float32Array; value: Float32Array }[]
 >();
+
+/**
+ * Progress of a long stage, said at most every TICK_SECONDS (none for a stage that ends
+ * sooner): a block with a huge map can spend minutes solving or capturing, never silently.
+ */
+function ticker(say: (message: string) => void, message: (done: number) => string) {
+  let last = performance.now();
+  return (done: number) => {
+    const now = performance.now();
+    if (now - last < TICK_SECONDS * 1000) return;
+    last = now;
+    say(message(done));
+  };
+}
+
+const TICK_SECONDS = 5;
 
 /** Up to n items spread evenly over the list (deterministic). */
 function spread<T>(items: T[], n: number): T[] {

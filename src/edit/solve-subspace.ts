@@ -26,6 +26,8 @@ export function solveSubspace(
      * gain on the exemplar with a huge weight change (measured: |dW| of 100 for a 1e-4 gain).
      */
     penalty?: number;
+    /** Told after each output channel is solved, with how many are. */
+    onChannel?: (solved: number) => void;
   } = {},
 ): { theta: Float64Array; sweeps: number } {
   const { channels, positions, features, examples, windows } = obj;
@@ -101,6 +103,7 @@ export function solveSubspace(
       sweeps = Math.max(sweeps, sweep + 1);
       if (moved < 1e-12) break;
     }
+    options.onChannel?.(o + 1);
   }
   return { theta, sweeps };
 }

@@ -1,5 +1,5 @@
 import type { Classifier } from '../classifier.js';
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import type { Dataset } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
 import { capture } from '../runtime/capture.js';
@@ -10,6 +10,8 @@ export interface EvaluateOptions {
   threads?: number;
   /** Called after each batch with the number of images it held. */
   onBatch?: (n: number) => void;
+  /** A cache folder for the images' decoded pixels, for a data set evaluated again and again. */
+  pixelCache?: string;
 }
 
 /**
@@ -30,7 +32,10 @@ export async function evaluate(
     );
   }
   const accuracy = new Accuracy();
-  const stream = batches(dataset.items, spec, { batchSize: options.batchSize ?? 32 });
+  const stream = batches(dataset.items, spec, {
+    batchSize: options.batchSize ?? DEFAULT_BATCH,
+    pixelCache: options.pixelCache,
+  });
   for await (const out of capture(model, [], stream, { threads: options.threads })) {
     const classes = out.logits.dims[out.logits.dims.length - 1];
     const beyond = out.items.find((i) => i.label! >= classes);

@@ -1,4 +1,4 @@
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { capture } from '../runtime/capture.js';
@@ -20,7 +20,7 @@ export async function predictFiles(
   const out = new Int32Array(files.length);
   if (!files.length) return out;
   const items = files.map((file, i) => ({ file, i }));
-  const stream = batches(items, spec, { batchSize: options.batchSize ?? 32 });
+  const stream = batches(items, spec, { batchSize: options.batchSize ?? DEFAULT_BATCH });
   for await (const b of capture(model, [], stream, { threads: options.threads })) {
     const top1 = top1Rows(b.logits);
     b.items.forEach((item, row) => (out[item.i] = top1[row]));

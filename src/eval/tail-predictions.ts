@@ -1,4 +1,4 @@
-import { batches } from '../data/batches.js';
+import { batches, DEFAULT_BATCH } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { findBlock, listBlocks, type Block } from '../onnx/blocks.js';
 import { GraphView } from '../onnx/graph.js';
@@ -67,7 +67,7 @@ export class TailPredictions {
       changed.map((t) => [t.name!, { data: tensorToFloat32(t), dims: dimsOf(t) }]),
     );
     const out = new Int32Array(files.length);
-    const size = this.options.batchSize ?? 32;
+    const size = this.options.batchSize ?? DEFAULT_BATCH;
     for (let start = 0; start < files.length; start += size) {
       const rows = files.slice(start, start + size).map((f) => perImage.get(f)!);
       const feeds: Record<string, Tapped> = { ...weights };
@@ -119,7 +119,7 @@ export class TailPredictions {
       try {
         const items = missing.map((file) => ({ file }));
         for await (const b of batches(items, this.spec, {
-          batchSize: this.options.batchSize ?? 32,
+          batchSize: this.options.batchSize ?? DEFAULT_BATCH,
         })) {
           const out = await runner.run(b.data, b.dims);
           const original = top1Rows(out.logits);
