@@ -35,9 +35,7 @@ export async function writeFileAtomic(
   checkOutput(path, options);
   sweepStale(target);
   const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  // Exit handlers must be synchronous; the CLI turns Ctrl-C and SIGTERM into an exit so this runs.
-  const cleanup = () => rmSync(temp, { force: true });
-  process.once('exit', cleanup);
+  unfinished.add(temp);
   try {
     await writeFile(temp, data);
     await rename(temp, target);
@@ -45,9 +43,17 @@ export async function writeFileAtomic(
     await rm(temp, { force: true });
     cannotWrite(path)(e);
   } finally {
-    process.off('exit', cleanup);
+    unfinished.delete(temp);
   }
 }
+
+/** Temporary files of writes in progress (a cache fills many at once): one exit handler for all. */
+const unfinished = new Set<string>();
+
+// Exit handlers must be synchronous; the CLI turns Ctrl-C and SIGTERM into an exit so this runs.
+process.on('exit', () => {
+  for (const temp of unfinished) rmSync(temp, { force: true });
+});
 
 /**
  * Every reason a write of `path` would be refused, checked without writing: commands call it
