@@ -33,7 +33,7 @@ describe('ruledit CLI', () => {
     for (const cmd of ['demo', 'inspect', 'predict', 'eval'])
       assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));
     const ev = await ruledit('eval', '--help');
-    assert.match(ev.stdout, /--batch <n>.*\(default: 32\)/s);
+    assert.match(ev.stdout, /--batch <n>.*\(default: 8\)/s);
     assert.match(ev.stdout, /--threads <n>.*\(default: 0\)/s);
   });
 
