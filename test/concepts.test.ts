@@ -295,7 +295,7 @@ describe('styles', () => {
 
 describe(
   'real segmentation model on ImageNet photos',
-  { skip: !existsSync(shared) && '../shared absent: deeplabv3-pascal concept index skipped' },
+  { skip: !existsSync(shared) && '../shared absent: deeplabv3 concept indexes skipped' },
   () => {
     let dir: string;
     before(async () => {
@@ -333,6 +333,33 @@ describe(
         .toBuffer({ resolveWithObject: true });
       assert.deepEqual([info.width, info.height], [256, 382]);
       assert.equal(data.filter((v) => v === 255).length / data.length, tabby.areas.cat);
+    });
+
+    it('deeplabv3-ade20k finds the road of the street exemplar (IoU >= 0.85 with its hand mask)', async () => {
+      const street = join(shared, 'data/exemplars/street-road');
+      await writeFile(join(dir, 'street.txt'), join(street, 'image.png'));
+      const index = await buildConceptIndex(
+        join(dir, 'street.txt'),
+        { kind: 'segmentation', model: join(shared, 'models/deeplabv3-ade20k/model.onnx') },
+        { cacheDir: join(dir, 'cache') },
+      );
+      assert.equal(index.concepts.length, 31);
+      assert.ok(index.concepts.includes('road') && index.concepts.includes('sky'));
+      const [entry] = index.images;
+      const grey = async (file: string) =>
+        (await sharp(file).extractChannel(0).raw().toBuffer({ resolveWithObject: true })).data;
+      const [found, hand] = [
+        await grey(entry.masks.road),
+        await grey(join(street, 'road_mask.png')),
+      ];
+      assert.equal(found.length, hand.length);
+      let [both, either] = [0, 0];
+      for (let i = 0; i < hand.length; i++) {
+        const [a, b] = [found[i] >= 128, hand[i] >= 128];
+        both += Number(a && b);
+        either += Number(a || b);
+      }
+      assert.ok(both / either >= 0.85, `road IoU ${(both / either).toFixed(3)}`);
     });
   },
 );
