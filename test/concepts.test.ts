@@ -360,6 +360,28 @@ describe(
         either += Number(a || b);
       }
       assert.ok(both / either >= 0.85, `road IoU ${(both / either).toFixed(3)}`);
+
+      // With the PASCAL segmenter too: one list of both label sets, and a concept both know (car)
+      // is the union of their masks.
+      const models = ['deeplabv3-ade20k', 'deeplabv3-pascal'].map((m) =>
+        join(shared, 'models', m, 'model.onnx'),
+      );
+      const merged = await buildConceptIndex(
+        join(dir, 'street.txt'),
+        { kind: 'segmentation', model: models },
+        { cacheDir: join(dir, 'cache') },
+      );
+      const pascal = await buildConceptIndex(
+        join(dir, 'street.txt'),
+        { kind: 'segmentation', model: models[1] },
+        { cacheDir: join(dir, 'cache') },
+      );
+      assert.equal(merged.concepts.length, 31 + 20 - 4); // car, person, chair and sofa are in both
+      assert.ok(['road', 'sky', 'bus', 'aeroplane'].every((c) => merged.concepts.includes(c)));
+      const areas = merged.images[0].areas;
+      assert.equal(areas.road, entry.areas.road);
+      for (const c of Object.keys(pascal.images[0].areas))
+        assert.ok(areas[c] >= pascal.images[0].areas[c] && areas[c] >= (entry.areas[c] ?? 0), c);
     });
   },
 );

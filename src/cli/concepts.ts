@@ -3,7 +3,13 @@ import { ABOUT } from './commands.js';
 import { buildConceptIndex, conceptCounts, type MaskSource } from '../concepts/concept-index.js';
 import { describeSkips } from '../concepts/skips.js';
 import { RuleditError } from '../errors.js';
-import { numberOption, threadsOption, cacheOption, refreshOption } from './options.js';
+import {
+  numberOption,
+  threadsOption,
+  cacheOption,
+  refreshOption,
+  repeatedOption,
+} from './options.js';
 import { progress } from './progress.js';
 import { table } from './table.js';
 
@@ -16,7 +22,8 @@ export function registerConcepts(program: Command): void {
     .option('--coco <file>', 'COCO instances JSON (polygons and RLE), categories as concepts')
     .option(
       '--segment <model>',
-      'semantic segmentation ONNX model (labels.txt, preprocess.json beside it)',
+      "semantic segmentation ONNX model (labels.txt, preprocess.json beside it); repeat it to merge several models' concepts",
+      repeatedOption,
     )
     .option('--threshold <p>', 'with --segment: minimum class probability', numberOption, 0.5)
     .option('--min-area <f>', 'with --segment: minimum fraction of the image', numberOption, 0.01)
@@ -31,7 +38,7 @@ export function registerConcepts(program: Command): void {
 export interface ConceptsFlags {
   masks?: string;
   coco?: string;
-  segment?: string;
+  segment?: string[];
   threshold: number;
   minArea: number;
   concepts?: string;
@@ -96,7 +103,7 @@ export async function conceptsCommand(dataset: string, opts: ConceptsFlags): Pro
 export function maskSource(opts: {
   masks?: string;
   coco?: string;
-  segment?: string;
+  segment?: string[];
   threshold?: number;
   minArea?: number;
 }): MaskSource {

@@ -26,6 +26,7 @@ import {
   checkRefresh,
   refreshOption,
   queueOption,
+  repeatedOption,
 } from './options.js';
 import { progress } from './progress.js';
 import { queueDiscovery } from '../queue/discovery.js';
@@ -41,7 +42,11 @@ export function registerDiscover(program: Command): void {
     .option('--index <file>', "concept index JSON (from 'ruledit concepts')")
     .option('--masks <dir>', 'or build the index from mask files DIR/<concept>/<image stem>.png')
     .option('--coco <file>', 'or from COCO instance annotations')
-    .option('--segment <model>', 'or from a semantic segmentation ONNX model')
+    .option(
+      '--segment <model>',
+      "semantic segmentation ONNX model (labels.txt, preprocess.json beside it); repeat it to merge several models' concepts",
+      repeatedOption,
+    )
     .option('--threshold <p>', 'with --segment: minimum class probability', numberOption, 0.5)
     .option('--min-area <f>', 'with --segment: minimum fraction of the image', numberOption, 0.01)
     .requiredOption('--concepts <names>', 'comma-separated concepts, e.g. person,car,dog')
@@ -76,7 +81,7 @@ export interface DiscoverFlags {
   index?: string;
   masks?: string;
   coco?: string;
-  segment?: string;
+  segment?: string[];
   threshold: number;
   minArea: number;
   concepts: string;

@@ -7,10 +7,14 @@ import {
 } from '../concepts/exemplar.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
-import { methodOption, positiveIntOption, preprocessOption, threadsOption } from './options.js';
+import {
+  methodOption,
+  positiveIntOption,
+  preprocessOption,
+  repeatedOption,
+  threadsOption,
+} from './options.js';
 import { checkOutput } from '../io/atomic.js';
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export interface ExemplarFlags {
   image: string[];
@@ -44,11 +48,15 @@ export function exemplarCommand(
     .command(name)
     .description(description)
     .argument('<model>', 'ONNX model file')
-    .requiredOption('--image <file>', 'exemplar image (repeat for several exemplars)', collect)
+    .requiredOption(
+      '--image <file>',
+      'exemplar image (repeat for several exemplars)',
+      repeatedOption,
+    )
     .requiredOption(
       '--mask <file>',
       'mask of the concept in the image, 255 = concept (one per --image)',
-      collect,
+      repeatedOption,
     )
     .option('--texture <file>', 'replace the masked region by this texture')
     .option(
@@ -71,7 +79,7 @@ export function exemplarCommand(
     .option(
       '--modified <file>',
       'a transformed copy of the image made by you (one per --image)',
-      collect,
+      repeatedOption,
     )
     .addOption(methodOption('rewrite', 'layer'))
     .addOption(preprocessOption())

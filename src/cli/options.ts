@@ -33,6 +33,9 @@ export function sideOption(value: string): number {
   return n;
 }
 
+/** A flag given several times: every value, in order. */
+export const repeatedOption = (value: string, previous: string[] = []) => [...previous, value];
+
 export function numberOption(value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || value.trim() === '')

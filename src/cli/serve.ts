@@ -6,7 +6,7 @@ import { RuleditError } from '../errors.js';
 import { createServer } from '../server/app.js';
 import { ensureWebBuild } from '../server/web.js';
 import { BUILTIN_MODEL } from '../synth/builtin.js';
-import { positiveIntOption } from './options.js';
+import { positiveIntOption, repeatedOption } from './options.js';
 
 interface ServeFlags {
   port: number;
@@ -33,7 +33,7 @@ export function registerServe(program: Command): void {
     .option(
       '--data <dir>',
       'folder the page may read images from (repeatable); with your own model these also give the reference images for the key statistics, and the first labelled one is the test folder',
-      (v: string, all: string[]) => [...all, v],
+      repeatedOption,
       [],
     )
     .action(async (model: string | undefined, flags: ServeFlags) => {

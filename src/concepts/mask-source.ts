@@ -13,14 +13,29 @@ import {
   uprightSize,
 } from '../data/mask-files.js';
 import { RuleditError } from '../errors.js';
-import { isBackground, loadSegmenter, segmentationAssets, segmentLimits } from './segment.js';
+import {
+  isBackground,
+  loadSegmenter,
+  segmentationAssets,
+  segmentLimits,
+  type Segmenter,
+} from './segment.js';
 import type { Skips } from './skips.js';
 
 /** Where concept masks come from (docs/method.md section 9). */
 export type MaskSource =
   | { kind: 'masks'; dir: string }
   | { kind: 'coco'; file: string }
-  | { kind: 'segmentation'; model: string; threshold?: number; minArea?: number };
+  | {
+      kind: 'segmentation';
+      /**
+       * One model, or several whose label sets are merged into one list of concepts (a segmenter
+       * of things and one of stuff); a concept two of them know is the union of their masks.
+       */
+      model: string | string[];
+      threshold?: number;
+      minArea?: number;
+    };
 
 /** One concept's mask at the image's own size: grey bytes, 255 = concept. */
 export interface ImageMask {
@@ -224,29 +239,57 @@ async function fitCoco(
 async function segmentationSource(
   source: Extract<MaskSource, { kind: 'segmentation' }>,
 ): Promise<OpenedSource> {
-  const model = resolve(source.model);
+  const models = (typeof source.model === 'string' ? [source.model] : source.model).map((m) =>
+    resolve(m),
+  );
+  if (!models.length) throw new RuleditError('bad-source', 'no segmentation model given');
   const { threshold, minArea } = segmentLimits(source);
-  const { labels, labelsPath } = await segmentationAssets(model);
+  const assets = await Promise.all(models.map((m) => segmentationAssets(m)));
+  const known = assets.map(({ labels }) => labels.filter((l) => !isBackground(l)));
   return {
-    describe: `segmentation:${model} threshold=${threshold} minArea=${minArea}`,
-    concepts: labels.filter((l) => !isBackground(l)),
-    fingerprint: async () =>
-      [
-        await fileStamp(model),
-        await fileStamp(join(model, '..', 'preprocess.json')),
-        await fileStamp(labelsPath),
-      ].join('\n'),
+    describe: `segmentation:${models.join('+')} threshold=${threshold} minArea=${minArea}`,
+    concepts: [...new Set(known.flat())],
+    fingerprint: async () => {
+      const stamps = models.map(async (model, k) =>
+        [
+          await fileStamp(model),
+          await fileStamp(join(model, '..', 'preprocess.json')),
+          await fileStamp(assets[k].labelsPath),
+        ].join('\n'),
+      );
+      return (await Promise.all(stamps)).join('\n');
+    },
     async open(wanted, _dataset, _skips, threads) {
-      const seg = await loadSegmenter(model, { threshold, minArea, threads });
+      const segmenters: Segmenter[] = [];
+      try {
+        for (const model of models)
+          segmenters.push(await loadSegmenter(model, { threshold, minArea, threads }));
+      } catch (e) {
+        await Promise.all(segmenters.map((s) => s.release()));
+        throw e;
+      }
       return {
         async masksFor(item) {
-          const { width, height, masks } = await seg.segment(item.file, wanted);
-          return new Map(
-            [...masks].map(([c, m]) => [c, { mask: m.mask, width, height, area: m.area }]),
-          );
+          const out = new Map<string, ImageMask>();
+          for (const [k, seg] of segmenters.entries()) {
+            const asked = wanted.filter((c) => known[k].includes(c));
+            if (!asked.length) continue;
+            const { width, height, masks } = await seg.segment(item.file, asked);
+            for (const [c, m] of masks) {
+              const before = out.get(c);
+              if (!before) out.set(c, { mask: m.mask, width, height, area: m.area });
+              else {
+                const union = Uint8Array.from(before.mask, (v, p) => Math.max(v, m.mask[p]));
+                out.set(c, fromBytes(union, width, height));
+              }
+            }
+          }
+          return out;
         },
         finish: async () => {},
-        close: () => seg.release(),
+        close: async () => {
+          await Promise.all(segmenters.map((s) => s.release()));
+        },
       };
     },
   };
