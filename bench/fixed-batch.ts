@@ -6,7 +6,7 @@ import { loadClassifier } from '../src/classifier.ts';
 import { openDataset } from '../src/data/dataset.ts';
 import { evaluate } from '../src/eval/evaluate.ts';
 import { flag, shared } from './snow-problem.ts';
-import { DEFAULT_BATCH } from '../src/data/batches.ts';
+import { DEFAULT_BATCH } from '../src/runtime/session.ts';
 
 const name = flag('--model', 'resnet18');
 const c = await loadClassifier(join(shared, `models/torchvision/${name}.onnx`), {

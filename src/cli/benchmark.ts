@@ -24,7 +24,7 @@ import {
 } from './options.js';
 import { queueExecutor } from '../queue/coordinator.js';
 import { table } from './table.js';
-import { DEFAULT_BATCH } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 
 export function registerBenchmark(program: Command): void {
   program

@@ -31,7 +31,7 @@ import {
 import { progress } from './progress.js';
 import { queueDiscovery } from '../queue/discovery.js';
 import { table } from './table.js';
-import { DEFAULT_BATCH } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 
 export function registerDiscover(program: Command): void {
   program

@@ -13,7 +13,7 @@ import {
 } from './options.js';
 import { progress } from './progress.js';
 import { table } from './table.js';
-import { DEFAULT_BATCH } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 import { cacheDir } from '../io/cache.js';
 
 export function registerEval(program: Command): void {

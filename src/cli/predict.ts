@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ABOUT } from './commands.js';
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 import { shortLabel } from '../data/labels.js';
 import { softmax, topK } from '../runtime/logits.js';
 import { capture } from '../runtime/capture.js';

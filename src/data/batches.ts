@@ -22,15 +22,6 @@ export interface BatchOptions {
 }
 
 /**
- * Images per batch where the caller does not say. ONNX Runtime's first runs of a large batch on
- * a new session cost several times its later ones (its memory arena grows), and on 2 cores 8 at a
- * time is as fast once warm: bench/predict.ts, MobileNetV2 on imagenet-sample, eval 143 img/s at
- * 8 against 120 at 32 (ONNX Runtime alone 206 and 194). Predictions are the same bits at any
- * batch size (checked on the shared models and the built-in one).
- */
-export const DEFAULT_BATCH = 8;
-
-/**
  * Decoded batches in order. Decoding of the next batches runs while the consumer works on the
  * current one (sharp decodes on libuv's thread pool), so inference never waits on JPEG decoding.
  */

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
@@ -9,7 +9,7 @@ import { tailModel } from '../onnx/tail-model.js';
 import { storedShape, storedWeight } from '../onnx/weights.js';
 import { expectedDrop, fitTemperature, tempered } from './harm.js';
 import { softmax, topK } from '../runtime/logits.js';
-import { FeedRunner, Runner, type Tapped } from '../runtime/session.js';
+import { DEFAULT_BATCH, FeedRunner, Runner, type Tapped } from '../runtime/session.js';
 
 /**
  * The safety guard (docs/method.md section 6): what an edit costs on in-distribution images it never

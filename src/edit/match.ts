@@ -1,11 +1,11 @@
 import type { Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims } from '../data/preprocess.js';
 import { areaResize } from '../data/mask.js';
 import { RuleditError } from '../errors.js';
-import { imageOf, Runner } from '../runtime/session.js';
+import { DEFAULT_BATCH, imageOf, Runner } from '../runtime/session.js';
 import { channelMajor } from '../runtime/tokens.js';
 import { contextDirection, type Direction } from './direction.js';
 import { splitReference } from './guard.js';

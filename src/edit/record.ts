@@ -42,6 +42,8 @@ export function applyChanges(
       tensor,
       before: sha256(previous),
       after: sha256(data),
+      // Level 1: a MobileNetV2 conv's 1.6 MB in 19 ms (620 kB) where the default took 136 ms
+      // (540 kB), on every edit the harness and the web editor make.
       previous: deflateRawSync(bytesOf(previous), { level: 1 }).toString('base64'),
     };
   });

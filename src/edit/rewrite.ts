@@ -1,5 +1,5 @@
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import { areaResize } from '../data/mask.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
@@ -11,7 +11,7 @@ import type { OnnxModel } from '../onnx/model.js';
 import { tensorToFloat32 } from '../onnx/tensor.js';
 import { patchBlock, readWeight } from '../onnx/weights.js';
 import { channelMajor } from '../runtime/tokens.js';
-import { imageOf, Runner, type Tapped } from '../runtime/session.js';
+import { DEFAULT_BATCH, imageOf, Runner, type Tapped } from '../runtime/session.js';
 import { contextDirection } from './direction.js';
 import { pickBlock } from './layer.js';
 import { loss, type Example, type Objective } from './objective.js';
@@ -206,20 +206,26 @@ export async function rewrite(
     throw new Error(
       `internal: the pool windows give ${windows.starts.length - 1} positions, the value has ${valuePositions}`,
     );
+  // The exact solver works in the rank-r subspace and may hold reference images' values too
+  // (4b): a total weight `preserve` times the exemplars' (0 = the published objective).
+  const subspace = solver === 'exact';
+  const preserve = subspace ? (options.preserve ?? D.preserve.default) : 0;
+  if (!(preserve >= 0))
+    throw new RuleditError('bad-option', `preserve must be >= 0, got ${preserve}`);
   // The objective holds, per exemplar and preserved reference image, every channel's
   // pre-activation and value in float64 and the unfolded keys: a block with a huge map (a
   // 1007x1007 one, found by bench/fuzz.ts) would take minutes and then all memory.
-  const preserving = (options.preserve ?? D.preserve.default) > 0 && solver === 'exact';
-  const images = n + (preserving ? Math.min(PRESERVE_IMAGES, reference.stats?.length ?? 0) : 0);
+  const preserved = preserve > 0 ? spread(reference.stats ?? [], PRESERVE_IMAGES) : [];
+  const images = n + preserved.length;
   const offsets = block.conv ? block.weightShape[2] * block.weightShape[3] : 1;
-  const features = (solver === 'exact' ? rank : cin) * offsets;
+  const features = (subspace ? rank : cin) * offsets;
   const perImage =
     8 * (cout * (ph * pw + valuePositions) + ph * pw * features) +
     4 * (cin * keyPositions + cout * (ph * pw + valuePositions));
   if (images * perImage > OBJECTIVE_BYTES)
     throw new RuleditError(
       'block-too-large',
-      `block '${block.name}' has a ${ph}x${pw} map of ${cout} channels: its objective over ${images} images (exemplars${preserving ? ' and preserved reference images' : ''}) would hold ${((images * perImage) / 2 ** 30).toFixed(1)} GB, beyond ruledit's ${OBJECTIVE_BYTES / 2 ** 30} GB; choose a deeper layer (\`layer\`) or give the model a smaller input`,
+      `block '${block.name}' has a ${ph}x${pw} map of ${cout} channels: its objective over ${images} images (exemplars${preserved.length ? ' and preserved reference images' : ''}) would hold ${((images * perImage) / 2 ** 30).toFixed(1)} GB, beyond ruledit's ${OBJECTIVE_BYTES / 2 ** 30} GB; choose a deeper layer (\`layer\`) or give the model a smaller input`,
     );
 
   const maskAt = (ex: Exemplar, outH: number, outW: number) =>
@@ -260,7 +266,6 @@ export async function rewrite(
   done('direction');
 
   // 4. The objective over the block's tail: pre' = base + gain * conv(theta, rows).
-  const subspace = solver === 'exact';
   const exampleOf = (
     k: Float32Array,
     pre: Float32Array,
@@ -315,14 +320,10 @@ export async function rewrite(
   };
   const lossBefore = loss(objective, new Float64Array(cout * objective.features));
 
-  // 4b. What must not move: the values of ordinary reference images, held where they were with a
-  // total weight `preserve` times the exemplars' (the exact solver only; 0 = the published objective).
-  const preserve = subspace ? (options.preserve ?? D.preserve.default) : 0;
-  if (!(preserve >= 0))
-    throw new RuleditError('bad-option', `preserve must be >= 0, got ${preserve}`);
+  // 4b. What must not move: the values of ordinary reference images, held where they were.
   const held: Example[] = [];
-  if (preserve > 0 && reference.stats?.length) {
-    const items = spread(reference.stats, PRESERVE_IMAGES);
+  if (preserved.length) {
+    const items = preserved;
     const exemplarWeight = examples.reduce((a, ex) => a + ex.weight.reduce((x, y) => x + y, 0), 0);
     const masked = examples.reduce((a, ex) => a + ex.weight.filter((x) => x > 0).length, 0);
     const budget = Math.min(PRESERVE_POSITIONS, PRESERVE_PER_EXEMPLAR_POSITION * masked);

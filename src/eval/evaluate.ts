@@ -1,5 +1,6 @@
 import type { Classifier } from '../classifier.js';
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 import type { Dataset } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
 import { capture } from '../runtime/capture.js';

@@ -1,4 +1,5 @@
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
+import { DEFAULT_BATCH } from '../runtime/session.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { capture } from '../runtime/capture.js';

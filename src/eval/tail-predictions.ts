@@ -1,4 +1,4 @@
-import { batches, DEFAULT_BATCH } from '../data/batches.js';
+import { batches } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { findBlock, listBlocks, type Block } from '../onnx/blocks.js';
 import { GraphView } from '../onnx/graph.js';
@@ -7,7 +7,7 @@ import { DataType, type ModelProto, type TensorProto } from '../onnx/proto.js';
 import { tailModel } from '../onnx/tail-model.js';
 import { dimsOf, tensorToFloat32 } from '../onnx/tensor.js';
 import { top1Rows } from '../runtime/logits.js';
-import { FeedRunner, Runner, type Tapped } from '../runtime/session.js';
+import { DEFAULT_BATCH, FeedRunner, Runner, type Tapped } from '../runtime/session.js';
 
 /**
  * Top-1 predictions of edited models that differ from one original model only in weights read
