@@ -5,7 +5,7 @@ import { openDataset, type DatasetItem } from '../data/dataset.js';
 import { RuleditError } from '../errors.js';
 import { readInput } from '../io/read-input.js';
 import { runHarness } from '../eval/harness.js';
-import type { MethodName } from '../edit/methods.js';
+import { METHOD_NAMES, METHODS, type MethodName } from '../edit/methods.js';
 import { methodGrid, parseGridFile, type MethodGrid } from '../eval/grid.js';
 import { GRID_NAMES, isGridName, namedGrid } from '../eval/named-grids.js';
 import { aggregate, MEASURE_KEYS, type MethodSummary } from '../eval/results.js';
@@ -34,7 +34,7 @@ export function registerBenchmark(program: Command): void {
     .requiredOption('--testsets <files...>', "test set manifests (from 'ruledit testset')")
     .option(
       '--methods <list>',
-      `comma-separated (default ${DEFAULT_METHODS.join(',')}; with a built-in --grid, all of its methods)`,
+      `comma-separated (default ${METHOD_NAMES.join(',')}; with a built-in --grid, all of its methods)`,
     )
     .option(
       '--seeds <n>',
@@ -102,10 +102,11 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
   const methods = (await methodsOf(classifier, opts)).map((m) =>
     opts.layer ? { ...m, grid: m.grid.map((s) => ({ layer: opts.layer!, ...s })) } : m,
   );
-  if (methods.some((m) => m.kind === 'rewrite') && !opts.statsData)
+  const needy = methods.filter((m) => METHODS[m.kind].guarded).map((m) => m.name);
+  if (needy.length && !opts.statsData)
     throw new RuleditError(
       'no-stats',
-      'the rewrite needs key statistics: pass --stats-data DATASET (reference images)',
+      `${[...new Set(needy)].join(', ')} need reference images (the rewrite's key statistics, the guard's held-out images): pass --stats-data DATASET`,
     );
   const clean = await cleanSet(
     testsets.map((t) => t.dataset),
@@ -196,10 +197,8 @@ async function methodsOf(classifier: Classifier, opts: BenchmarkFlags): Promise<
     return names ? all.filter((m) => names.includes(m.name)) : all;
   }
   const grids = opts.grid ? parseGridFile(await readJson(opts.grid), opts.grid) : {};
-  return (names ?? DEFAULT_METHODS).map((kind) => methodGrid(kind, grids[kind as MethodName]));
+  return (names ?? METHOD_NAMES).map((kind) => methodGrid(kind, grids[kind as MethodName]));
 }
-
-const DEFAULT_METHODS = ['rewrite', 'finetune-local', 'finetune-global'];
 
 async function cleanSet(datasets: string[], opts: BenchmarkFlags): Promise<DatasetItem[]> {
   const distinct = [...new Set(datasets)];

@@ -45,6 +45,10 @@ export const COMMANDS = {
       'baseline: fine-tune toward a label on the transformed exemplars (docs/method.md section 8)',
     load: () => import('./edit.js').then((m) => m.registerEdit),
   },
+  retrain: {
+    about: METHODS['retrain-last'].summary,
+    load: () => import('./edit.js').then((m) => m.registerEdit),
+  },
   history: {
     about: "the edits recorded in a model's metadata",
     load: () => import('./history.js').then((m) => m.registerHistory),

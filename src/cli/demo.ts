@@ -7,7 +7,7 @@ import { Option, type Command } from 'commander';
 import { DEMO_FINETUNE, runSceneDemo, type SceneDemoResult } from '../demo/scenes.js';
 import { RuleditError } from '../errors.js';
 import { DEFAULT_VARIANTS } from '../concepts/exemplar.js';
-import { describeGuard } from '../edit/rewrite.js';
+import { describeGuard } from '../edit/guard.js';
 import type { ReportData } from '../report/types.js';
 import { writeReport } from '../report/write.js';
 import { BUILTIN_MODEL } from '../synth/builtin.js';

@@ -6,9 +6,11 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import { openDataset } from '../data/dataset.js';
 import { edit } from '../edit/edit.js';
 import type { FinetuneReport } from '../edit/finetune.js';
+import type { RetrainLastReport } from '../edit/retrain-last.js';
 import { spatialBlocks } from '../edit/layer.js';
 import { METHODS } from '../edit/methods.js';
-import { describeGuard, type RewriteOptions, type RewriteReport } from '../edit/rewrite.js';
+import { describeGuard } from '../edit/guard.js';
+import type { RewriteOptions, RewriteReport } from '../edit/rewrite.js';
 import { RuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
 import { chooseRewrite, rewriteGrid } from '../eval/select.js';
@@ -57,6 +59,7 @@ interface FinetuneFlags extends ExemplarFlags {
 export function registerEdit(program: Command): void {
   const rewriteFlag = (key: string) => methodOption('rewrite', key);
   exemplarCommand(program, 'edit', ABOUT.edit)
+    .addOption(rewriteFlag('layer'))
     .option(
       '--stats-data <dir>',
       'reference images for the key statistics (cached after the first run)',
@@ -148,8 +151,10 @@ export function registerEdit(program: Command): void {
       console.log(`wrote ${opts.out}`);
     });
 
+  registerRetrain(program);
   const finetuneFlag = (key: string) => methodOption('finetune-local', key);
   exemplarCommand(program, 'finetune', ABOUT.finetune)
+    .addOption(finetuneFlag('layer'))
     .requiredOption('--label <n>', 'class the transformed exemplars should be called', intOption)
     .addOption(
       new Option(
@@ -189,6 +194,61 @@ export function registerEdit(program: Command): void {
     });
 }
 
+interface RetrainFlags extends ExemplarFlags {
+  label: number;
+  statsData: string;
+  guard: boolean;
+  guardData?: string;
+  maxDrop: number;
+  steps: number;
+  lr: number;
+  references: number;
+}
+
+function registerRetrain(program: Command): void {
+  const flag = (key: string) => methodOption('retrain-last', key);
+  exemplarCommand(program, 'retrain', ABOUT.retrain)
+    .requiredOption('--label <n>', 'class the transformed exemplars should be called', intOption)
+    .requiredOption(
+      '--stats-data <dir>',
+      "reference images: every 4th is held out for the safety guard, the others keep the model's own top-1",
+    )
+    .option('--guard-data <dir>', 'held-out in-distribution images for the safety guard')
+    .addOption(flag('maxDrop'))
+    .option('--no-guard', 'apply the retrained layer without the safety guard (not recommended)')
+    .addOption(flag('steps'))
+    .addOption(flag('lr'))
+    .addOption(flag('references'))
+    .action(async (modelPath: string, opts: RetrainFlags) => {
+      checkEditOutput(modelPath, opts);
+      const classifier = await loadClassifier(modelPath, opts);
+      const exemplars = await loadExemplars(opts, classifier.spec);
+      const guardData = opts.guardData ? (await openDataset(opts.guardData)).items : undefined;
+      const { model: edited, report } = await edit(classifier, exemplars, {
+        method: 'retrain-last',
+        label: opts.label,
+        statsData: (await openDataset(opts.statsData)).items,
+        guard: opts.guard ? { data: guardData, maxDrop: opts.maxDrop } : false,
+        steps: opts.steps,
+        lr: opts.lr,
+        references: opts.references,
+        threads: opts.threads,
+        onProgress: say,
+      });
+      await saveClassifier({ ...classifier, model: edited }, opts.out, {
+        force: opts.force,
+        protect: exemplarInputs(opts),
+      });
+      if (opts.json) return console.log(JSON.stringify(report, null, 2));
+      const r = report as RetrainLastReport;
+      console.log(
+        `retrained ${r.block} toward class ${r.label} with ${r.references} reference images: loss ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} in ${r.seconds.toFixed(1)} s`,
+      );
+      console.log(r.guard ? describeGuard(r.guard) : 'guard: off (--no-guard)');
+      console.log(`wrote ${opts.out}`);
+    });
+}
+
 /** Candidates around `auto` (or the given block) on labelled images of the failure case. */
 async function validatedEdit(
   classifier: Classifier,
@@ -206,7 +266,7 @@ async function validatedEdit(
       `--validate ${opts.validate}: a labelled data set (labels.csv or class folders) is needed`,
     );
   const layers =
-    opts.layer === 'auto'
+    !opts.layer || opts.layer === 'auto'
       ? (await spatialBlocks(model, spec, VALIDATE_BLOCKS)).map((b) => b.name)
       : [opts.layer];
   const settings = rewriteGrid(model, {

@@ -7,13 +7,7 @@ import {
 } from '../concepts/exemplar.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
-import {
-  methodOption,
-  positiveIntOption,
-  preprocessOption,
-  repeatedOption,
-  threadsOption,
-} from './options.js';
+import { positiveIntOption, preprocessOption, repeatedOption, threadsOption } from './options.js';
 import { checkOutput } from '../io/atomic.js';
 
 export interface ExemplarFlags {
@@ -27,7 +21,7 @@ export interface ExemplarFlags {
   fill?: string;
   modified?: string[];
   out: string;
-  layer: string;
+  layer?: string;
   preprocess?: string;
   threads: number;
   force: boolean;
@@ -35,7 +29,7 @@ export interface ExemplarFlags {
 }
 
 /**
- * A command over one model and exemplars (edit, finetune, match): the options they all take;
+ * A command over one model and exemplars (edit, finetune, retrain, match): the options they all take;
  * `--out` (the edited model) unless the command writes no model.
  */
 export function exemplarCommand(
@@ -81,7 +75,6 @@ export function exemplarCommand(
       'a transformed copy of the image made by you (one per --image)',
       repeatedOption,
     )
-    .addOption(methodOption('rewrite', 'layer'))
     .addOption(preprocessOption())
     .addOption(threadsOption())
     .option('--json', 'print the report as JSON', false);

@@ -26,6 +26,7 @@ interface MatchFlags extends Omit<ExemplarFlags, 'out' | 'force'> {
 
 export function registerMatch(program: Command): void {
   exemplarCommand(program, 'match', ABOUT.match, false)
+    .addOption(methodOption('rewrite', 'layer'))
     .requiredOption('--stats-data <dir>', 'reference images for the key statistics (as for edit)')
     .requiredOption('--data <dir>', 'images to search')
     .addOption(methodOption('rewrite', 'rank'))

@@ -3,7 +3,8 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { finetune, type FinetuneOptions, type FinetuneReport } from './finetune.js';
-import { checkSetting, methodOf } from './methods.js';
+import { checkSetting, METHODS, methodOf } from './methods.js';
+import { retrainLast, type RetrainLastOptions, type RetrainLastReport } from './retrain-last.js';
 import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.js';
 
 /**
@@ -14,12 +15,13 @@ import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.js';
  */
 export type EditOptions =
   | ({ method?: 'rewrite' } & Omit<RewriteOptions, 'spec'>)
-  | ({ method: 'finetune-local' | 'finetune-global' } & Omit<FinetuneOptions, 'scope' | 'spec'>);
+  | ({ method: 'finetune-local' | 'finetune-global' } & Omit<FinetuneOptions, 'scope' | 'spec'>)
+  | ({ method: 'retrain-last' } & Omit<RetrainLastOptions, 'spec'>);
 
 export interface EditResult {
   model: OnnxModel;
   record: EditRecord;
-  report: RewriteReport | FinetuneReport;
+  report: RewriteReport | FinetuneReport | RetrainLastReport;
 }
 
 export async function edit(
@@ -28,18 +30,28 @@ export async function edit(
   options: EditOptions = {},
 ): Promise<EditResult> {
   const { model, spec } = classifier;
-  const method = options.method ?? 'rewrite';
-  methodOf(method);
-  checkSetting(method, options);
-  if (options.method === 'finetune-local' || options.method === 'finetune-global') {
-    const { method, ...rest } = options;
-    return finetune(model, exemplars, {
-      ...rest,
-      spec,
-      scope: method === 'finetune-local' ? 'local' : 'global',
-    });
+  const name = options.method ?? 'rewrite';
+  methodOf(name);
+  checkSetting(name, options);
+  if (METHODS[name].guarded && 'guard' in options && options.guard)
+    checkSetting(name, { maxDrop: options.guard.maxDrop });
+  switch (options.method) {
+    case 'finetune-local':
+    case 'finetune-global': {
+      const { method, ...rest } = options;
+      return finetune(model, exemplars, {
+        ...rest,
+        spec,
+        scope: method === 'finetune-local' ? 'local' : 'global',
+      });
+    }
+    case 'retrain-last': {
+      const { method: _, ...rest } = options;
+      return retrainLast(model, exemplars, { ...rest, spec });
+    }
+    default: {
+      const { method: _, ...rest } = options;
+      return rewrite(model, exemplars, { ...rest, spec });
+    }
   }
-  const { method: _, ...rest } = options as Extract<EditOptions, { method?: 'rewrite' }>;
-  if (rest.guard) checkSetting('rewrite', { maxDrop: rest.guard.maxDrop });
-  return rewrite(model, exemplars, { ...rest, spec });
 }

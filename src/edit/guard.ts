@@ -10,6 +10,8 @@ import { storedShape, storedWeight } from '../onnx/weights.js';
 import { expectedDrop, fitTemperature, tempered } from './harm.js';
 import { softmax, topK } from '../runtime/logits.js';
 import { DEFAULT_BATCH, FeedRunner, Runner, type Tapped } from '../runtime/session.js';
+import { ticker } from '../util/ticker.js';
+import { METHODS } from './methods.js';
 
 /**
  * The safety guard (docs/method.md section 6): what an edit costs on in-distribution images it never
@@ -133,6 +135,8 @@ export class Guard {
       source: GuardReport['source'];
       /** Told after each batch of a first capture, with how many images have run. */
       onImages?: (done: number) => void;
+      /** The method changes the block's bias too: it becomes an input of the tail (see measure). */
+      bias?: boolean;
     },
   ): Promise<Guard> {
     if (!items.length)
@@ -140,7 +144,8 @@ export class Guard {
         'no-guard',
         'the safety guard needs in-distribution images; none given',
       );
-    const tail = tailModel(model.proto, block.key, [block.weight]);
+    const free = options.bias && block.bias ? [block.weight, block.bias] : [block.weight];
+    const tail = tailModel(model.proto, block.key, free);
     const key = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
     let captured = recent.get(key);
     if (!captured) {
@@ -181,9 +186,16 @@ export class Guard {
     return this.labelled ? accuracy(this.original.top1, this.labels) : undefined;
   }
 
-  /** The guard's figures for a block weight (canonical [out, in, ...] layout). */
-  async measure(weight: Float32Array, strength: number): Promise<GuardFigures> {
-    const edited = await this.predict(weight);
+  /**
+   * The guard's figures for a block weight (canonical [out, in, ...] layout), and its bias when
+   * the guard was created with `bias`.
+   */
+  async measure(
+    weight: Float32Array,
+    strength: number,
+    bias?: Float32Array,
+  ): Promise<GuardFigures> {
+    const edited = await this.predict(weight, bias);
     const n = this.images;
     const classes = edited.probs.length / n;
     let flips = 0;
@@ -215,12 +227,20 @@ export class Guard {
     return { ...this.original, labels: this.labels };
   }
 
-  /** Softmax and top-1 of the guard images with a block weight (canonical layout). */
-  async predict(weight: Float32Array): Promise<{ probs: Float32Array; top1: Int32Array }> {
-    const stored = { data: storedWeight(this.block, weight), dims: storedShape(this.block) };
+  /** Softmax and top-1 of the guard images with a block weight (canonical layout) and bias. */
+  async predict(
+    weight: Float32Array,
+    bias?: Float32Array,
+  ): Promise<{ probs: Float32Array; top1: Int32Array }> {
+    const free: Record<string, Tapped> = {
+      [this.block.weight]: {
+        data: storedWeight(this.block, weight),
+        dims: storedShape(this.block),
+      },
+    };
+    if (bias) free[this.block.bias!] = { data: bias, dims: [bias.length] };
     const logits: Tapped[] = [];
-    for (const f of this.feeds)
-      logits.push(await this.tail.run({ ...f, [this.block.weight]: stored }));
+    for (const f of this.feeds) logits.push(await this.tail.run({ ...f, ...free }));
     return softmaxTop1(logits);
   }
 
@@ -311,6 +331,121 @@ export async function backOff(
 
 /** A clean accuracy drop as the guard's messages write it. */
 export const points = (drop: number) => `${drop.toFixed(2)} points`;
+
+/** The reference images of a guarded method, split between what it learns from and the guard. */
+export interface ReferenceSplit {
+  /** What the method may learn from (the rewrite's statistics and preserve term). */
+  stats?: DatasetItem[];
+  /** Held out for the guard; absent when the guard is off. */
+  guard?: DatasetItem[];
+  source: GuardReport['source'];
+  maxDrop: number;
+}
+
+/**
+ * Which reference images feed the statistics and which the guard: given guard images must be
+ * held out of the statistics; without them, a share of the reference images is set aside.
+ */
+export function referenceSplit(
+  all: DatasetItem[] | undefined,
+  guard: GuardOptions | false | undefined,
+): ReferenceSplit {
+  if (guard === false) return { stats: all, source: 'given', maxDrop: Infinity };
+  const maxDrop = guard?.maxDrop ?? METHODS.rewrite.options.maxDrop.default;
+  if (!(maxDrop >= 0 && maxDrop <= 100))
+    throw new RuleditError(
+      'bad-option',
+      `the guard's budget is a drop in points of accuracy, in [0, 100], got ${maxDrop}`,
+    );
+  if (guard?.data) {
+    if (all) checkHeldOut(guard.data, all);
+    return { stats: all, guard: guard.data, source: 'given', maxDrop };
+  }
+  if (!all)
+    throw new RuleditError(
+      'no-guard',
+      'the safety guard needs held-out in-distribution images: give reference images to split ' +
+        '(`statsData`) or guard images (`guard.data`)',
+    );
+  const split = splitReference(all);
+  if (!split.guard.length || !split.stats.length)
+    throw new RuleditError(
+      'no-guard',
+      `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (\`guard.data\`)`,
+    );
+  return { ...split, source: 'held-out reference images', maxDrop };
+}
+
+/**
+ * The guard of any method that changes one block's weight: the strongest strength in (0, 1] of its
+ * change whose estimated clean drop fits the budget (`measure` runs the scaled change on the
+ * guard), or a 'guard-rejected' error. Undefined when the guard is off.
+ */
+export async function guardedStrength(
+  model: OnnxModel,
+  block: Block,
+  reference: ReferenceSplit,
+  spec: PreprocessSpec,
+  options: {
+    measure: (guard: Guard, strength: number) => Promise<GuardFigures>;
+    /** The change includes the block's bias (Guard.create's `bias`). */
+    bias?: boolean;
+    threads?: number;
+    say: (message: string) => void;
+  },
+): Promise<GuardReport | undefined> {
+  const items = reference.guard;
+  if (!items) return undefined;
+  const { say, maxDrop } = { ...options, maxDrop: reference.maxDrop };
+  const guard = await Guard.create(model, block, items, spec, {
+    threads: options.threads,
+    source: reference.source,
+    bias: options.bias,
+    onImages: ticker(say, (k) => `guard: ${k}/${items.length} held-out images run`),
+  });
+  try {
+    say(
+      `guard: ${guard.images} held-out images (${reference.source}), budget ${points(maxDrop)} of estimated clean drop`,
+    );
+    const { kept, trials } = await backOff((s) => options.measure(guard, s), maxDrop);
+    const report: GuardReport = {
+      ...kept,
+      images: guard.images,
+      ties: guard.ties,
+      maxDrop,
+      temperature: guard.temperature,
+      source: reference.source,
+      ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
+      trials,
+    };
+    say(describeGuard(report));
+    return report;
+  } finally {
+    await guard.release();
+  }
+}
+
+/** One line of the guard's figures, as the CLI and the progress messages show them. */
+export function describeGuard(g: GuardReport): string {
+  const calibrated =
+    g.temperature === 1
+      ? "from the model's probabilities"
+      : `calibrated on the labels, T ${g.temperature.toFixed(2)}`;
+  const acc =
+    g.accuracyBefore !== undefined && g.accuracy !== undefined
+      ? `, top-1 ${g.accuracyBefore.toFixed(1)} -> ${g.accuracy.toFixed(1)}%`
+      : '';
+  const ties = g.ties ? ` (${g.ties} undecided ties left out, ${g.tieFlips} of them flipped)` : '';
+  const kept =
+    g.strength < g.trials[0].strength
+      ? `strength backed off to ${g.strength.toFixed(3)}: estimated clean drop ${points(g.trials[0].estimatedDrop)} at full strength, budget ${g.maxDrop}`
+      : 'full strength';
+  return (
+    `guard: estimated clean drop ${points(g.estimatedDrop)} (budget ${g.maxDrop}; ${calibrated}), ` +
+    `${g.flips}/${g.images - g.ties} held-out images change top-1 (${g.flipRate.toFixed(2)}%)${ties}, ` +
+    `mean KL ${g.meanKL.toExponential(2)}${acc}; ${kept}`
+  );
+}
 
 function softmaxTop1(batches: Tapped[]): {
   probs: Float32Array;

@@ -6,7 +6,7 @@ import { RuleditError } from '../errors.js';
  * defaults from here; the harness's grids, the CLI's flags, the server's request schema and the
  * page's controls are derived from it. Plain data (JSON-serializable), so the server can send it.
  */
-export type MethodName = 'rewrite' | 'finetune-local' | 'finetune-global';
+export type MethodName = 'rewrite' | 'finetune-local' | 'finetune-global' | 'retrain-last';
 
 export interface OptionSpec {
   type: 'number' | 'integer' | 'string' | 'boolean';
@@ -23,6 +23,14 @@ export interface MethodSpec {
   summary: string;
   /** Fine-tuning pushes the exemplars toward a class; the rewrite needs no label. */
   needsLabel: boolean;
+  /**
+   * Reference images the method learns from (`statsData`: the rewrite's statistics and preserve
+   * term, the images retrain-last keeps to their own top-1), split with the safety guard, whose
+   * budget is the option `maxDrop`.
+   */
+  guarded: boolean;
+  /** The key statistics of the block it edits (the rewrite's whitening). */
+  statistics: boolean;
   options: Record<string, OptionSpec>;
 }
 
@@ -30,6 +38,14 @@ const layer = {
   type: 'string',
   default: 'auto',
   help: "block to edit: a name, an index, or 'auto' (the last convolution whose output is still a spatial map)",
+} as const;
+
+const maxDrop = {
+  type: 'number',
+  default: 0.25,
+  min: 0,
+  max: 100,
+  help: "safety guard: largest clean top-1 drop (points) the edit may cost on held-out images, estimated from the original model's probabilities (calibrated when the images are labelled); a stronger edit is scaled back until it fits",
 } as const;
 
 /** The published baseline (docs/method.md section 8): SGD, 400 steps, lr 1e-4. */
@@ -45,6 +61,8 @@ export const METHODS = {
     summary:
       "rewrite one layer so the model treats the concept's new look like the old one (docs/method.md)",
     needsLabel: false,
+    guarded: true,
+    statistics: true,
     options: {
       layer,
       rank: {
@@ -126,25 +144,43 @@ export const METHODS = {
         max: 1,
         help: 'fraction of the solved change to apply (the guard may keep less)',
       },
-      maxDrop: {
-        type: 'number',
-        default: 0.25,
-        min: 0,
-        max: 100,
-        help: "safety guard: largest clean top-1 drop (points) the edit may cost on held-out images, estimated from the original model's probabilities (calibrated when the images are labelled); a stronger edit is scaled back until it fits",
-      },
+      maxDrop,
     },
   },
   'finetune-local': {
     summary: "baseline: fine-tune the block's weight toward a label on the transformed exemplars",
     needsLabel: true,
+    guarded: false,
+    statistics: false,
     options: finetuneOptions,
   },
   'finetune-global': {
     summary:
       'baseline: fine-tune every parameter from the block to the logits toward a label on the transformed exemplars',
     needsLabel: true,
+    guarded: false,
+    statistics: false,
     options: finetuneOptions,
+  },
+  'retrain-last': {
+    summary:
+      "baseline: retrain the last linear layer on the transformed exemplars toward a label and on reference images toward the model's own top-1 (deep feature reweighting)",
+    needsLabel: true,
+    guarded: true,
+    statistics: false,
+    options: {
+      // Chosen on MobileNetV2's snow-dev split (README, "The real benchmark").
+      steps: { type: 'integer', default: 100, min: 1, max: 100_000, help: 'full-batch Adam steps' },
+      lr: { type: 'number', default: 1e-3, above: 0, max: 10, help: 'Adam learning rate' },
+      references: {
+        type: 'integer',
+        default: 256,
+        min: 1,
+        max: 100_000,
+        help: "reference images kept to the original model's top-1 (spread over those the guard does not hold out)",
+      },
+      maxDrop,
+    },
   },
 } as const satisfies Record<MethodName, MethodSpec>;
 

@@ -16,15 +16,9 @@ import { contextDirection } from './direction.js';
 import { pickBlock } from './layer.js';
 import { loss, type Example, type Objective } from './objective.js';
 import { applyWeightChange } from './record.js';
-import {
-  backOff,
-  points,
-  checkHeldOut,
-  Guard,
-  splitReference,
-  type GuardOptions,
-  type GuardReport,
-} from './guard.js';
+import { guardedStrength, referenceSplit, type GuardOptions, type GuardReport } from './guard.js';
+import { spread } from '../util/spread.js';
+import { ticker } from '../util/ticker.js';
 import { METHODS } from './methods.js';
 import { solveAdam } from './solve-adam.js';
 import { solveSubspace } from './solve-subspace.js';
@@ -157,7 +151,7 @@ export async function rewrite(
   say(`layer ${block.name} (${block.chain.join(' > ')}, ${block.weightShape.join('x')})`);
   if (!options.stats && !options.statsData)
     throw new RuleditError('no-stats', 'key statistics need reference images: give `statsData`');
-  const reference = referenceSplit(options);
+  const reference = referenceSplit(options.statsData, options.guard);
 
   // 1. Statistics and whitening.
   const stats =
@@ -410,39 +404,12 @@ export async function rewrite(
   };
 
   // 7. The guard: the strongest fraction of the change (up to `strength`) that fits its budget.
-  let guardReport: GuardReport | undefined;
-  let kept = strength;
-  if (reference.guard) {
-    const guard = await Guard.create(model, block, reference.guard, spec, {
-      threads: options.threads,
-      source: reference.source,
-      onImages: ticker(say, (k) => `guard: ${k}/${reference.guard!.length} held-out images run`),
-    });
-    try {
-      const maxDrop = reference.maxDrop;
-      say(
-        `guard: ${guard.images} held-out images (${reference.source}), budget ${points(maxDrop)} of estimated clean drop`,
-      );
-      const { kept: fit, trials } = await backOff(
-        (s) => guard.measure(scaled(s * strength), s * strength),
-        maxDrop,
-      );
-      kept = fit.strength;
-      guardReport = {
-        ...fit,
-        images: guard.images,
-        ties: guard.ties,
-        maxDrop,
-        temperature: guard.temperature,
-        source: reference.source,
-        ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
-        trials,
-      };
-      say(describeGuard(guardReport));
-    } finally {
-      await guard.release();
-    }
-  }
+  const guardReport = await guardedStrength(model, block, reference, spec, {
+    measure: (guard, s) => guard.measure(scaled(s * strength), s * strength),
+    threads: options.threads,
+    say,
+  });
+  const kept = guardReport?.strength ?? strength;
   done('guard');
   const weight = scaled(kept);
 
@@ -530,66 +497,6 @@ function bnGain(model: OnnxModel, block: Block, channels: number): Float64Array 
   return Float64Array.from(scale, (s, o) => s / Math.sqrt(variance[o] + block.batchNorm!.epsilon));
 }
 
-/**
- * Which reference images feed the statistics and which the guard: given guard images must be
- * held out of the statistics; without them, a share of the reference images is set aside.
- */
-function referenceSplit(options: RewriteOptions): {
-  stats?: DatasetItem[];
-  guard?: DatasetItem[];
-  source: GuardReport['source'];
-  maxDrop: number;
-} {
-  const all = options.statsData;
-  const guard = options.guard;
-  if (guard === false) return { stats: all, source: 'given', maxDrop: Infinity };
-  const maxDrop = guard?.maxDrop ?? D.maxDrop.default;
-  if (!(maxDrop >= 0 && maxDrop <= 100))
-    throw new RuleditError(
-      'bad-option',
-      `the guard's budget is a drop in points of accuracy, in [0, 100], got ${maxDrop}`,
-    );
-  if (guard?.data) {
-    if (all) checkHeldOut(guard.data, all);
-    return { stats: all, guard: guard.data, source: 'given', maxDrop };
-  }
-  if (!all)
-    throw new RuleditError(
-      'no-guard',
-      'the safety guard needs held-out in-distribution images: give reference images to split ' +
-        '(`statsData`) or guard images (`guard.data`)',
-    );
-  const split = splitReference(all);
-  if (!split.guard.length || !split.stats.length)
-    throw new RuleditError(
-      'no-guard',
-      `${all.length} reference images are too few to hold some out for the safety guard: give at least 4, or guard images (\`guard.data\`)`,
-    );
-  return { ...split, source: 'held-out reference images', maxDrop };
-}
-
-/** One line of the guard's figures, as the CLI and the progress messages show them. */
-export function describeGuard(g: GuardReport): string {
-  const calibrated =
-    g.temperature === 1
-      ? "from the model's probabilities"
-      : `calibrated on the labels, T ${g.temperature.toFixed(2)}`;
-  const acc =
-    g.accuracyBefore !== undefined && g.accuracy !== undefined
-      ? `, top-1 ${g.accuracyBefore.toFixed(1)} -> ${g.accuracy.toFixed(1)}%`
-      : '';
-  const ties = g.ties ? ` (${g.ties} undecided ties left out, ${g.tieFlips} of them flipped)` : '';
-  const kept =
-    g.strength < g.trials[0].strength
-      ? `strength backed off to ${g.strength.toFixed(3)}: estimated clean drop ${points(g.trials[0].estimatedDrop)} at full strength, budget ${g.maxDrop}`
-      : 'full strength';
-  return (
-    `guard: estimated clean drop ${points(g.estimatedDrop)} (budget ${g.maxDrop}; ${calibrated}), ` +
-    `${g.flips}/${g.images - g.ties} held-out images change top-1 (${g.flipRate.toFixed(2)}%)${ties}, ` +
-    `mean KL ${g.meanKL.toExponential(2)}${acc}; ${kept}`
-  );
-}
-
 /** The mask on a block's key grid: '#' mostly inside, '+' partly, '.' outside. */
 function gridPicture(mask: Float32Array, h: number, w: number): string {
   if (h * w > 32 * 32) return `  (${h}x${w}: too large to draw)`;
@@ -644,25 +551,3 @@ const recentPreserve = new Map<
   string,
   { key: Float32Array; pre: Float32Array; value: Float32Array }[]
 >();
-
-/**
- * Progress of a long stage, said at most every TICK_SECONDS (none for a stage that ends
- * sooner): a block with a huge map can spend minutes solving or capturing, never silently.
- */
-function ticker(say: (message: string) => void, message: (done: number) => string) {
-  let last = performance.now();
-  return (done: number) => {
-    const now = performance.now();
-    if (now - last < TICK_SECONDS * 1000) return;
-    last = now;
-    say(message(done));
-  };
-}
-
-const TICK_SECONDS = 5;
-
-/** Up to n items spread evenly over the list (deterministic). */
-function spread<T>(items: T[], n: number): T[] {
-  if (items.length <= n) return items;
-  return Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)]);
-}

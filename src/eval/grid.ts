@@ -45,23 +45,27 @@ export function methodGrid(kind: string, grid: Setting[] = [{}], name?: string):
   return { name: name ?? k, kind: k, grid };
 }
 
-/** edit() options for one setting; fine-tuning is told the target class (the edit needs none). */
+/** edit() options for one setting; a method that needs a label is told the target class. */
 export function editOptions(
   method: MethodGrid,
   setting: Setting,
   shared: { target: number } & Record<string, unknown>,
 ): EditOptions {
   const { target, ...rest } = shared;
-  if (method.kind === 'rewrite') {
-    // A setting's drop budget belongs to the guard the harness gives (its held-out images).
-    const { maxDrop, ...own } = setting;
-    const guard =
-      maxDrop === undefined || !rest.guard
-        ? rest.guard
-        : { ...(rest.guard as object), maxDrop: maxDrop as number };
-    return { ...rest, ...own, guard, method: 'rewrite' } as EditOptions;
-  }
-  return { ...rest, ...setting, method: method.kind, label: target } as EditOptions;
+  const needs = METHODS[method.kind];
+  // A setting's drop budget belongs to the guard the harness gives (its held-out images).
+  const { maxDrop, ...own } = setting;
+  const guard =
+    !needs.guarded || maxDrop === undefined || !rest.guard
+      ? rest.guard
+      : { ...(rest.guard as object), maxDrop: maxDrop as number };
+  return {
+    ...rest,
+    ...(needs.guarded ? own : setting),
+    ...(needs.guarded ? { guard } : {}),
+    ...(needs.needsLabel ? { label: target } : {}),
+    method: method.kind,
+  } as EditOptions;
 }
 
 /**

@@ -13,7 +13,7 @@ import { pickBlock } from '../edit/layer.js';
 import { splitReference } from '../edit/guard.js';
 import { keyStatistics, type KeyStats } from '../edit/stats.js';
 import { isRuleditError, RuleditError } from '../errors.js';
-import type { Setting } from '../edit/methods.js';
+import { METHODS, type Setting } from '../edit/methods.js';
 import { editOptions, type MethodGrid } from './grid.js';
 import { PredictionCache, predictFiles } from './predictions.js';
 import { TailPredictions } from './tail-predictions.js';
@@ -182,9 +182,11 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
         target,
         threads: options.threads,
       };
-      if (method.kind === 'rewrite') {
-        shared.stats = await statsFor(setting.layer as string | undefined);
-        // The statistics' images also feed the rewrite's preserve term, as in `edit`.
+      const needs = METHODS[method.kind];
+      if (needs.statistics) shared.stats = await statsFor(setting.layer as string | undefined);
+      if (needs.guarded) {
+        // The statistics' images also feed the rewrite's preserve term (as in `edit`) and anchor
+        // retrain-last; the guard holds its own out.
         if (reference) shared.statsData = reference.stats;
         shared.guard = guardData && { data: guardData, maxDrop: options.guardMaxDrop };
       }

@@ -1,3 +1,4 @@
+import { METHODS } from '../edit/methods.js';
 import type { HarnessExecutor } from '../eval/harness.js';
 import type { TrialOutcome } from '../eval/trial.js';
 import { connectQueue } from './connection.js';
@@ -33,7 +34,7 @@ export async function queueExecutor(
       const study = await studyOf(classifier, options);
       const layers = new Set(
         trials
-          .filter((t) => t.line.method.kind === 'rewrite')
+          .filter((t) => METHODS[t.line.method.kind].statistics)
           .map((t) => t.line.method.grid[t.setting].layer as string | undefined),
       );
       study.stats = await shareStatistics(connection, classifier, study, [...layers], {

@@ -105,8 +105,8 @@ export class Runner {
  */
 export const DEFAULT_BATCH = 8;
 
-/** Batches of one tensor joined along their first axis. */
-function joinBatches(parts: Tapped[]): Tapped {
+/** Outputs of several batches joined along the batch, as one run of them all would give. */
+export function joinBatches(parts: Tapped[]): Tapped {
   if (parts.length === 1) return parts[0];
   const data = new Float32Array(parts.reduce((a, p) => a + p.data.length, 0));
   parts.reduce((at, p) => (data.set(p.data, at), at + p.data.length), 0);
@@ -115,28 +115,37 @@ function joinBatches(parts: Tapped[]): Tapped {
 
 /**
  * A session over a graph with several named inputs (a network's tail fed with tensors captured
- * from the full model, and a weight to try), returning its first output.
+ * from the full model, and a weight to try), returning its first output (`run`) or all (`runAll`).
  */
 export class FeedRunner {
   private constructor(
     private readonly session: ort.InferenceSession,
-    readonly output: string,
+    readonly outputs: string[],
   ) {}
 
   static async create(proto: ModelProto, threads?: number): Promise<FeedRunner> {
-    return new FeedRunner(await openSession(proto, threads), proto.graph!.output![0].name!);
+    return new FeedRunner(
+      await openSession(proto, threads),
+      proto.graph!.output!.map((o) => o.name!),
+    );
   }
 
   async run(feeds: Record<string, Tapped>): Promise<Tapped> {
+    return (await this.runAll(feeds))[this.outputs[0]];
+  }
+
+  async runAll(feeds: Record<string, Tapped>): Promise<Record<string, Tapped>> {
     const tensors = Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor('float32', t.data, t.dims)]),
     );
-    const out = (await runSession(this.session, tensors, [this.output], 'a tail of the model'))[
-      this.output
-    ];
-    const tapped = { data: out.data as Float32Array, dims: [...out.dims] };
-    checkFiniteOutput(tapped, this.output, 'a tail of the model (with a changed weight)');
-    return tapped;
+    const result = await runSession(this.session, tensors, this.outputs, 'a tail of the model');
+    return Object.fromEntries(
+      this.outputs.map((name) => {
+        const tapped = { data: result[name].data as Float32Array, dims: [...result[name].dims] };
+        checkFiniteOutput(tapped, name, 'a tail of the model (with a changed weight)');
+        return [name, tapped];
+      }),
+    );
   }
 
   async release(): Promise<void> {

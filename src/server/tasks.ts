@@ -3,9 +3,11 @@ import sharp from 'sharp';
 import type { Exemplar } from '../concepts/exemplar.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
-import { edit, type EditOptions } from '../edit/edit.js';
+import { edit, type EditOptions, type EditResult } from '../edit/edit.js';
 import { METHOD_NAMES, METHODS, type MethodName, type Setting } from '../edit/methods.js';
-import { describeGuard, type RewriteReport } from '../edit/rewrite.js';
+import { describeGuard } from '../edit/guard.js';
+import type { RetrainLastReport } from '../edit/retrain-last.js';
+import type { RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
 import type { EditRecord } from '../onnx/history.js';
@@ -153,11 +155,13 @@ async function editAndMeasure(
   );
   const onProgress = (m: string) => say(at(0.3), `${method}: ${m}`);
   const { maxDrop, ...rest } = own;
+  const needs = METHODS[method];
   const options = (
-    method === 'rewrite'
+    needs.guarded
       ? { method, ...rest, statsData: task.statsData, guard: { maxDrop }, onProgress }
-      : { method, ...own, label: label ?? 0, onProgress }
+      : { method, ...own, onProgress }
   ) as EditOptions;
+  if (needs.needsLabel) Object.assign(options, { label: label ?? 0 });
   const out = await edit({ model, spec: task.spec, labels: task.labels }, task.exemplars, options);
   say(at(0.6), `${params.method}: top-5 on x'`);
   const xPrimes = task.exemplars.map((e) => e.transformed);
@@ -177,15 +181,15 @@ async function editAndMeasure(
   };
 }
 
-/** The guard's figures of a rewrite, lifted out of its report for the page. */
-function safety(method: MethodName, report: unknown): EditSafety {
-  if (method !== 'rewrite')
-    return { guardText: `${method}: no safety guard (it measures rewrites only)` };
-  const r = report as RewriteReport;
+/** The guard's figures of a guarded method, lifted out of its report for the page. */
+function safety(method: MethodName, report: EditResult['report']): EditSafety {
+  if (!METHODS[method].guarded)
+    return { guardText: `${method}: no safety guard (it measures the rewrite and retrain-last)` };
+  const r = report as RewriteReport | RetrainLastReport;
   return {
     guard: r.guard,
     strength: r.strength,
-    keyGrid: r.keyGrid,
+    ...('keyGrid' in r ? { keyGrid: r.keyGrid } : {}),
     guardText: r.guard ? describeGuard(r.guard) : 'guard: off',
   };
 }

@@ -9,6 +9,7 @@ import type { PreprocessSpec } from '../data/preprocess.js';
 import { referenceScenes } from '../synth/reference.js';
 import { activeEdits, revertLast, withoutUndoData, withUndoDataOf } from '../edit/record.js';
 import { autoLayer } from '../edit/layer.js';
+import { METHODS } from '../edit/methods.js';
 import { isRuleditError, RuleditError } from '../errors.js';
 import { listBlocks } from '../onnx/blocks.js';
 import { readHistory } from '../onnx/history.js';
@@ -244,7 +245,8 @@ export class Workbench {
       labels: this.labels,
       exemplars: p.exemplars,
       params: p.params,
-      statsData: p.params.method === 'rewrite' || kind === 'compare' ? await this.statsData() : [],
+      statsData:
+        METHODS[p.params.method].guarded || kind === 'compare' ? await this.statsData() : [],
       tests: await this.testSets(p.style),
     };
   }
