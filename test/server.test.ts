@@ -192,9 +192,10 @@ describe('ruledit serve API', () => {
     // Options of the registry only, within its bounds; an unknown field is refused, not dropped.
     const mask = img.masks.road;
     for (const [payload, why] of [
-      [{ settings: { lr: -1 } }, /lr/],
-      [{ settings: { rank: 0 } }, /rank/],
-      [{ settings: { optimizer: 'rmsprop' } }, /optimizer/],
+      [{ settings: { 'finetune-local': { lr: -1 } } }, /lr/],
+      [{ settings: { rewrite: { rank: 0 } } }, /rank/],
+      [{ settings: { 'finetune-global': { optimizer: 'rmsprop' } } }, /optimizer/],
+      [{ settings: { 'retrain-last': { layer: 'auto' } } }, /additional/],
       [{ rank: 2 }, /additional/],
     ] as const) {
       const r = await app.inject({
@@ -320,7 +321,7 @@ describe('ruledit serve API', () => {
       image: img.id,
       mask,
       replacement: { style: 'snow' },
-      settings: { layer: 'auto' },
+      settings: { rewrite: { layer: 'auto' } },
     };
     const preview = await app.inject({
       method: 'POST',
@@ -353,7 +354,10 @@ describe('ruledit serve API', () => {
 
     // The same edit with a budget that lets everything through: what the guard prevented.
     await revert();
-    const loose = await editResult({ ...body, settings: { ...body.settings, maxDrop: 100 } });
+    const loose = await editResult({
+      ...body,
+      settings: { rewrite: { layer: 'auto', maxDrop: 100 } },
+    });
     await revert();
     console.log(
       `careless snow mask on ${guarded.block} (${g.images} guard images): with the guard ` +
@@ -402,7 +406,7 @@ describe('ruledit serve API', () => {
       replacement: { fill: '#ffffff' },
       method: 'finetune-local',
       label: 0,
-      settings: { layer: block, steps: d.steps.default, lr: d.lr.default },
+      settings: { 'finetune-local': { layer: block, steps: d.steps.default, lr: d.lr.default } },
     });
     assert.equal(web.block, block);
     const webModel = modelFromProto(

@@ -192,13 +192,13 @@ describe('web editor in Chromium', { skip }, () => {
     assert.equal(await page.locator('#per-class tr').count(), 11, 'header + 10 classes');
     assert.match(await page.locator('#history').innerText(), /rewrite/);
 
-    // One click compares the rewrite with both fine-tuning baselines on the same exemplar.
+    // One click compares the rewrite with the three baselines on the same exemplar.
     await page.click('#compare');
     await page.waitForFunction(() => !document.getElementById('comparison')!.hidden, undefined, {
       timeout: 45_000,
     });
     const methods = await page.locator('#comparison tr td:first-child').allInnerTexts();
-    assert.deepEqual(methods, ['rewrite', 'finetune-local', 'finetune-global']);
+    assert.deepEqual(methods, ['rewrite', 'finetune-local', 'finetune-global', 'retrain-last']);
 
     await mkdir(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, 'editor.png'), fullPage: true });

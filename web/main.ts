@@ -150,10 +150,16 @@ function exemplarBody(extra: Record<string, unknown> = {}) {
   if (!replacement) throw new Error('choose a new look (style, texture or fill) first');
   const mask = painter.read(image.width, image.height);
   if (!mask.some((v) => v > 0)) throw new Error('paint the concept mask first');
-  const settings: Record<string, string | number> = { layer: $<HTMLSelectElement>('block').value };
-  for (const [key, { id }] of Object.entries(NUMBER_CONTROLS)) {
+  // Each control sets its option of the methods it is for; the block, every method that edits one.
+  const settings: Partial<Record<MethodName, Record<string, string | number>>> = {};
+  const set = (method: MethodName, key: string, value: string | number) =>
+    ((settings[method] ??= {})[key] = value);
+  for (const [method, spec] of Object.entries(info.methods))
+    if ('layer' in spec.options)
+      set(method as MethodName, 'layer', $<HTMLSelectElement>('block').value);
+  for (const [key, { id, methods }] of Object.entries(NUMBER_CONTROLS)) {
     const v = $<HTMLInputElement>(id).value;
-    if (v.trim() !== '') settings[key] = Number(v);
+    if (v.trim() !== '') for (const m of methods) set(m, key, Number(v));
   }
   return {
     image: image.id,
@@ -484,17 +490,26 @@ function styleChoice(style: string): string {
   return `style ${style}: all ${n} images, one exemplar each${test}`;
 }
 
-/** Number inputs and the option of the registry each sets (fine-tuning's steps and lr, not the rewrite's). */
-const NUMBER_CONTROLS: Record<string, { id: string; method: MethodName }> = {
-  rank: { id: 'rank', method: 'rewrite' },
-  maxDrop: { id: 'max-drop', method: 'rewrite' },
-  steps: { id: 'ft-steps', method: 'finetune-local' },
-  lr: { id: 'ft-lr', method: 'finetune-local' },
+/**
+ * Number inputs, the option of the registry each sets and the methods it sets it for (fine-tuning's
+ * steps and lr, not the rewrite's or retrain-last's; the drop budget of every guarded method).
+ */
+const NUMBER_CONTROLS: Record<string, { id: string; methods: MethodName[] }> = {
+  rank: { id: 'rank', methods: ['rewrite'] },
+  maxDrop: { id: 'max-drop', methods: ['rewrite', 'retrain-last'] },
+  steps: { id: 'ft-steps', methods: ['finetune-local', 'finetune-global'] },
+  lr: { id: 'ft-lr', methods: ['finetune-local', 'finetune-global'] },
 };
 
 /** Each number input shows its option's default and bounds, as the registry declares them. */
 function setControls(methods: Info['methods']): void {
-  for (const [key, { id, method }] of Object.entries(NUMBER_CONTROLS)) {
+  for (const [
+    key,
+    {
+      id,
+      methods: [method],
+    },
+  ] of Object.entries(NUMBER_CONTROLS)) {
     const o = methods[method].options[key];
     const input = $<HTMLInputElement>(id);
     input.value = String(o.default);

@@ -43,7 +43,10 @@ export function registerBenchmark(program: Command): void {
       1,
     )
     .requiredOption('--results <file>', 'results .jsonl (appended; finished jobs are skipped)')
-    .option('--stats-data <dataset>', "reference images for the rewrite's key statistics")
+    .option(
+      '--stats-data <dataset>',
+      "reference images: the rewrite's key statistics and preserve term, retrain-last's anchors; every 4th is held out for the guard",
+    )
     .option('--clean <dataset>', "clean test set (default: the data set of the manifests' index)")
     .option('--clean-limit <n>', 'use an evenly spaced subset of n clean images', positiveIntOption)
     .option(
@@ -99,8 +102,11 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
   const start = performance.now();
   const classifier = await loadClassifier(modelPath, opts);
   const testsets = await Promise.all(opts.testsets.map((t) => loadTestSet(t)));
+  // --layer goes to the methods that edit a chosen block (not retrain-last's last layer).
   const methods = (await methodsOf(classifier, opts)).map((m) =>
-    opts.layer ? { ...m, grid: m.grid.map((s) => ({ layer: opts.layer!, ...s })) } : m,
+    opts.layer && 'layer' in METHODS[m.kind].options
+      ? { ...m, grid: m.grid.map((s) => ({ layer: opts.layer!, ...s })) }
+      : m,
   );
   const needy = methods.filter((m) => METHODS[m.kind].guarded).map((m) => m.name);
   if (needy.length && !opts.statsData)

@@ -12,7 +12,8 @@ import { methodGrid, type MethodGrid } from './grid.js';
  * - `rewrite`: the default solver with its guard over the deepest three spatial blocks (`auto`
  *   and the two before it) x rank 1 and 2;
  * - `finetune-local` / `finetune-global`: the published SGD 400 steps over five learning rates
- *   around the published 1e-4 (METHOD.md names that one setting; the decades around it are ours).
+ *   around the published 1e-4 (METHOD.md names that one setting; the decades around it are ours);
+ * - `retrain-last`: last-layer retraining (not in the paper) over three Adam learning rates.
  */
 export const GRID_NAMES = ['paper'] as const;
 export type GridName = (typeof GRID_NAMES)[number];
@@ -28,6 +29,7 @@ export const PAPER_SCHEDULES = [
   { lr: 1e-7, steps: 80_000 },
 ];
 const FINETUNE_LRS = [1e-2, 1e-3, 1e-4, 1e-5, 1e-6];
+const RETRAIN_LRS = [1e-3, 1e-4, 1e-5];
 
 export async function namedGrid(name: string, classifier: Classifier): Promise<MethodGrid[]> {
   if (!isGridName(name))
@@ -49,5 +51,9 @@ export async function namedGrid(name: string, classifier: Classifier): Promise<M
     ),
     methodGrid('finetune-local', finetune),
     methodGrid('finetune-global', finetune),
+    methodGrid(
+      'retrain-last',
+      RETRAIN_LRS.map((lr) => ({ lr })),
+    ),
   ];
 }

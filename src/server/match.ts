@@ -21,7 +21,7 @@ export async function matchPanel(wb: Workbench, p: PreparedEdit): Promise<MatchR
     ...tests.test.items.map((i) => ({ ...i, folder: 'test' as const })),
     ...tests.clean.items.map((i) => ({ ...i, folder: 'clean' as const })),
   ];
-  const { layer, rank } = p.params.settings;
+  const { layer, rank } = p.params.settings.rewrite ?? {};
   const m = await contextMatch({ ...wb.classifier, model: wb.model }, p.exemplars, items, {
     statsData: await wb.statsData(),
     layer: layer as string | undefined,

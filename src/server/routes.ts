@@ -15,24 +15,27 @@ import { rgbPng, type StoredImage, type Workbench } from './workbench.js';
 // JSON schemas: fastify validates every body before a handler runs (400 with the failing path).
 
 /**
- * The options of the registry's methods (edit/methods.ts), as a request may set them. An option
- * several methods share is bounded as the first declares it; edit() checks each method's own.
+ * The options of the registry's methods (edit/methods.ts), as a request may set them: for each
+ * method its own, bounded as it declares them ({ "rewrite": { "rank": 2 }, "retrain-last": {...} }).
  */
 function settingsSchema() {
-  const properties: Record<string, object> = {};
-  for (const m of METHOD_NAMES)
-    for (const [key, o] of Object.entries(METHODS[m].options as Record<string, OptionSpec>))
-      properties[key] ??= o.choices
-        ? { enum: o.choices }
-        : o.type === 'string'
-          ? { type: 'string', maxLength: 200 }
-          : {
-              type: o.type,
-              ...(o.min !== undefined ? { minimum: o.min } : {}),
-              ...(o.above !== undefined ? { exclusiveMinimum: o.above } : {}),
-              ...(o.max !== undefined ? { maximum: o.max } : {}),
-            };
-  return { type: 'object', additionalProperties: false, properties };
+  const option = (o: OptionSpec) =>
+    o.choices
+      ? { enum: o.choices }
+      : o.type === 'string'
+        ? { type: 'string', maxLength: 200 }
+        : {
+            type: o.type,
+            ...(o.min !== undefined ? { minimum: o.min } : {}),
+            ...(o.above !== undefined ? { exclusiveMinimum: o.above } : {}),
+            ...(o.max !== undefined ? { maximum: o.max } : {}),
+          };
+  const methods = METHOD_NAMES.map((m) => {
+    const options = Object.entries(METHODS[m].options as Record<string, OptionSpec>);
+    const properties = Object.fromEntries(options.map(([key, o]) => [key, option(o)]));
+    return [m, { type: 'object', additionalProperties: false, properties }];
+  });
+  return { type: 'object', additionalProperties: false, properties: Object.fromEntries(methods) };
 }
 
 const replacementSchema = {

@@ -25,8 +25,8 @@ export interface EditParams {
   method: MethodName;
   /** Class the fine-tuning baselines push x' toward (the edit itself needs no label). */
   label?: number;
-  /** Options of the registry's methods the page set; each method takes its own, edit() the rest. */
-  settings: Setting;
+  /** Options the page set, per method of the registry; edit() fills the rest from its defaults. */
+  settings: Partial<Record<MethodName, Setting>>;
 }
 
 export interface EditTask {
@@ -93,8 +93,8 @@ export async function runCompare(
         task,
         { ...task.params, method },
         say,
-        i / 3,
-        (i + 1) / 3,
+        i / methods.length,
+        (i + 1) / methods.length,
       );
       rows.push(compareRow(method, out, seconds()));
     } catch (e) {
@@ -150,9 +150,7 @@ async function editAndMeasure(
   say(at(0.02), `${params.method}: preparing`);
   // The registry (edit/methods.ts) fills every option the page left unset, as for the CLI.
   const { method, label } = params;
-  const own = Object.fromEntries(
-    Object.entries(params.settings).filter(([k]) => Object.hasOwn(METHODS[method].options, k)),
-  );
+  const own = params.settings[method] ?? {};
   const onProgress = (m: string) => say(at(0.3), `${method}: ${m}`);
   const { maxDrop, ...rest } = own;
   const needs = METHODS[method];
