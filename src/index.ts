@@ -21,7 +21,14 @@ export {
   type Exemplar,
   type Replacement,
 } from './concepts/exemplar.js';
-export { edit, type EditOptions, type EditResult } from './edit/edit.js';
+export {
+  edit,
+  type EditOptions,
+  type EditResult,
+  type RewriteEdit,
+  type FinetuneEdit,
+  type RetrainLastEdit,
+} from './edit/edit.js';
 export {
   METHODS,
   METHOD_NAMES,
@@ -32,6 +39,7 @@ export {
 } from './edit/methods.js';
 export type { RewriteReport } from './edit/rewrite.js';
 export type { FinetuneReport } from './edit/finetune.js';
+export type { RetrainLastReport } from './edit/retrain-last.js';
 export type { GuardOptions, GuardReport } from './edit/guard.js';
 export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
 export type { AccuracyReport } from './eval/accuracy.js';

@@ -18,6 +18,7 @@ import { openDataset, type DatasetItem } from '../src/data/dataset.ts';
 import { parsePreprocess } from '../src/data/preprocess.ts';
 import { RuleditError } from '../src/errors.ts';
 import { edit } from '../src/edit/edit.ts';
+import type { EditFunction } from '../src/eval/trial.ts';
 import { runHarness, type HarnessOptions } from '../src/eval/harness.ts';
 import { methodGrid } from '../src/eval/grid.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
@@ -78,7 +79,7 @@ function options(results: string, extra: Partial<HarnessOptions> = {}): HarnessO
 function countingEdit(failAt = Infinity) {
   const models: OnnxModel[] = [];
   let calls = 0;
-  const fn: typeof edit = async (m, exemplars, opts) => {
+  const fn: EditFunction = async (m, exemplars, opts) => {
     if (++calls === failAt) throw new Error('interrupted');
     const r = await edit(m, exemplars, opts);
     models.push(r.model);
@@ -230,7 +231,7 @@ describe('evaluation harness', () => {
       { layer: 'score', strength: 0.5 },
     ];
     // The guard's refusal as rewrite() raises it, for the first setting only.
-    const guarded: typeof edit = async (m, exemplars, opts) => {
+    const guarded: EditFunction = async (m, exemplars, opts) => {
       if ((opts as { strength?: number }).strength === 1)
         throw new RuleditError(
           'guard-rejected',
@@ -256,7 +257,7 @@ describe('evaluation harness', () => {
     assert.equal(line.candidates.length, 1);
     assert.ok(line.edit!.strength! <= 0.5);
     // Any other error still stops the run.
-    const broken: typeof edit = async () => {
+    const broken: EditFunction = async () => {
       throw new Error('bug');
     };
     await assert.rejects(

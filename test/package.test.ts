@@ -173,8 +173,8 @@ describe('the npm package', () => {
         import { queueExecutor, startWorker } from 'ruledit/queue';
         const c: Classifier = await loadClassifier(BUILTIN_MODEL);
         const ex = await loadExemplar('a.png', 'm.png', { fill: 'white' }, c.spec);
-        const out: EditResult = await edit(c, [ex], { rank: 2, guard: { maxDrop: 1 } });
-        const flips: number | undefined = (out.report as RewriteReport).guard?.flipRate;
+        const out: EditResult<RewriteReport> = await edit(c, [ex], { rank: 2, guard: { maxDrop: 1 } });
+        const flips: number | undefined = out.report.guard?.flipRate;
         const steps: number = METHODS['finetune-local'].options.steps.default;
         // @ts-expect-error: the rewrite has no optimizer (the check must catch it)
         await edit(c, [ex], { optimizer: 'sgd' });

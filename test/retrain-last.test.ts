@@ -7,7 +7,7 @@ import { loadClassifier, type Classifier } from '../src/classifier.ts';
 import { sceneExemplar } from '../src/demo/scenes.ts';
 import { edit } from '../src/edit/edit.ts';
 import { revertLast, type TensorChange } from '../src/edit/record.ts';
-import { lastLayer, type RetrainLastReport } from '../src/edit/retrain-last.ts';
+import { lastLayer } from '../src/edit/retrain-last.ts';
 import { SoftmaxRegression } from '../src/edit/softmax-regression.ts';
 import { readTensor } from '../src/onnx/weights.ts';
 import { Runner } from '../src/runtime/session.ts';
@@ -89,7 +89,7 @@ describe('retrain-last on the built-in model', () => {
       steps: 50,
       lr: 1e-2,
     });
-    const report = out.report as RetrainLastReport;
+    const report = out.report;
     assert.equal(report.block, block.name);
     assert.ok(report.lossAfter < report.lossBefore, `${report.lossBefore} -> ${report.lossAfter}`);
     assert.ok(report.guard && report.guard.estimatedDrop <= 0.25, JSON.stringify(report.guard));

@@ -5,12 +5,10 @@ import { loadClassifier, saveClassifier, type Classifier } from '../classifier.j
 import type { Exemplar } from '../concepts/exemplar.js';
 import { openDataset } from '../data/dataset.js';
 import { edit } from '../edit/edit.js';
-import type { FinetuneReport } from '../edit/finetune.js';
-import type { RetrainLastReport } from '../edit/retrain-last.js';
 import { spatialBlocks } from '../edit/layer.js';
 import { METHODS } from '../edit/methods.js';
 import { describeGuard } from '../edit/guard.js';
-import type { RewriteOptions, RewriteReport } from '../edit/rewrite.js';
+import type { RewriteOptions } from '../edit/rewrite.js';
 import { RuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
 import { chooseRewrite, rewriteGrid } from '../eval/select.js';
@@ -139,13 +137,12 @@ export function registerEdit(program: Command): void {
       });
       await save(edited);
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
-      const r = report as RewriteReport;
       console.log(
-        `edited ${r.block}: loss ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} in ${r.seconds.toFixed(1)} s`,
+        `edited ${report.block}: loss ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
       );
       console.log(
-        r.guard
-          ? describeGuard(r.guard)
+        report.guard
+          ? describeGuard(report.guard)
           : 'guard: off (--no-guard): nothing measured the edit on held-out images',
       );
       console.log(`wrote ${opts.out}`);
@@ -186,9 +183,8 @@ export function registerEdit(program: Command): void {
         protect: exemplarInputs(opts),
       });
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
-      const r = report as FinetuneReport;
       console.log(
-        `fine-tuned ${r.tensors} tensors from ${r.block} (${r.scope}) toward class ${r.label}: cross-entropy ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} in ${r.seconds.toFixed(1)} s`,
+        `fine-tuned ${report.tensors} tensors from ${report.block} (${report.scope}) toward class ${report.label}: cross-entropy ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
       );
       console.log(`wrote ${opts.out}`);
     });
@@ -240,11 +236,10 @@ function registerRetrain(program: Command): void {
         protect: exemplarInputs(opts),
       });
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
-      const r = report as RetrainLastReport;
       console.log(
-        `retrained ${r.block} toward class ${r.label} with ${r.references} reference images: loss ${r.lossBefore.toFixed(4)} -> ${r.lossAfter.toFixed(4)} in ${r.seconds.toFixed(1)} s`,
+        `retrained ${report.block} toward class ${report.label} with ${report.references} reference images: loss ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
       );
-      console.log(r.guard ? describeGuard(r.guard) : 'guard: off (--no-guard)');
+      console.log(report.guard ? describeGuard(report.guard) : 'guard: off (--no-guard)');
       console.log(`wrote ${opts.out}`);
     });
 }

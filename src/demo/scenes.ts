@@ -6,7 +6,6 @@ import { DEFAULT_VARIANTS, jitteredPlacements } from '../concepts/exemplar.js';
 import { textureImage } from '../concepts/transform.js';
 import type { GuardReport } from '../edit/guard.js';
 import { METHODS } from '../edit/methods.js';
-import type { RewriteReport } from '../edit/rewrite.js';
 import { chooseRewrite, rewriteGrid, type SelectionRow } from '../eval/select.js';
 import { RuleditError } from '../errors.js';
 import type { ReportExample } from '../report/types.js';
@@ -258,7 +257,8 @@ export async function runSceneDemo(
     const out = await edit(classifier, exemplars, opts);
     const seconds = (performance.now() - start) / 1000;
     edited ??= out.model;
-    if (name === 'rewrite') guard = (out.report as RewriteReport).guard;
+    // The guarded run's figures (the rewrite's: the baselines here run without a guard).
+    if ('guard' in out.report) guard ??= out.report.guard;
     const after = await predictSet(test, out.model, predict);
     afterBy[name] = after.heldout;
     // docs/method.md section 9 over the scenes on the concept: the exemplar's class is the target.

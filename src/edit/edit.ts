@@ -13,17 +13,41 @@ import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.js';
  * model, the record appended to its history and a report, so a harness can run them
  * interchangeably. Options are checked against the registry before any work starts.
  */
-export type EditOptions =
-  | ({ method?: 'rewrite' } & Omit<RewriteOptions, 'spec'>)
-  | ({ method: 'finetune-local' | 'finetune-global' } & Omit<FinetuneOptions, 'scope' | 'spec'>)
-  | ({ method: 'retrain-last' } & Omit<RetrainLastOptions, 'spec'>);
+export type RewriteEdit = { method?: 'rewrite' } & Omit<RewriteOptions, 'spec'>;
+export type FinetuneEdit = { method: 'finetune-local' | 'finetune-global' } & Omit<
+  FinetuneOptions,
+  'scope' | 'spec'
+>;
+export type RetrainLastEdit = { method: 'retrain-last' } & Omit<RetrainLastOptions, 'spec'>;
+export type EditOptions = RewriteEdit | FinetuneEdit | RetrainLastEdit;
 
-export interface EditResult {
+/** What an edit gives back; `report` is the method's own (typed by the options' `method`). */
+export interface EditResult<Report = RewriteReport | FinetuneReport | RetrainLastReport> {
   model: OnnxModel;
   record: EditRecord;
-  report: RewriteReport | FinetuneReport | RetrainLastReport;
+  report: Report;
 }
 
+export function edit(
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  options?: RewriteEdit,
+): Promise<EditResult<RewriteReport>>;
+export function edit(
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  options: FinetuneEdit,
+): Promise<EditResult<FinetuneReport>>;
+export function edit(
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  options: RetrainLastEdit,
+): Promise<EditResult<RetrainLastReport>>;
+export function edit(
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  options?: EditOptions,
+): Promise<EditResult>;
 export async function edit(
   classifier: Classifier,
   exemplars: Exemplar[],

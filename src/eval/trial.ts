@@ -8,7 +8,7 @@ import {
 import { transformedFiles } from '../concepts/transformed.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { Classifier } from '../classifier.js';
-import { edit as defaultEdit } from '../edit/edit.js';
+import { edit as defaultEdit, type EditOptions, type EditResult } from '../edit/edit.js';
 import { pickBlock } from '../edit/layer.js';
 import { splitReference } from '../edit/guard.js';
 import { keyStatistics, type KeyStats } from '../edit/stats.js';
@@ -25,6 +25,13 @@ import { MEASURE_KEYS, toScore, type ResultLine, type Score, type MeasureKey } f
  * the case's validation and test images and on the clean set. Everything a trial needs besides
  * the case is the context below, built once per run (or once per study by a queue worker).
  */
+/** An editing function as the harness calls it (edit() by default; a test may wrap it). */
+export type EditFunction = (
+  classifier: Classifier,
+  exemplars: Exemplar[],
+  options: EditOptions,
+) => Promise<EditResult>;
+
 export interface TrialContextOptions {
   /** Labelled images for the clean accuracy drop. */
   clean: DatasetItem[];
@@ -51,7 +58,7 @@ export interface TrialContextOptions {
    */
   evaluation?: 'tail' | 'whole';
   /** The editing entry point (a test counts its calls). */
-  edit?: typeof defaultEdit;
+  edit?: EditFunction;
   onProgress?: (message: string) => void;
 }
 
