@@ -349,7 +349,7 @@ describe('evaluation harness', () => {
       env,
     );
     assert.equal(noStats.code, 2);
-    assert.match(noStats.stderr, /the rewrite needs key statistics: pass --stats-data/);
+    assert.match(noStats.stderr, /rewrite needs reference images .*: pass --stats-data/);
     // --results naming a file that is not a results file: refused, the file untouched.
     for (const victim of [join(world, 'model.onnx'), join(world, 'green.json')]) {
       const before = sha(victim);

@@ -108,11 +108,11 @@ export async function benchmarkCommand(modelPath: string, opts: BenchmarkFlags):
       ? { ...m, grid: m.grid.map((s) => ({ layer: opts.layer!, ...s })) }
       : m,
   );
-  const needy = methods.filter((m) => METHODS[m.kind].guarded).map((m) => m.name);
+  const needy = [...new Set(methods.filter((m) => METHODS[m.kind].guarded).map((m) => m.name))];
   if (needy.length && !opts.statsData)
     throw new RuleditError(
       'no-stats',
-      `${[...new Set(needy)].join(', ')} need reference images (the rewrite's key statistics, the guard's held-out images): pass --stats-data DATASET`,
+      `${needy.join(' and ')} ${needy.length > 1 ? 'need' : 'needs'} reference images (the rewrite's key statistics, the guard's held-out images): pass --stats-data DATASET`,
     );
   const clean = await cleanSet(
     testsets.map((t) => t.dataset),
