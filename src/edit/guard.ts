@@ -396,7 +396,8 @@ export async function guardedStrength(
 ): Promise<GuardReport | undefined> {
   const items = reference.guard;
   if (!items) return undefined;
-  const { say, maxDrop } = { ...options, maxDrop: reference.maxDrop };
+  const { say } = options;
+  const { maxDrop } = reference;
   const guard = await Guard.create(model, block, items, spec, {
     threads: options.threads,
     source: reference.source,

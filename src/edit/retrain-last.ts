@@ -37,7 +37,7 @@ export interface RetrainLastReport {
   label: number;
   /** Reference images the retraining kept to their original top-1. */
   references: number;
-  /** The training objective (see retrainLast) before and after, at the kept strength. */
+  /** The training objective (see retrainLast) of the original layer and of the saved one (the kept strength). */
   lossBefore: number;
   lossAfter: number;
   /** Fraction of the retrained change that was applied (after the guard's back-off). */
@@ -127,37 +127,39 @@ export async function retrainLast(
     },
     options.threads,
   );
-  const tick = ticker(say, (step) => `retrain-last: step ${step}/${steps}`);
-  const fit = await regression
-    .fit({ W, b }, { steps, lr, onStep: (step) => tick(step) })
-    .finally(() => regression.release());
-  const { lossBefore, lossAfter } = fit;
-  const dW = Float32Array.from(fit.W, (v, i) => v - W[i]);
-  const dB = Float32Array.from(fit.b, (v, i) => v - b[i]);
-  const scaled = (s: number) => ({
-    weight: Float32Array.from(W, (v, i) => v + s * dW[i]),
-    bias: Float32Array.from(b, (v, i) => v + s * dB[i]),
-  });
+  // A layer without a bias tensor keeps its (zero) bias: there is nowhere to write one.
+  const hasBias = block.bias !== undefined;
+  let lossBefore: number, lossAfter: number, guard: GuardReport | undefined;
+  let kept: { weight: Float32Array; bias: Float32Array };
+  try {
+    const tick = ticker(say, (step) => `retrain-last: step ${step}/${steps}`);
+    const fit = await regression.fit({ W, b }, { steps, lr, bias: hasBias, onStep: tick });
+    lossBefore = fit.lossBefore;
+    const dW = Float32Array.from(fit.W, (v, i) => v - W[i]);
+    const dB = Float32Array.from(fit.b, (v, i) => v - b[i]);
+    const scaled = (s: number) => ({
+      weight: Float32Array.from(W, (v, i) => v + s * dW[i]),
+      bias: Float32Array.from(b, (v, i) => v + s * dB[i]),
+    });
 
-  // 3. The guard, on images neither the statistics nor the retraining saw.
-  const guard = await guardedStrength(model, block, reference, spec, {
-    measure: (g, s) => {
-      const { weight, bias } = scaled(s);
-      return g.measure(weight, s, bias);
-    },
-    bias: true,
-    threads: options.threads,
-    say,
-  });
+    // 3. The guard, on images neither the statistics nor the retraining saw.
+    guard = await guardedStrength(model, block, reference, spec, {
+      measure: (g, s) => {
+        const { weight, bias } = scaled(s);
+        return g.measure(weight, s, hasBias ? bias : undefined);
+      },
+      bias: hasBias,
+      threads: options.threads,
+      say,
+    });
+    kept = scaled(guard?.strength ?? 1);
+    lossAfter = (await regression.gradient(kept.weight, kept.bias)).loss;
+  } finally {
+    await regression.release();
+  }
   const strength = guard?.strength ?? 1;
-  const kept = scaled(strength);
   const changes = new Map([[block.weight, storedWeight(block, kept.weight)]]);
-  if (block.bias) changes.set(block.bias, kept.bias);
-  else if (dB.some((v) => v !== 0))
-    throw new RuleditError(
-      'unsupported-model',
-      `the last layer '${block.name}' has no bias tensor to retrain`,
-    );
+  if (hasBias) changes.set(block.bias!, kept.bias);
   const edited = applyChanges(model, changes, {
     method: 'retrain-last',
     block: block.name,

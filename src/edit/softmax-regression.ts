@@ -73,10 +73,18 @@ export class SoftmaxRegression {
     return { loss: r.loss.data[0], dW: r.dW.data, db: r.db.data };
   }
 
-  /** Full-batch Adam from (W, b); `onStep` hears the loss before each step's update. */
+  /**
+   * Full-batch Adam from (W, b), b kept as it is with `bias: false`; `onStep` hears the loss
+   * before each step's update.
+   */
   async fit(
     start: { W: Float32Array; b: Float32Array },
-    options: { steps: number; lr: number; onStep?: (step: number, loss: number) => void },
+    options: {
+      steps: number;
+      lr: number;
+      bias?: boolean;
+      onStep?: (step: number, loss: number) => void;
+    },
   ): Promise<SoftmaxFit> {
     const params = [Float32Array.from(start.W), Float32Array.from(start.b)];
     const m = params.map((p) => new Float64Array(p.length));
@@ -88,7 +96,7 @@ export class SoftmaxRegression {
       options.onStep?.(step, g.loss);
       const c1 = 1 - BETA1 ** step;
       const c2 = 1 - BETA2 ** step;
-      [g.dW, g.db].forEach((grad, k) => {
+      (options.bias === false ? [g.dW] : [g.dW, g.db]).forEach((grad, k) => {
         const [p, mk, vk] = [params[k], m[k], v[k]];
         for (let i = 0; i < p.length; i++) {
           mk[i] = BETA1 * mk[i] + (1 - BETA1) * grad[i];
