@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { readFile } from 'node:fs/promises';
 import { RuleditError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -310,7 +311,7 @@ export async function loadTestSet(path: string): Promise<TestSetManifest> {
 
 /** A short content hash of a manifest: results of different test sets never mix. */
 export function testSetHash(m: TestSetManifest): string {
-  return createHash('sha256').update(JSON.stringify(m)).digest('hex').slice(0, 16);
+  return sha256(JSON.stringify(m)).slice(0, 16);
 }
 
 function shuffle<T>(list: T[], u: () => number): T[] {

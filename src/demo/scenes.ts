@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import type { Exemplar } from '../concepts/exemplar.js';
 import type { Classifier } from '../classifier.js';
 import { edit, type EditOptions } from '../edit/edit.js';
@@ -586,13 +586,12 @@ export function sceneExemplar(
   transformed: Uint8Array,
   mask: Uint8Array,
 ): Exemplar {
-  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   return {
     original: sceneInput(original, new Float32Array(original.length)),
     transformed: sceneInput(transformed, new Float32Array(transformed.length)),
     mask: Float32Array.from(mask, (v) => v / 255),
     size: [SIZE, SIZE],
-    hashes: { image: sha(original), mask: sha(mask), replacement: sha(transformed) },
+    hashes: { image: sha256(original), mask: sha256(mask), replacement: sha256(transformed) },
   };
 }
 

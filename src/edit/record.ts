@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 as sha256Bytes } from '../io/digest.js';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { RuleditError } from '../errors.js';
 import { findBlock, listBlocks } from '../onnx/blocks.js';
@@ -21,9 +21,7 @@ export interface TensorChange {
 }
 
 export const sha256 = (a: Float32Array) =>
-  createHash('sha256')
-    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
-    .digest('hex');
+  sha256Bytes(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import type { EditOptions } from '../edit/edit.js';
 import {
   checkKnown,
@@ -77,10 +77,7 @@ export function methodConfig(method: MethodGrid): string {
     Object.entries(METHODS[method.kind].options).map(([k, o]) => [k, o.default]),
   );
   const full = method.grid.map((s) => ({ ...defaults, ...s }));
-  return createHash('sha256')
-    .update(JSON.stringify([method.kind, full]))
-    .digest('hex')
-    .slice(0, 12);
+  return sha256(JSON.stringify([method.kind, full])).slice(0, 12);
 }
 
 /** A --grid file: { "rewrite": [{...}, ...], "finetune-local": [...] }. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import {
   caseForSeed,
   testSetHash,
@@ -262,7 +262,7 @@ function resultLine(
 }
 
 function jobKey(...parts: (string | number)[]): string {
-  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 24);
+  return sha256(parts.join('\0')).slice(0, 24);
 }
 
 const fmt = (x: number | null) => (x === null || Number.isNaN(x) ? 'n/a' : x.toFixed(1));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { RuleditError } from '../errors.js';
 import { readInput } from '../io/read-input.js';
@@ -18,7 +18,7 @@ export async function loadModel(path: string): Promise<OnnxModel> {
   const bytes = await readInput(abs, 'model file');
   const proto = parseModel(bytes, path);
   await inlineExternalData(proto, dirname(abs), path);
-  return { proto, path: abs, hash: createHash('sha256').update(bytes).digest('hex') };
+  return { proto, path: abs, hash: sha256(bytes) };
 }
 
 /** Parse ONNX bytes, telling a truncated or foreign file apart from a bug. */
@@ -48,7 +48,7 @@ export function modelFromProto(proto: ModelProto): OnnxModel {
   return {
     proto,
     get hash() {
-      return (hash ??= createHash('sha256').update(serializeModel(proto)).digest('hex'));
+      return (hash ??= sha256(serializeModel(proto)));
     },
   };
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { resolve } from 'node:path';
 import type { StyleTransform } from '../concepts/transformed.js';
 import { DEFAULT_TRANSFORM } from '../concepts/testset.js';
@@ -59,7 +59,7 @@ export async function queueDiscovery(
             ...(options.batchSize ? { batchSize: options.batchSize } : {}),
             files,
           };
-          const id = createHash('sha256').update(JSON.stringify(data)).digest('hex').slice(0, 24);
+          const id = sha256(JSON.stringify(data)).slice(0, 24);
           return {
             id: `discover.${id}`,
             name: 'discover-cell' as const,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { classifierOf, type Classifier } from '../classifier.js';
@@ -91,8 +91,7 @@ export async function studyOf(classifier: Classifier, options: HarnessOptions): 
   return study;
 }
 
-export const studyHash = (study: Study) =>
-  createHash('sha256').update(JSON.stringify(study)).digest('hex').slice(0, 16);
+export const studyHash = (study: Study) => sha256(JSON.stringify(study)).slice(0, 16);
 
 export async function saveStudy(redis: Redis, study: Study): Promise<string> {
   const hash = studyHash(study);

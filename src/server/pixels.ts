@@ -8,7 +8,7 @@ import { softmax, topK } from '../runtime/logits.js';
 import { batchDims } from '../data/preprocess.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { Runner } from '../runtime/session.js';
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 
 /**
  * The page works on images at model resolution: what the model sees is what the user paints on,
@@ -73,16 +73,15 @@ export function makeExemplar(
   spec: PreprocessSpec,
   replacementId: string,
 ): Exemplar {
-  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
   return {
     original: normalizePixels(image.rgb, spec),
     transformed: normalizePixels(transformed, spec),
     mask,
     size: [image.height, image.width],
     hashes: {
-      image: sha(image.rgb),
-      mask: sha(new Uint8Array(mask.buffer, mask.byteOffset, mask.byteLength)),
-      replacement: sha(Buffer.from(replacementId)),
+      image: sha256(image.rgb),
+      mask: sha256(new Uint8Array(mask.buffer, mask.byteOffset, mask.byteLength)),
+      replacement: sha256(Buffer.from(replacementId)),
     },
   };
 }

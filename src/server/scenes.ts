@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { scenePng } from '../synth/write.js';
@@ -71,10 +71,7 @@ export async function builtinTestSets(
   style: StyleName = 'snow',
   perClass = PER_CLASS,
 ): Promise<TestSets> {
-  const version = createHash('sha256')
-    .update(scene(SEEDS.test + 7_000_000).rgb)
-    .digest('hex')
-    .slice(0, 12);
+  const version = sha256(scene(SEEDS.test + 7_000_000).rgb).slice(0, 12);
   const root = join(cacheDir(), 'scenes', `web-${version}-${perClass}`);
   const clean: DatasetItem[] = [];
   const styled: DatasetItem[] = [];

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../io/digest.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -13,7 +13,7 @@ import { scenePng } from './write.js';
  */
 export async function referenceScenes(n: number): Promise<{ file: string; label: number }[]> {
   const first = scene(SEEDS.calibration - 1).rgb;
-  const version = createHash('sha256').update(first).digest('hex').slice(0, 12);
+  const version = sha256(first).slice(0, 12);
   const folder = join(cacheDir(), 'scenes', `reference-${version}`);
   const items: { file: string; label: number }[] = [];
   for (let i = 0; i < n; i++) {
