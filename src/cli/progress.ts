@@ -38,6 +38,9 @@ export function progress(label: string, total: number, unit = 'img'): Progress {
   let last = start;
   const line = () => {
     const s = (Date.now() - start) / 1000;
+    // The last line says how long it took: a rate over no time (a cached index) means nothing.
+    if (value >= total)
+      return process.stderr.write(`${label}: ${value}/${total} ${unit} in ${s.toFixed(1)} s\n`);
     const rate = value / Math.max(s, 1e-9);
     // Before the first item there is no rate to tell an ETA from.
     const eta = rate > 0 ? `${Math.round((total - value) / rate)}s` : 'unknown';
