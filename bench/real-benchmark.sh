@@ -16,6 +16,7 @@
 # so the budget allows one photo to change). With QUEUE=1 the same study
 # runs again on a BullMQ queue with two `ruledit worker` processes (a redis-server on a free port)
 # into a second results file.
+# CONCEPTS="sea field" restricts the study to some of the six concepts.
 # Usage: bash bench/real-benchmark.sh [MODEL_DIR] [WORKDIR]   (QUEUE=1 to add the queue run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +47,7 @@ index=$($R concepts "$D" --segment "$S/models/deeplabv3-ade20k/model.onnx" \
   --segment "$S/models/deeplabv3-pascal/model.onnx" --json |
   node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).index))')
 sets=()
-for concept in mountain sea field earth grass sky; do
+for concept in ${CONCEPTS:-mountain sea field earth grass sky}; do
   target=$(node -e '
     const index = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const c = process.argv[2];
