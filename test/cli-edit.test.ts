@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { loadModel } from '../src/onnx/model.ts';
+import { readTensor } from '../src/onnx/weights.ts';
 import { ruledit as run } from './fixtures/cli.ts';
 import { writeColourWorld } from './fixtures/colours.ts';
 
@@ -193,6 +195,45 @@ describe('ruledit edit, history, revert', () => {
     );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /label must be a class index between 0 and 5/);
+  });
+
+  it('retrain retrains the last layer under the guard, records it, and reverts exactly', async () => {
+    const model = join(demo, 'model.onnx');
+    const out = await ruledit(
+      'retrain',
+      model,
+      '--image',
+      join(dir, 'x.png'),
+      '--mask',
+      join(dir, 'm.png'),
+      '--fill',
+      'blue',
+      '--stats-data',
+      join(demo, 'images'),
+      '--label',
+      '2',
+      '--lr',
+      '0.01',
+      '--max-drop',
+      '100',
+      '--out',
+      join(dir, 'rl.onnx'),
+      '--json',
+    );
+    assert.equal(out.code, 0, out.stderr);
+    const report = JSON.parse(out.stdout);
+    assert.ok(report.lossAfter < report.lossBefore, `${report.lossBefore} -> ${report.lossAfter}`);
+    assert.equal(report.guard.images, 6, 'every 4th of the 24 reference images');
+    assert.match((await ruledit('history', join(dir, 'rl.onnx'))).stdout, /retrain-last\s+logits/);
+    const back = await ruledit('revert', join(dir, 'rl.onnx'), '--out', join(dir, 'rl-back.onnx'));
+    assert.equal(back.code, 0, back.stderr);
+    const [a, b] = [await loadModel(model), await loadModel(join(dir, 'rl-back.onnx'))];
+    for (const t of a.proto.graph!.initializer!)
+      assert.deepEqual(readTensor(b, t.name!), readTensor(a, t.name!), t.name!);
+    // The method has no block to choose: the flag that would be ignored does not exist.
+    const layer = await ruledit('retrain', model, '--layer', 'score');
+    assert.equal(layer.code, 2);
+    assert.match(layer.stderr, /unknown option '--layer'/);
   });
 
   describe('bad input: a clear error and exit code 2', () => {

@@ -115,11 +115,7 @@ export function registerEdit(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       };
-      const save = (model: OnnxModel) =>
-        saveClassifier({ ...classifier, model }, opts.out, {
-          force: opts.force,
-          protect: exemplarInputs(opts),
-        });
+      const save = (model: OnnxModel) => saveEdited(classifier, model, opts);
       if (opts.validate) {
         const chosen = await validatedEdit(classifier, exemplars, base, opts);
         await save(chosen.model);
@@ -178,10 +174,7 @@ export function registerEdit(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       });
-      await saveClassifier({ ...classifier, model: edited }, opts.out, {
-        force: opts.force,
-        protect: exemplarInputs(opts),
-      });
+      await saveEdited(classifier, edited, opts);
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
       console.log(
         `fine-tuned ${report.tensors} tensors from ${report.block} (${report.scope}) toward class ${report.label}: cross-entropy ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
@@ -189,6 +182,13 @@ export function registerEdit(program: Command): void {
       console.log(`wrote ${opts.out}`);
     });
 }
+
+/** Write the edited model to --out (its spec and labels embedded), never over an input. */
+const saveEdited = (classifier: Classifier, model: OnnxModel, opts: ExemplarFlags) =>
+  saveClassifier({ ...classifier, model }, opts.out, {
+    force: opts.force,
+    protect: exemplarInputs(opts),
+  });
 
 interface RetrainFlags extends ExemplarFlags {
   label: number;
@@ -231,10 +231,7 @@ function registerRetrain(program: Command): void {
         threads: opts.threads,
         onProgress: say,
       });
-      await saveClassifier({ ...classifier, model: edited }, opts.out, {
-        force: opts.force,
-        protect: exemplarInputs(opts),
-      });
+      await saveEdited(classifier, edited, opts);
       if (opts.json) return console.log(JSON.stringify(report, null, 2));
       console.log(
         `retrained ${report.block} toward class ${report.label} with ${report.references} reference images: loss ${report.lossBefore.toFixed(4)} -> ${report.lossAfter.toFixed(4)} in ${report.seconds.toFixed(1)} s`,
