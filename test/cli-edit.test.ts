@@ -199,9 +199,7 @@ describe('ruledit edit, history, revert', () => {
 
   it('retrain retrains the last layer under the guard, records it, and reverts exactly', async () => {
     const model = join(demo, 'model.onnx');
-    const out = await ruledit(
-      'retrain',
-      model,
+    const args = [
       '--image',
       join(dir, 'x.png'),
       '--mask',
@@ -212,6 +210,11 @@ describe('ruledit edit, history, revert', () => {
       join(demo, 'images'),
       '--label',
       '2',
+    ];
+    const out = await ruledit(
+      'retrain',
+      model,
+      ...args,
       '--lr',
       '0.01',
       '--max-drop',
@@ -231,7 +234,15 @@ describe('ruledit edit, history, revert', () => {
     for (const t of a.proto.graph!.initializer!)
       assert.deepEqual(readTensor(b, t.name!), readTensor(a, t.name!), t.name!);
     // The method has no block to choose: the flag that would be ignored does not exist.
-    const layer = await ruledit('retrain', model, '--layer', 'score');
+    const layer = await ruledit(
+      'retrain',
+      model,
+      ...args,
+      '--layer',
+      'score',
+      '--out',
+      join(dir, 'rl3.onnx'),
+    );
     assert.equal(layer.code, 2);
     assert.match(layer.stderr, /unknown option '--layer'/);
   });
