@@ -20,11 +20,6 @@ import { TailPredictions } from './tail-predictions.js';
 import { cleanAccuracyDrop, fourWay, type CaseImage } from './protocol.js';
 import { MEASURE_KEYS, toScore, type ResultLine, type Score, type MeasureKey } from './results.js';
 
-/**
- * One trial of the harness: one method's setting, edited from a case's exemplars and scored on
- * the case's validation and test images and on the clean set. Everything a trial needs besides
- * the case is the context below, built once per run (or once per study by a queue worker).
- */
 /** An editing function as the harness calls it (edit() by default; a test may wrap it). */
 export type EditFunction = (
   classifier: Classifier,
@@ -32,10 +27,15 @@ export type EditFunction = (
   options: EditOptions,
 ) => Promise<EditResult>;
 
+/**
+ * One trial of the harness: one method's setting, edited from a case's exemplars and scored on
+ * the case's validation and test images and on the clean set. Everything a trial needs besides
+ * the case is the context below, built once per run (or once per study by a queue worker).
+ */
 export interface TrialContextOptions {
   /** Labelled images for the clean accuracy drop. */
   clean: DatasetItem[];
-  /** Reference images of the rewrite: every 4th is held out for its guard, the rest give the statistics. */
+  /** Reference images of the guarded methods: every 4th is held out for the guard, the rest give the rewrite's statistics and retrain-last's anchors. */
   statsData?: DatasetItem[];
   /**
    * Statistics computed before: one for every rewrite setting (with `guardData`, or a grid that
