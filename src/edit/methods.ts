@@ -21,7 +21,7 @@ export interface OptionSpec {
 
 export interface MethodSpec {
   summary: string;
-  /** Fine-tuning pushes the exemplars toward a class; the rewrite needs no label. */
+  /** The baselines push the exemplars toward a class; the rewrite needs no label. */
   needsLabel: boolean;
   /**
    * Reference images the method learns from (`statsData`: the rewrite's statistics and preserve
