@@ -12,6 +12,7 @@ import { Runner } from '../runtime/session.js';
 import { pickBlock } from './layer.js';
 import { METHODS } from './methods.js';
 import { applyChanges } from './record.js';
+import { breather } from '../util/breathe.js';
 
 export interface FinetuneOptions {
   spec: PreprocessSpec;
@@ -108,7 +109,9 @@ export async function finetune(
   const optimizer = optimizerName === 'adam' ? tf.train.adam(lr) : tf.train.sgd(lr);
   const vars = [...tail.trainable.values()];
   let t = performance.now();
+  const breathe = breather();
   for (let step = 1; step <= steps; step++) {
+    await breathe();
     const l = optimizer.minimize(lossOf, true, vars);
     if (step === steps || performance.now() - t > 2000) {
       t = performance.now();

@@ -363,7 +363,7 @@ export async function rewrite(
     );
   } else {
     const steps = options.steps ?? D.steps.default;
-    const adam = solveAdam(objective, {
+    const adam = await solveAdam(objective, {
       lr: options.lr ?? D.lr.default,
       steps,
       projectEvery: solver === 'published' ? (options.projectEvery ?? D.projectEvery.default) : 0,

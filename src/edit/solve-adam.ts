@@ -1,3 +1,4 @@
+import { breather } from '../util/breathe.js';
 import { activate, activationSlope } from './activation.js';
 import { preActivations, valuePositions, windowArgmax, type Objective } from './objective.js';
 
@@ -21,10 +22,10 @@ export interface AdamOptions {
  * `projectEvery` steps (and at the end) to its projection on span(d) along the input-channel axis.
  * With projectEvery = 0 it is the unrestricted full-rank ablation.
  */
-export function solveAdam(
+export async function solveAdam(
   obj: Objective,
   options: AdamOptions,
-): { theta: Float64Array; lastStepLoss: number } {
+): Promise<{ theta: Float64Array; lastStepLoss: number }> {
   const { channels, positions, features, examples } = obj;
   const values = valuePositions(obj);
   const theta = new Float64Array(channels * features);
@@ -35,7 +36,9 @@ export function solveAdam(
   const norm = 1 / (examples.length * values * channels);
   const pre = new Float64Array(positions);
   let lastStepLoss = NaN;
+  const breathe = breather();
   for (let step = 1; step <= options.steps; step++) {
+    await breathe();
     grad.fill(0);
     let total = 0;
     for (const ex of examples) {
