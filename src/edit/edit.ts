@@ -3,7 +3,9 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { finetune, type FinetuneOptions, type FinetuneReport } from './finetune.js';
-import { checkSetting, METHODS, methodOf } from './methods.js';
+import type { DatasetItem } from '../data/dataset.js';
+import type { GuardOptions } from './guard.js';
+import { checkSetting, METHODS, methodOf, type MethodName, type Setting } from './methods.js';
 import { retrainLast, type RetrainLastOptions, type RetrainLastReport } from './retrain-last.js';
 import { rewrite, type RewriteOptions, type RewriteReport } from './rewrite.js';
 
@@ -78,4 +80,34 @@ export async function edit(
       return rewrite(model, exemplars, { ...rest, spec });
     }
   }
+}
+
+/**
+ * edit() options for one setting of a method (the harness's grids, the page's controls), given
+ * what the caller has for every method: a method that needs a label is told `target`; a guarded
+ * one gets the reference images and the guard, the setting's `maxDrop` becoming the guard's budget.
+ */
+export function optionsFor(
+  method: MethodName,
+  setting: Setting,
+  context: { target: number; statsData?: DatasetItem[]; guard?: GuardOptions } & Record<
+    string,
+    unknown
+  >,
+): EditOptions {
+  const { target, statsData, guard, ...rest } = context;
+  const needs = METHODS[method];
+  const { maxDrop, ...own } = setting;
+  return {
+    ...rest,
+    ...own,
+    ...(needs.guarded
+      ? {
+          statsData,
+          guard: maxDrop === undefined || !guard ? guard : { ...guard, maxDrop: maxDrop as number },
+        }
+      : {}),
+    ...(needs.needsLabel ? { label: target } : {}),
+    method,
+  } as EditOptions;
 }

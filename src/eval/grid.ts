@@ -1,5 +1,4 @@
 import { sha256 } from '../io/digest.js';
-import type { EditOptions } from '../edit/edit.js';
 import {
   checkKnown,
   checkSetting,
@@ -43,29 +42,6 @@ export function methodGrid(kind: string, grid: Setting[] = [{}], name?: string):
     checkSetting(k, s);
   }
   return { name: name ?? k, kind: k, grid };
-}
-
-/** edit() options for one setting; a method that needs a label is told the target class. */
-export function editOptions(
-  method: MethodGrid,
-  setting: Setting,
-  shared: { target: number } & Record<string, unknown>,
-): EditOptions {
-  const { target, ...rest } = shared;
-  const needs = METHODS[method.kind];
-  // A setting's drop budget belongs to the guard the harness gives (its held-out images).
-  const { maxDrop, ...own } = setting;
-  const guard =
-    !needs.guarded || maxDrop === undefined || !rest.guard
-      ? rest.guard
-      : { ...(rest.guard as object), maxDrop: maxDrop as number };
-  return {
-    ...rest,
-    ...(needs.guarded ? own : setting),
-    ...(needs.guarded ? { guard } : {}),
-    ...(needs.needsLabel ? { label: target } : {}),
-    method: method.kind,
-  } as EditOptions;
 }
 
 /**

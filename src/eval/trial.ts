@@ -8,13 +8,18 @@ import {
 import { transformedFiles } from '../concepts/transformed.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { Classifier } from '../classifier.js';
-import { edit as defaultEdit, type EditOptions, type EditResult } from '../edit/edit.js';
+import {
+  edit as defaultEdit,
+  optionsFor,
+  type EditOptions,
+  type EditResult,
+} from '../edit/edit.js';
 import { pickBlock } from '../edit/layer.js';
 import { splitReference } from '../edit/guard.js';
 import { keyStatistics, type KeyStats } from '../edit/stats.js';
 import { isRuleditError, RuleditError } from '../errors.js';
 import { METHODS, type Setting } from '../edit/methods.js';
-import { editOptions, type MethodGrid } from './grid.js';
+import type { MethodGrid } from './grid.js';
 import { PredictionCache, predictFiles } from './predictions.js';
 import { TailPredictions } from './tail-predictions.js';
 import { cleanAccuracyDrop, fourWay, type CaseImage } from './protocol.js';
@@ -191,15 +196,13 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
       };
       const needs = METHODS[method.kind];
       if (needs.statistics) shared.stats = await statsFor(setting.layer as string | undefined);
-      if (needs.guarded) {
-        // The statistics' images also feed the rewrite's preserve term (as in `edit`) and anchor
-        // retrain-last; the guard holds its own out.
-        if (reference) shared.statsData = reference.stats;
-        shared.guard = guardData && { data: guardData, maxDrop: options.guardMaxDrop };
-      }
+      // For the guarded methods (optionsFor): the statistics' images also feed the rewrite's
+      // preserve term (as in `edit`) and anchor retrain-last; the guard holds its own out.
+      if (reference) shared.statsData = reference.stats;
+      shared.guard = guardData && { data: guardData, maxDrop: options.guardMaxDrop };
       let result;
       try {
-        result = await editFn(classifier, p.exemplars, editOptions(method, setting, shared));
+        result = await editFn(classifier, p.exemplars, optionsFor(method.kind, setting, shared));
       } catch (e) {
         // The guard refusing a setting is that setting's outcome, not the run's failure.
         if (!isRuleditError(e) || e.code !== 'guard-rejected') throw e;

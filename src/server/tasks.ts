@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import type { Exemplar } from '../concepts/exemplar.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
-import { edit, type EditOptions, type EditResult } from '../edit/edit.js';
+import { edit, optionsFor, type EditResult } from '../edit/edit.js';
 import { METHOD_NAMES, METHODS, type MethodName, type Setting } from '../edit/methods.js';
 import { describeGuard } from '../edit/guard.js';
 import type { RetrainLastReport } from '../edit/retrain-last.js';
@@ -150,16 +150,12 @@ async function editAndMeasure(
   say(at(0.02), `${params.method}: preparing`);
   // The registry (edit/methods.ts) fills every option the page left unset, as for the CLI.
   const { method, label } = params;
-  const own = params.settings[method] ?? {};
-  const onProgress = (m: string) => say(at(0.3), `${method}: ${m}`);
-  const { maxDrop, ...rest } = own;
-  const needs = METHODS[method];
-  const options = (
-    needs.guarded
-      ? { method, ...rest, statsData: task.statsData, guard: { maxDrop }, onProgress }
-      : { method, ...own, onProgress }
-  ) as EditOptions;
-  if (needs.needsLabel) Object.assign(options, { label: label ?? 0 });
+  const options = optionsFor(method, params.settings[method] ?? {}, {
+    target: label ?? 0,
+    statsData: task.statsData,
+    guard: {},
+    onProgress: (m: string) => say(at(0.3), `${method}: ${m}`),
+  });
   const out = await edit({ model, spec: task.spec, labels: task.labels }, task.exemplars, options);
   say(at(0.6), `${params.method}: top-5 on x'`);
   const xPrimes = task.exemplars.map((e) => e.transformed);
