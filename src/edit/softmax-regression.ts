@@ -47,7 +47,7 @@ export class SoftmaxRegression {
     // The weighted one-hot targets t = w * onehot(y): loss = -sum(t * log softmax(z)).
     const t = new Float32Array(n * out);
     for (let i = 0; i < n; i++) t[i * out + problem.labels[i]] = problem.weights[i];
-    const runner = await FeedRunner.create(gradientGraph(), threads);
+    const runner = await FeedRunner.create(gradientGraph(), threads, 'the last-layer gradient');
     return new SoftmaxRegression(
       runner,
       {

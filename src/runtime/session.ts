@@ -121,12 +121,19 @@ export class FeedRunner {
   private constructor(
     private readonly session: ort.InferenceSession,
     readonly outputs: string[],
+    private readonly where: string,
   ) {}
 
-  static async create(proto: ModelProto, threads?: number): Promise<FeedRunner> {
+  /** `where` names the graph in errors (a tail of the model, or another small graph). */
+  static async create(
+    proto: ModelProto,
+    threads?: number,
+    where = 'a tail of the model',
+  ): Promise<FeedRunner> {
     return new FeedRunner(
       await openSession(proto, threads),
       proto.graph!.output!.map((o) => o.name!),
+      where,
     );
   }
 
@@ -138,11 +145,11 @@ export class FeedRunner {
     const tensors = Object.fromEntries(
       Object.entries(feeds).map(([name, t]) => [name, new ort.Tensor('float32', t.data, t.dims)]),
     );
-    const result = await runSession(this.session, tensors, this.outputs, 'a tail of the model');
+    const result = await runSession(this.session, tensors, this.outputs, this.where);
     return Object.fromEntries(
       this.outputs.map((name) => {
         const tapped = { data: result[name].data as Float32Array, dims: [...result[name].dims] };
-        checkFiniteOutput(tapped, name, 'a tail of the model (with a changed weight)');
+        checkFiniteOutput(tapped, name, `${this.where} (with a changed weight)`);
         return [name, tapped];
       }),
     );
