@@ -9,6 +9,7 @@ import { DEFAULT_VARIANTS, loadExemplars } from '../src/concepts/exemplar.ts';
 import { openDataset } from '../src/data/dataset.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
 import { backOff, Guard, splitReference } from '../src/edit/guard.ts';
+import { Traces } from '../src/runtime/block-trace.ts';
 import { METHODS } from '../src/edit/methods.ts';
 import { findBlock, listBlocks } from '../src/onnx/blocks.ts';
 import { readWeight } from '../src/onnx/weights.ts';
@@ -28,13 +29,11 @@ console.log(
 );
 for (const name of list('--blocks', 'conv61')) {
   const block = findBlock(listBlocks(model.proto.graph!), name);
-  const opts = { threads: 0 };
-  const onSnow = await Guard.create(model, block, snow, spec, { ...opts, source: 'given' });
-  const onImagenet = await Guard.create(model, block, reference, spec, {
-    ...opts,
-    source: 'given',
-  });
-  const guard = await Guard.create(model, block, split.guard, spec, { ...opts, source: 'given' });
+  const traces = new Traces(model, spec, { threads: 0 });
+  const trace = traces.block(block);
+  const onSnow = await Guard.create(trace, snow, { source: 'given' });
+  const onImagenet = await Guard.create(trace, reference, { source: 'given' });
+  const guard = await Guard.create(trace, split.guard, { source: 'given' });
   const w0 = readWeight(model, block);
   console.log(
     `${name}\t-\t-\t-\t0\t${onSnow.accuracyBefore()!.toFixed(1)}\t${onImagenet.accuracyBefore()!.toFixed(1)}`,
@@ -79,5 +78,5 @@ for (const name of list('--blocks', 'conv61')) {
           await row(`guard ${kept.strength.toFixed(3)}`, kept.strength);
         }
   }
-  await Promise.all([onSnow.release(), onImagenet.release(), guard.release()]);
+  await traces.release();
 }

@@ -21,6 +21,7 @@ import { loadExemplars, type Exemplar } from '../src/concepts/exemplar.ts';
 import { openDataset, type DatasetItem } from '../src/data/dataset.ts';
 import { loadPreprocess, type PreprocessSpec } from '../src/data/preprocess.ts';
 import { Guard } from '../src/edit/guard.ts';
+import { Traces } from '../src/runtime/block-trace.ts';
 import { expectedDrop } from '../src/edit/harm.ts';
 import { spatialBlocks } from '../src/edit/layer.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
@@ -150,10 +151,12 @@ console.log(
 for (const name of list('--models', 'mnv2,mnv3,builtin')) {
   const p = await problems[name]();
   for (const block of await spatialBlocks(p.model, p.spec, 3)) {
-    const opts = { threads: 0, source: 'given' as const };
-    const guard = await Guard.create(p.model, block, p.guard, p.spec, opts);
-    const held = await Guard.create(p.model, block, p.heldOut, p.spec, opts);
-    const fix = p.problem && (await Guard.create(p.model, block, p.problem, p.spec, opts));
+    const opts = { source: 'given' as const };
+    const traces = new Traces(p.model, p.spec, { threads: 0 });
+    const trace = traces.block(block);
+    const guard = await Guard.create(trace, p.guard, opts);
+    const held = await Guard.create(trace, p.heldOut, opts);
+    const fix = p.problem && (await Guard.create(trace, p.problem, opts));
     const before = guard.before;
     const truth = held.before;
     const classes = before.probs.length / guard.images;
@@ -231,7 +234,7 @@ for (const name of list('--models', 'mnv2,mnv3,builtin')) {
           }
         }
       }
-    await Promise.all([guard.release(), held.release(), fix?.release()]);
+    await traces.release();
   }
 }
 

@@ -10,6 +10,7 @@ import { parsePreprocess } from '../src/data/preprocess.ts';
 import { edit } from '../src/edit/edit.ts';
 import { revertLast } from '../src/edit/record.ts';
 import { predictFiles } from '../src/eval/predictions.ts';
+import { Traces } from '../src/runtime/block-trace.ts';
 import { TailPredictions } from '../src/eval/tail-predictions.ts';
 import { gradEngine } from '../src/grad/engine.ts';
 import { importTail } from '../src/grad/tail.ts';
@@ -204,9 +205,9 @@ describe('fine-tuning baselines', () => {
         return file;
       }),
     );
-    const tails = new TailPredictions(model, spec);
-    const viaTail = await tails.predict(out.model, 'b', files);
-    await tails.release();
+    const traces = new Traces(model, spec);
+    const viaTail = await new TailPredictions(traces).predict(out.model, 'b', files);
+    await traces.release();
     assert.ok(viaTail, 'the tail took the edited model');
     assert.deepEqual([...viaTail], [...(await predictFiles(out.model, files, spec))]);
   });

@@ -6,6 +6,7 @@ import { before, describe, it } from 'node:test';
 import { loadClassifier } from '../src/classifier.ts';
 import { sceneExemplar } from '../src/demo/scenes.ts';
 import { referenceScenes } from '../src/synth/reference.ts';
+import { Traces } from '../src/runtime/block-trace.ts';
 import { backOff, Guard, splitReference, type GuardFigures } from '../src/edit/guard.ts';
 import { expectedDrop, fitTemperature, tempered } from '../src/edit/harm.ts';
 import { rewrite } from '../src/edit/rewrite.ts';
@@ -115,11 +116,12 @@ describe('back-off', () => {
 describe('safety guard', () => {
   it('runs the tail exactly: the unedited weight flips nothing and has zero KL', async () => {
     const block = findBlock(listBlocks(model.proto.graph!), 'res2a');
-    const guard = await Guard.create(model, block, reference.slice(0, 40), spec, {
+    const traces = new Traces(model, spec);
+    const guard = await Guard.create(traces.block(block), reference.slice(0, 40), {
       source: 'given',
     });
     const f = await guard.measure(readWeight(model, block), 0);
-    await guard.release();
+    await traces.release();
     assert.equal(f.flips, 0);
     // Not bit for bit: ONNX Runtime fuses the whole graph and the tail differently, and which
     // float32 kernels it picks depends on the CPU (1.6e-9 nats on an AMD EPYC, under 1e-9 before).

@@ -1,5 +1,4 @@
 import type { Exemplar } from '../concepts/exemplar.js';
-import { stackImages } from '../data/batches.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
 import { gradEngine, type GradBackend } from '../grad/engine.js';
@@ -7,8 +6,7 @@ import { importTail } from '../grad/tail.js';
 import type { EditRecord } from '../onnx/history.js';
 import { GraphView } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
-import { modelInputs } from '../onnx/model.js';
-import { Runner } from '../runtime/session.js';
+import { Traces } from '../runtime/block-trace.js';
 import { pickBlock } from './layer.js';
 import { METHODS } from './methods.js';
 import { applyChanges } from './record.js';
@@ -26,6 +24,8 @@ export interface FinetuneOptions {
   optimizer?: 'sgd' | 'adam';
   backend?: GradBackend;
   threads?: number;
+  /** The captures of the caller's repeated edits of this model (see Traces). */
+  traces?: Traces;
   onProgress?: (message: string) => void;
 }
 
@@ -84,20 +84,14 @@ export async function finetune(
 
   // The tail's inputs on the transformed exemplars: constants for the whole training.
   const n = exemplars.length;
-  const { data, dims } = stackImages(
-    exemplars.map((e) => e.transformed),
-    spec,
-  );
-  const imageInput = modelInputs(model.proto)[0].name;
-  const taps = tail.inputs.filter((t) => t !== imageInput);
-  const runner = await Runner.create(model, { taps, threads: options.threads });
-  const captured = await runner.run(data, dims);
-  await runner.release();
+  const traces =
+    options.traces?.check(model) ?? new Traces(model, spec, { threads: options.threads });
+  const captured = await traces.block(block).readImages(exemplars.map((e) => e.transformed));
   const feeds = Object.fromEntries(
-    tail.inputs.map((name) => {
-      const t = name === imageInput ? { data, dims } : captured.taps[name];
-      return [name, tf.tensor(t.data, t.dims)];
-    }),
+    tail.inputs.map((name) => [
+      name,
+      tf.tensor(captured.taps[name].data, captured.taps[name].dims),
+    ]),
   );
   const target = tf.oneHot(tf.tensor1d(new Array(n).fill(label), 'int32'), captured.logits.dims[1]);
   const lossOf = () =>

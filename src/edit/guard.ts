@@ -1,15 +1,11 @@
 import { resolve } from 'node:path';
-import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
-import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
-import type { Block } from '../onnx/blocks.js';
-import type { OnnxModel } from '../onnx/model.js';
-import { tailModel } from '../onnx/tail-model.js';
 import { storedShape, storedWeight } from '../onnx/weights.js';
 import { expectedDrop, fitTemperature, tempered } from './harm.js';
 import { softmax, topK } from '../runtime/logits.js';
-import { DEFAULT_BATCH, FeedRunner, Runner, type Tapped } from '../runtime/session.js';
+import type { BlockTrace } from '../runtime/block-trace.js';
+import type { Tapped } from '../runtime/session.js';
 import { ticker } from '../util/ticker.js';
 import { METHODS } from './methods.js';
 
@@ -109,14 +105,14 @@ export function checkHeldOut(guard: DatasetItem[], stats: DatasetItem[]): void {
 }
 
 /**
- * A block's tail run on guard images captured once: the block's key and whatever else crosses into
- * the tail are taken from the original model, so each candidate weight costs one pass of the tail.
+ * A block's tail run on guard images read once through its trace: the block's key and whatever
+ * else crosses into the tail come from the original model, so each candidate weight costs one pass
+ * of the tail.
  */
 export class Guard {
   private constructor(
-    private readonly block: Block,
-    private readonly tail: FeedRunner,
-    private readonly feeds: Record<string, Tapped>[],
+    private readonly trace: BlockTrace,
+    private readonly files: string[],
     private readonly original: { probs: Float32Array; top1: Int32Array; margin: Float32Array },
     private readonly labels: (number | undefined)[],
     readonly source: GuardReport['source'],
@@ -126,17 +122,12 @@ export class Guard {
   ) {}
 
   static async create(
-    model: OnnxModel,
-    block: Block,
+    trace: BlockTrace,
     items: DatasetItem[],
-    spec: PreprocessSpec,
     options: {
-      threads?: number;
       source: GuardReport['source'];
-      /** Told after each batch of a first capture, with how many images have run. */
+      /** Told after each batch of images read for the first time, with how many have run. */
       onImages?: (done: number) => void;
-      /** The method changes the block's bias too: it becomes an input of the tail (see measure). */
-      bias?: boolean;
     },
   ): Promise<Guard> {
     if (!items.length)
@@ -144,28 +135,19 @@ export class Guard {
         'no-guard',
         'the safety guard needs in-distribution images; none given',
       );
-    const free = options.bias && block.bias ? [block.weight, block.bias] : [block.weight];
-    const tail = tailModel(model.proto, block.key, free);
-    const key = JSON.stringify([model.hash, block.name, spec, items.map((i) => i.file)]);
-    let captured = recent.get(key);
-    if (!captured) {
-      captured = capture(model, tail.inputs, items, spec, options);
-      recent.set(key, captured);
-      captured.catch(() => recent.delete(key));
-      // A few blocks' captures are kept: a selection tries every setting of a block in a row.
-      for (const old of [...recent.keys()].slice(0, -RECENT)) recent.delete(old);
-    }
-    const { feeds, original, labels, temperature, belief } = await captured;
-    return new Guard(
-      block,
-      await FeedRunner.create(tail.proto, options.threads),
-      feeds,
-      original,
-      labels,
-      options.source,
-      temperature,
-      belief,
-    );
+    const files = items.map((i) => i.file);
+    const { images } = await trace.readTail(files, options.onImages);
+    const classes = images[0].logits.length;
+    const original = softmaxTop1(images.map((i) => ({ data: i.logits, dims: [1, classes] })));
+    const labels = items.map((i) => i.label);
+    // Labels of another label set (out of the model's classes) cannot calibrate it.
+    const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
+    const temperature =
+      known.length === labels.length && known.length >= CALIBRATE_MIN
+        ? fitTemperature(original.probs, classes, known)
+        : 1;
+    const belief = tempered(original.probs, classes, temperature);
+    return new Guard(trace, files, original, labels, options.source, temperature, belief);
   }
 
   get images(): number {
@@ -186,10 +168,7 @@ export class Guard {
     return this.labelled ? accuracy(this.original.top1, this.labels) : undefined;
   }
 
-  /**
-   * The guard's figures for a block weight (canonical [out, in, ...] layout), and its bias when
-   * the guard was created with `bias`.
-   */
+  /** The guard's figures for a block weight (canonical [out, in, ...] layout), and its bias if changed. */
   async measure(
     weight: Float32Array,
     strength: number,
@@ -232,67 +211,16 @@ export class Guard {
     weight: Float32Array,
     bias?: Float32Array,
   ): Promise<{ probs: Float32Array; top1: Int32Array }> {
+    const { block } = this.trace;
     const free: Record<string, Tapped> = {
-      [this.block.weight]: {
-        data: storedWeight(this.block, weight),
-        dims: storedShape(this.block),
-      },
+      [block.weight]: { data: storedWeight(block, weight), dims: storedShape(block) },
     };
-    if (bias) free[this.block.bias!] = { data: bias, dims: [bias.length] };
-    const logits: Tapped[] = [];
-    for (const f of this.feeds) logits.push(await this.tail.run({ ...f, ...free }));
+    if (bias) free[block.bias!] = { data: bias, dims: [bias.length] };
+    const logits = await this.trace.runTail(this.files, free);
+    if (!logits)
+      throw new Error(`internal: block '${block.name}' does not read its own weight after its key`);
     return softmaxTop1(logits);
   }
-
-  async release(): Promise<void> {
-    await this.tail.release();
-  }
-}
-
-interface Captured {
-  feeds: Record<string, Tapped>[];
-  original: ReturnType<typeof softmaxTop1>;
-  labels: (number | undefined)[];
-  temperature: number;
-  belief: Float32Array;
-}
-
-const RECENT = 3;
-const recent = new Map<string, Promise<Captured>>();
-
-/** The tail's inputs and the original model's predictions for the guard images. */
-async function capture(
-  model: OnnxModel,
-  taps: string[],
-  items: DatasetItem[],
-  spec: PreprocessSpec,
-  options: { threads?: number; onImages?: (done: number) => void },
-): Promise<Captured> {
-  const runner = await Runner.create(model, { taps, threads: options.threads });
-  const feeds: Record<string, Tapped>[] = [];
-  const logits: Tapped[] = [];
-  const labels: (number | undefined)[] = [];
-  try {
-    for await (const batch of batches(items, spec, { batchSize: DEFAULT_BATCH })) {
-      const out = await runner.run(batch.data, batch.dims);
-      feeds.push(out.taps);
-      logits.push(out.logits);
-      labels.push(...batch.items.map((i) => i.label));
-      options.onImages?.(labels.length);
-    }
-  } finally {
-    await runner.release();
-  }
-  const original = softmaxTop1(logits);
-  const classes = original.probs.length / labels.length;
-  // Labels of another label set (out of the model's classes) cannot calibrate it.
-  const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
-  const temperature =
-    known.length === labels.length && known.length >= CALIBRATE_MIN
-      ? fitTemperature(original.probs, classes, known)
-      : 1;
-  const belief = tempered(original.probs, classes, temperature);
-  return { feeds, original, labels, temperature, belief };
 }
 
 /** Bisection steps of the back-off: the kept strength is found to 1/2^6 of the solved change. */
@@ -382,15 +310,10 @@ export function referenceSplit(
  * guard), or a 'guard-rejected' error. Undefined when the guard is off.
  */
 export async function guardedStrength(
-  model: OnnxModel,
-  block: Block,
+  trace: BlockTrace,
   reference: ReferenceSplit,
-  spec: PreprocessSpec,
   options: {
     measure: (guard: Guard, strength: number) => Promise<GuardFigures>;
-    /** The change includes the block's bias (Guard.create's `bias`). */
-    bias?: boolean;
-    threads?: number;
     say: (message: string) => void;
   },
 ): Promise<GuardReport | undefined> {
@@ -398,32 +321,26 @@ export async function guardedStrength(
   if (!items) return undefined;
   const { say } = options;
   const { maxDrop } = reference;
-  const guard = await Guard.create(model, block, items, spec, {
-    threads: options.threads,
+  const guard = await Guard.create(trace, items, {
     source: reference.source,
-    bias: options.bias,
     onImages: ticker(say, (k) => `guard: ${k}/${items.length} held-out images run`),
   });
-  try {
-    say(
-      `guard: ${guard.images} held-out images (${reference.source}), budget ${points(maxDrop)} of estimated clean drop`,
-    );
-    const { kept, trials } = await backOff((s) => options.measure(guard, s), maxDrop);
-    const report: GuardReport = {
-      ...kept,
-      images: guard.images,
-      ties: guard.ties,
-      maxDrop,
-      temperature: guard.temperature,
-      source: reference.source,
-      ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
-      trials,
-    };
-    say(describeGuard(report));
-    return report;
-  } finally {
-    await guard.release();
-  }
+  say(
+    `guard: ${guard.images} held-out images (${reference.source}), budget ${points(maxDrop)} of estimated clean drop`,
+  );
+  const { kept, trials } = await backOff((s) => options.measure(guard, s), maxDrop);
+  const report: GuardReport = {
+    ...kept,
+    images: guard.images,
+    ties: guard.ties,
+    maxDrop,
+    temperature: guard.temperature,
+    source: reference.source,
+    ...(guard.labelled ? { accuracyBefore: guard.accuracyBefore() } : {}),
+    trials,
+  };
+  say(describeGuard(report));
+  return report;
 }
 
 /** One line of the guard's figures, as the CLI and the progress messages show them. */

@@ -3,16 +3,15 @@ import type { Exemplar } from '../concepts/exemplar.js';
 import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims } from '../data/preprocess.js';
-import { areaResize } from '../data/mask.js';
 import { RuleditError } from '../errors.js';
 import { DEFAULT_BATCH, imageOf, Runner } from '../runtime/session.js';
 import { channelMajor } from '../runtime/tokens.js';
-import { contextDirection, type Direction } from './direction.js';
-import { splitReference } from './guard.js';
+import { exemplarDirection, keyWhitening } from './context.js';
+import type { Direction } from './direction.js';
+import { referenceSplit } from './guard.js';
 import { pickBlock } from './layer.js';
 import { METHODS } from './methods.js';
-import { keyStatistics, type KeyStats, type StatsOptions } from './stats.js';
-import { whitening } from './whiten.js';
+import type { KeyStats, StatsOptions } from './stats.js';
 
 /** The statistics' options (batchSize and onBatch are the search's), and the rewrite's own. */
 export interface ContextMatchOptions extends StatsOptions {
@@ -60,26 +59,19 @@ export async function contextMatch(
   const { model, spec } = classifier;
   if (!exemplars.length) throw new RuleditError('bad-exemplar', 'no exemplar given');
   if (!items.length) throw new RuleditError('bad-dataset', 'no images to match');
-  const block = await pickBlock(model, spec, options.layer);
-  const reference = options.statsData;
-  if (!options.stats && !reference?.length)
+  if (!options.stats && !options.statsData?.length)
     throw new RuleditError('no-stats', 'key statistics need reference images: give `statsData`');
-  const stats =
-    options.stats ??
-    (await keyStatistics(
-      model,
-      block,
-      reference!.length >= 4 ? splitReference(reference!).stats : reference!,
-      spec,
-      {
-        threads: options.threads,
-        cacheDir: options.cacheDir,
-        refresh: options.refresh,
-        onWarning: options.onWarning,
-      },
-    ));
-  const floor = options.whiteningFloor ?? METHODS.rewrite.options.whiteningFloor.default;
-  const white = whitening(stats.C, stats.dim, floor);
+  const block = await pickBlock(model, spec, options.layer);
+  // The statistics the rewrite would use: those of the reference images it leaves to them.
+  const { white } = await keyWhitening(model, block, spec, {
+    stats: options.stats,
+    items: options.stats ? undefined : referenceSplit(options.statsData, {}).stats,
+    threads: options.threads,
+    cacheDir: options.cacheDir,
+    refresh: options.refresh,
+    onWarning: options.onWarning,
+    whiteningFloor: options.whiteningFloor,
+  });
   const runner = await Runner.create(model, { taps: [block.key], threads: options.threads });
   try {
     const ex = await runner.runImages(
@@ -87,16 +79,16 @@ export async function contextMatch(
       (n) => batchDims(spec, n),
     );
     const keys = channelMajor(ex.taps[block.key]);
-    const [dim, height = 1, width = 1] = keys.dims.slice(1);
-    const positions = height * width;
-    const [h, w] = spec.size;
-    const weights = exemplars.map((e) => areaResize(e.mask, w, h, width, height));
-    const direction = contextDirection(
-      exemplars.map((_, e) => ({ keys: imageOf(keys, e, exemplars.length), weights: weights[e] })),
+    const dim = keys.dims[1];
+    const { direction, weights, grid } = exemplarDirection(
+      keys,
+      exemplars,
+      spec,
       white.Z,
-      dim,
       options.rank ?? METHODS.rewrite.options.rank.default,
     );
+    const { height, width } = grid;
+    const positions = height * width;
     const project = projector(direction, dim, positions);
     // The exemplars' own masked match is the unit: 1 = as much as the concept painted.
     let unit = 0;

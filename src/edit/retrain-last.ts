@@ -1,5 +1,4 @@
 import type { Exemplar } from '../concepts/exemplar.js';
-import { batches } from '../data/batches.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
@@ -8,7 +7,8 @@ import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { readBias, readWeight, storedWeight } from '../onnx/weights.js';
 import { top1Rows } from '../runtime/logits.js';
-import { DEFAULT_BATCH, joinBatches, Runner, type Tapped } from '../runtime/session.js';
+import { stackRows, withTraces, type Traces } from '../runtime/block-trace.js';
+import { Runner, type Tapped } from '../runtime/session.js';
 import { spread } from '../util/spread.js';
 import { ticker } from '../util/ticker.js';
 import { guardedStrength, referenceSplit, type GuardOptions, type GuardReport } from './guard.js';
@@ -29,6 +29,8 @@ export interface RetrainLastOptions {
   steps?: number;
   lr?: number;
   threads?: number;
+  /** The captures of the caller's repeated edits of this model (see Traces). */
+  traces?: Traces;
   onProgress?: (message: string) => void;
 }
 
@@ -61,6 +63,17 @@ export async function retrainLast(
   exemplars: Exemplar[],
   options: RetrainLastOptions,
 ): Promise<{ model: OnnxModel; record: EditRecord; report: RetrainLastReport }> {
+  return withTraces(options.traces, model, options.spec, options.threads, (traces) =>
+    retrainTraced(model, exemplars, options, traces),
+  );
+}
+
+async function retrainTraced(
+  model: OnnxModel,
+  exemplars: Exemplar[],
+  options: RetrainLastOptions,
+  traces: Traces,
+): Promise<{ model: OnnxModel; record: EditRecord; report: RetrainLastReport }> {
   const start = performance.now();
   const say = options.onProgress ?? (() => {});
   const { spec, label } = options;
@@ -86,8 +99,7 @@ export async function retrainLast(
   const W = readWeight(model, block);
   const b = readBias(model, block);
   const runner = await Runner.create(model, { taps: [block.key], threads: options.threads });
-  let ex: Tapped, refs: Tapped;
-  const own: number[] = [];
+  let ex: Tapped;
   try {
     const transformed = await runner.runImages(
       exemplars.map((e) => e.transformed),
@@ -95,18 +107,19 @@ export async function retrainLast(
     );
     ex = features(block, transformed.taps[block.key]);
     checkLogits(block, ex, transformed.logits, W, b);
-    const parts: Tapped[] = [];
-    const tick = ticker(say, (k) => `retrain-last: ${k}/${items.length} reference images run`);
-    for await (const batch of batches(items, spec, { batchSize: DEFAULT_BATCH })) {
-      const r = await runner.run(batch.data, batch.dims);
-      parts.push(features(block, r.taps[block.key]));
-      own.push(...top1Rows(r.logits));
-      tick(own.length);
-    }
-    refs = joinBatches(parts);
   } finally {
     await runner.release();
   }
+  const read = await traces.read(
+    [block.key],
+    items.map((i) => i.file),
+    ticker(say, (k) => `retrain-last: ${k}/${items.length} reference images run`),
+  );
+  const refs = features(block, {
+    data: stackRows(read.images.map((i) => i.tensors[0])),
+    dims: [items.length, ...read.dims[0]],
+  });
+  const own = read.images.map((i) => top1Rows({ data: i.logits, dims: [1, i.logits.length] })[0]);
   const ne = ex.dims[0];
   const nr = refs.dims[0];
   say(
@@ -143,13 +156,11 @@ export async function retrainLast(
     });
 
     // 3. The guard, on images neither the statistics nor the retraining saw.
-    guard = await guardedStrength(model, block, reference, spec, {
+    guard = await guardedStrength(traces.block(block), reference, {
       measure: (g, s) => {
         const { weight, bias } = scaled(s);
         return g.measure(weight, s, hasBias ? bias : undefined);
       },
-      bias: hasBias,
-      threads: options.threads,
       say,
     });
     kept = scaled(guard?.strength ?? 1);

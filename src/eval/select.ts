@@ -1,5 +1,6 @@
 import type { Exemplar } from '../concepts/exemplar.js';
 import { METHODS } from '../edit/methods.js';
+import { withTraces } from '../runtime/block-trace.js';
 import { rewrite, type RewriteOptions, type RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
 import { listBlocks } from '../onnx/blocks.js';
@@ -70,36 +71,44 @@ export async function chooseRewrite(
   rows: SelectionRow[];
   chosen?: { row: SelectionRow; model: OnnxModel; report: RewriteReport };
 }> {
-  const rows: SelectionRow[] = [];
-  let chosen: { row: SelectionRow; model: OnnxModel; report: RewriteReport } | undefined;
-  for (const [i, setting] of settings.entries()) {
-    base.onProgress?.(`setting ${i + 1}/${settings.length}: ${JSON.stringify(setting)}`);
-    let out;
-    try {
-      out = await rewrite(model, exemplars, { ...base, ...setting, onProgress: undefined });
-    } catch (e) {
-      // A setting the guard refuses, or a rank the exemplars' masked positions cannot carry, is
-      // that setting's outcome, not the selection's failure.
-      if (!isRuleditError(e) || !['guard-rejected', 'bad-rank'].includes(e.code)) throw e;
-      rows.push({ ...setting, score: NaN, cleanDrop: NaN, rejected: e.message });
-      continue;
+  // Every setting's rewrite reads the same guard and preserve images: once, through one set of traces.
+  return withTraces(base.traces, model, base.spec, base.threads, async (traces) => {
+    const rows: SelectionRow[] = [];
+    let chosen: { row: SelectionRow; model: OnnxModel; report: RewriteReport } | undefined;
+    for (const [i, setting] of settings.entries()) {
+      base.onProgress?.(`setting ${i + 1}/${settings.length}: ${JSON.stringify(setting)}`);
+      let out;
+      try {
+        out = await rewrite(model, exemplars, {
+          ...base,
+          ...setting,
+          traces,
+          onProgress: undefined,
+        });
+      } catch (e) {
+        // A setting the guard refuses, or a rank the exemplars' masked positions cannot carry, is
+        // that setting's outcome, not the selection's failure.
+        if (!isRuleditError(e) || !['guard-rejected', 'bad-rank'].includes(e.code)) throw e;
+        rows.push({ ...setting, score: NaN, cleanDrop: NaN, rejected: e.message });
+        continue;
+      }
+      const row: SelectionRow = {
+        ...setting,
+        ...(await measure(out.model, out.report)),
+        block: out.report.block,
+        kept: out.report.strength,
+        flipRate: out.report.guard?.flipRate,
+      };
+      rows.push(row);
+      // Keep only the best edited model so far in memory, not one per setting.
+      const best = selectSetting(
+        rows
+          .filter((r) => !r.rejected)
+          .map((r) => ({ setting: r, score: r.score, cleanDrop: r.cleanDrop })),
+        maxDrop,
+      );
+      if (best?.setting === row) chosen = { row, model: out.model, report: out.report };
     }
-    const row: SelectionRow = {
-      ...setting,
-      ...(await measure(out.model, out.report)),
-      block: out.report.block,
-      kept: out.report.strength,
-      flipRate: out.report.guard?.flipRate,
-    };
-    rows.push(row);
-    // Keep only the best edited model so far in memory, not one per setting.
-    const best = selectSetting(
-      rows
-        .filter((r) => !r.rejected)
-        .map((r) => ({ setting: r, score: r.score, cleanDrop: r.cleanDrop })),
-      maxDrop,
-    );
-    if (best?.setting === row) chosen = { row, model: out.model, report: out.report };
-  }
-  return { rows, ...(chosen ? { chosen } : {}) };
+    return { rows, ...(chosen ? { chosen } : {}) };
+  });
 }

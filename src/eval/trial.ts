@@ -22,6 +22,7 @@ import { METHODS, type Setting } from '../edit/methods.js';
 import type { MethodGrid } from './grid.js';
 import { PredictionCache, predictFiles } from './predictions.js';
 import { TailPredictions } from './tail-predictions.js';
+import { Traces } from '../runtime/block-trace.js';
 import { cleanAccuracyDrop, fourWay, type CaseImage } from './protocol.js';
 import { MEASURE_KEYS, toScore, type ResultLine, type Score, type MeasureKey } from './results.js';
 
@@ -115,14 +116,13 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
   const editFn = options.edit ?? defaultEdit;
   const predictOpts = { batchSize: options.batchSize, threads: options.threads };
   const original = new PredictionCache(model, spec, predictOpts);
+  // One set of captures for every trial: the edits' guard and preserve images, the tails' inputs.
+  const traces = new Traces(model, spec, predictOpts);
   // The captures for the tails run the original model: its predictions are kept, not recomputed.
   const tails =
     options.evaluation === 'whole'
       ? undefined
-      : new TailPredictions(model, spec, {
-          ...predictOpts,
-          onOriginal: (file, cls) => original.remember(file, cls),
-        });
+      : new TailPredictions(traces, (file, cls) => original.remember(file, cls));
   const cleanFiles = options.clean.map((i) => i.file);
   const cleanLabels = options.clean.map((i) => i.label!);
   const reference = options.statsData ? splitReference(options.statsData) : undefined;
@@ -179,7 +179,7 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
       return { exemplars, validation, test };
     },
     async release() {
-      await tails?.release();
+      await traces.release();
     },
     async trial(p, target, method, setting) {
       const t0 = performance.now();
@@ -193,6 +193,7 @@ export function trialContext(classifier: Classifier, options: TrialContextOption
       const shared: Record<string, unknown> & { target: number } = {
         target,
         threads: options.threads,
+        traces,
       };
       const needs = METHODS[method.kind];
       if (needs.statistics) shared.stats = await statsFor(setting.layer as string | undefined);

@@ -10,6 +10,8 @@ import type { RetrainLastReport } from '../edit/retrain-last.js';
 import type { RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
 import { predictFiles } from '../eval/predictions.js';
+import { TailPredictions } from '../eval/tail-predictions.js';
+import { Traces, withTraces } from '../runtime/block-trace.js';
 import type { EditRecord } from '../onnx/history.js';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.js';
 import { pngUrl, top5, type Prediction } from './pixels.js';
@@ -73,7 +75,9 @@ export interface CompareRow {
 type Say = (fraction: number, message: string) => void;
 
 export function runEdit(task: EditTask, say: Say): Promise<EditOutcome> {
-  return editAndMeasure(fromBytes(task.modelBytes), task, task.params, say, 0, 1);
+  return withTraces(undefined, fromBytes(task.modelBytes), task.spec, undefined, (traces) =>
+    editAndMeasure(traces, task, task.params, say, 0, 1),
+  );
 }
 
 /** The rewrite and both fine-tuning baselines from the same model and exemplar. */
@@ -81,30 +85,32 @@ export async function runCompare(
   task: EditTask,
   say: Say,
 ): Promise<{ rows: CompareRow[]; label: string }> {
-  const model = fromBytes(task.modelBytes);
-  const methods = METHOD_NAMES;
-  const rows: CompareRow[] = [];
-  for (const [i, method] of methods.entries()) {
-    const start = performance.now();
-    const seconds = () => (performance.now() - start) / 1000;
-    try {
-      const out = await editAndMeasure(
-        model,
-        task,
-        { ...task.params, method },
-        say,
-        i / methods.length,
-        (i + 1) / methods.length,
-      );
-      rows.push(compareRow(method, out, seconds()));
-    } catch (e) {
-      // A refused rewrite is a result of the comparison, not a failure of it.
-      if (!(isRuleditError(e) && e.code === 'guard-rejected')) throw e;
-      rows.push(rejectedRow(method, e.message, seconds()));
+  // Every method reads the same guard, reference and test images: once, through one set of traces.
+  return withTraces(undefined, fromBytes(task.modelBytes), task.spec, undefined, async (traces) => {
+    const methods = METHOD_NAMES;
+    const rows: CompareRow[] = [];
+    for (const [i, method] of methods.entries()) {
+      const start = performance.now();
+      const seconds = () => (performance.now() - start) / 1000;
+      try {
+        const out = await editAndMeasure(
+          traces,
+          task,
+          { ...task.params, method },
+          say,
+          i / methods.length,
+          (i + 1) / methods.length,
+        );
+        rows.push(compareRow(method, out, seconds()));
+      } catch (e) {
+        // A refused rewrite is a result of the comparison, not a failure of it.
+        if (!(isRuleditError(e) && e.code === 'guard-rejected')) throw e;
+        rows.push(rejectedRow(method, e.message, seconds()));
+      }
     }
-  }
-  const label = task.params.label ?? 0;
-  return { rows, label: task.labels?.[label] ?? String(label) };
+    const label = task.params.label ?? 0;
+    return { rows, label: task.labels?.[label] ?? String(label) };
+  });
 }
 
 function compareRow(method: MethodName, out: EditOutcome, seconds: number): CompareRow {
@@ -139,7 +145,7 @@ function rejectedRow(method: MethodName, why: string, seconds: number): CompareR
 }
 
 async function editAndMeasure(
-  model: OnnxModel,
+  traces: Traces,
   task: EditTask,
   params: EditParams,
   say: Say,
@@ -150,10 +156,12 @@ async function editAndMeasure(
   say(at(0.02), `${params.method}: preparing`);
   // The registry (edit/methods.ts) fills every option the page left unset, as for the CLI.
   const { method, label } = params;
+  const { model } = traces;
   const options = optionsFor(method, params.settings[method] ?? {}, {
     target: label ?? 0,
     statsData: task.statsData,
     guard: {},
+    traces,
     onProgress: (m: string) => say(at(0.3), `${method}: ${m}`),
   });
   const out = await edit({ model, spec: task.spec, labels: task.labels }, task.exemplars, options);
@@ -162,7 +170,7 @@ async function editAndMeasure(
   const before = await top5(model, xPrimes, task.spec, task.labels);
   const after = await top5(out.model, xPrimes, task.spec, task.labels);
   say(at(0.7), `${params.method}: evaluating the test folders`);
-  const evaluation = await evaluatePair(model, out.model, task);
+  const evaluation = await evaluatePair(traces, out.model, out.report.block, task);
   return {
     modelBytes: serializeModel(out.model.proto),
     record: out.record,
@@ -188,17 +196,27 @@ function safety(method: MethodName, report: EditResult['report']): EditSafety {
   };
 }
 
+/** Before and after on the test folders: the edited model runs only its tail where it can. */
 async function evaluatePair(
-  before: OnnxModel,
+  traces: Traces,
   after: OnnxModel,
+  block: string,
   task: EditTask,
 ): Promise<Evaluation> {
   const { test, clean } = task.tests;
-  const files = (items: DatasetItem[]) => items.map((i) => i.file);
-  const tb = await predictFiles(before, files(test.items), task.spec);
-  const ta = await predictFiles(after, files(test.items), task.spec);
-  const cb = await predictFiles(before, files(clean.items), task.spec);
-  const ca = await predictFiles(after, files(clean.items), task.spec);
+  const original = new Map<string, number>();
+  const tails = new TailPredictions(traces, (file, cls) => original.set(file, cls));
+  const predict = async (items: DatasetItem[]) => {
+    const files = items.map((i) => i.file);
+    const edited =
+      (await tails.predict(after, block, files)) ?? (await predictFiles(after, files, task.spec));
+    const before = files.every((f) => original.has(f))
+      ? Int32Array.from(files, (f) => original.get(f)!)
+      : await predictFiles(traces.model, files, task.spec);
+    return [before, edited];
+  };
+  const [tb, ta] = await predict(test.items);
+  const [cb, ca] = await predict(clean.items);
   const name = (c: number) => task.labels?.[c] ?? String(c);
   const acc = (p: Int32Array, items: DatasetItem[], idx?: number[]) => {
     const which = idx ?? items.map((_, i) => i);
