@@ -1,68 +1,102 @@
 import type { Activation } from '../onnx/blocks.js';
 
+/** The same for every kind of activation: its value, its slope, its piecewise-linear form. */
+interface Kind<A extends Activation> {
+  /** act(s), as ONNX defines the operator (the objective and the published schedule use it). */
+  value(a: A, s: number): number;
+  /** d act / ds; at a kink, the slope of the piece on its right (the subgradient Adam takes). */
+  slope(a: A, s: number): number;
+  /** The piecewise-linear form (see piecewiseLinear): exact knots, or fitted on an interval. */
+  form(a: A): ({ knots: number[] } | { fit: [number, number] }) & { left: number; right: number };
+}
+
+type Kinds = { [K in Activation['kind']]: Kind<Activation & { kind: K }> };
+
+/** Slope by a central difference: accurate to ~1e-10 for the GELUs, and keeps one formula. */
+const numericSlope =
+  <A extends Activation>(value: (a: A, s: number) => number) =>
+  (a: A, s: number) =>
+    (value(a, s + H) - value(a, s - H)) / (2 * H);
+const H = 1e-5;
+
+const hardSigmoid = (a: { alpha: number; beta: number }, s: number) =>
+  Math.min(1, Math.max(0, a.alpha * s + a.beta));
+const gelu = (_: unknown, s: number) => 0.5 * s * (1 + erf(s / Math.SQRT2));
+const geluTanh = (_: unknown, s: number) =>
+  0.5 * s * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (s + 0.044715 * s ** 3)));
+
+/** Every activation ruledit models (onnx/blocks.ts recognizes them in a graph). */
+const KINDS: Kinds = {
+  none: { value: (_, s) => s, slope: () => 1, form: () => ({ knots: [0], left: 1, right: 1 }) },
+  relu: {
+    value: (_, s) => Math.max(0, s),
+    slope: (_, s) => (s > 0 ? 1 : 0),
+    form: () => ({ knots: [0], left: 0, right: 1 }),
+  },
+  relu6: {
+    value: (_, s) => Math.min(6, Math.max(0, s)),
+    slope: (_, s) => (s > 0 && s < 6 ? 1 : 0),
+    form: () => ({ knots: [0, 6], left: 0, right: 0 }),
+  },
+  'leaky-relu': {
+    value: (a, s) => (s >= 0 ? s : a.alpha * s),
+    slope: (a, s) => (s >= 0 ? 1 : a.alpha),
+    form: (a) => ({ knots: [0], left: a.alpha, right: 1 }),
+  },
+  'hard-sigmoid': {
+    value: hardSigmoid,
+    slope: (a, s) => {
+      const u = a.alpha * s + a.beta;
+      return u > 0 && u < 1 ? a.alpha : 0;
+    },
+    form: (a) => ({ knots: [-a.beta / a.alpha, (1 - a.beta) / a.alpha], left: 0, right: 0 }),
+  },
+  hardswish: {
+    value: (a, s) => s * hardSigmoid(a, s),
+    slope: (a, s) => {
+      const u = a.alpha * s + a.beta;
+      return u <= 0 ? 0 : u >= 1 ? 1 : u + a.alpha * s;
+    },
+    form: (a) => ({ fit: [-a.beta / a.alpha, (1 - a.beta) / a.alpha], left: 0, right: 1 }),
+  },
+  sigmoid: {
+    value: (_, s) => sigmoid(s),
+    slope: (_, s) => sigmoid(s) * (1 - sigmoid(s)),
+    form: () => ({ fit: [-10, 10], left: 0, right: 0 }),
+  },
+  // SiLU and GELU: 0 on the far left, the identity on the far right (to ~1e-4 at +-12).
+  silu: {
+    value: (_, s) => s * sigmoid(s),
+    slope: (_, s) => sigmoid(s) * (1 + s * (1 - sigmoid(s))),
+    form: () => ({ fit: [-12, 12], left: 0, right: 1 }),
+  },
+  tanh: {
+    value: (_, s) => Math.tanh(s),
+    slope: (_, s) => 1 - Math.tanh(s) ** 2,
+    form: () => ({ fit: [-6, 6], left: 0, right: 0 }),
+  },
+  gelu: {
+    value: gelu,
+    slope: numericSlope(gelu),
+    form: () => ({ fit: [-12, 12], left: 0, right: 1 }),
+  },
+  'gelu-tanh': {
+    value: geluTanh,
+    slope: numericSlope(geluTanh),
+    form: () => ({ fit: [-12, 12], left: 0, right: 1 }),
+  },
+};
+
+const kindOf = <A extends Activation>(a: A) => KINDS[a.kind] as unknown as Kind<A>;
+
 /** act(s), as ONNX defines the operator (the objective and the published schedule use it). */
 export function activate(a: Activation, s: number): number {
-  switch (a.kind) {
-    case 'none':
-      return s;
-    case 'relu':
-      return Math.max(0, s);
-    case 'relu6':
-      return Math.min(6, Math.max(0, s));
-    case 'leaky-relu':
-      return s >= 0 ? s : a.alpha * s;
-    case 'hard-sigmoid':
-      return Math.min(1, Math.max(0, a.alpha * s + a.beta));
-    case 'hardswish':
-      return s * Math.min(1, Math.max(0, a.alpha * s + a.beta));
-    case 'sigmoid':
-      return sigmoid(s);
-    case 'silu':
-      return s * sigmoid(s);
-    case 'tanh':
-      return Math.tanh(s);
-    case 'gelu':
-      return 0.5 * s * (1 + erf(s / Math.SQRT2));
-    case 'gelu-tanh':
-      return 0.5 * s * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (s + 0.044715 * s ** 3)));
-  }
+  return kindOf(a).value(a, s);
 }
 
 /** d act / ds; at a kink, the slope of the piece on its right (the subgradient Adam takes). */
 export function activationSlope(a: Activation, s: number): number {
-  switch (a.kind) {
-    case 'none':
-      return 1;
-    case 'relu':
-      return s > 0 ? 1 : 0;
-    case 'relu6':
-      return s > 0 && s < 6 ? 1 : 0;
-    case 'leaky-relu':
-      return s >= 0 ? 1 : a.alpha;
-    case 'hard-sigmoid': {
-      const u = a.alpha * s + a.beta;
-      return u > 0 && u < 1 ? a.alpha : 0;
-    }
-    case 'hardswish': {
-      const u = a.alpha * s + a.beta;
-      return u <= 0 ? 0 : u >= 1 ? 1 : u + a.alpha * s;
-    }
-    case 'sigmoid': {
-      const g = sigmoid(s);
-      return g * (1 - g);
-    }
-    case 'silu': {
-      const g = sigmoid(s);
-      return g * (1 + s * (1 - g));
-    }
-    case 'tanh':
-      return 1 - Math.tanh(s) ** 2;
-    default: {
-      // The two GELUs: a central difference is accurate to ~1e-10 here and keeps one formula.
-      const h = 1e-5;
-      return (activate(a, s + h) - activate(a, s - h)) / (2 * h);
-    }
-  }
+  return kindOf(a).slope(a, s);
 }
 
 /**
@@ -103,31 +137,9 @@ export function piecewiseLinear(a: Activation, scale = 1): PiecewiseLinear {
 
 function build(a: Activation, floor: number): PiecewiseLinear {
   const f = (s: number) => activate(a, s);
-  const exact = (knots: number[], left: number, right: number): PiecewiseLinear =>
-    fromKnots(knots, f, left, right);
-  const fitted = (lo: number, hi: number, left: number, right: number): PiecewiseLinear =>
-    exact(adaptiveKnots(f, lo, hi, floor), left, right);
-  switch (a.kind) {
-    case 'none':
-      return exact([0], 1, 1);
-    case 'relu':
-      return exact([0], 0, 1);
-    case 'relu6':
-      return exact([0, 6], 0, 0);
-    case 'leaky-relu':
-      return exact([0], a.alpha, 1);
-    case 'hard-sigmoid':
-      return exact([-a.beta / a.alpha, (1 - a.beta) / a.alpha], 0, 0);
-    case 'hardswish':
-      return fitted(-a.beta / a.alpha, (1 - a.beta) / a.alpha, 0, 1);
-    case 'sigmoid':
-      return fitted(-10, 10, 0, 0);
-    case 'tanh':
-      return fitted(-6, 6, 0, 0);
-    default:
-      // SiLU and GELU: 0 on the far left, the identity on the far right (to ~1e-4 at +-12).
-      return fitted(-12, 12, 0, 1);
-  }
+  const form = kindOf(a).form(a);
+  const knots = 'knots' in form ? form.knots : adaptiveKnots(f, ...form.fit, floor);
+  return fromKnots(knots, f, form.left, form.right);
 }
 
 function fromKnots(
