@@ -1,7 +1,7 @@
 import type * as TF from '@tensorflow/tfjs-core';
 import { RuleditError } from '../errors.js';
 import {
-  attribute,
+  clipBounds,
   floatAttr,
   GraphView,
   hardSigmoidParams,
@@ -35,35 +35,6 @@ export interface Tail {
   dispose(): void;
 }
 
-const SUPPORTED = new Set([
-  'Conv',
-  'BatchNormalization',
-  'Relu',
-  'Clip',
-  'LeakyRelu',
-  'Sigmoid',
-  'HardSigmoid',
-  'HardSwish',
-  'Tanh',
-  'Gelu',
-  'Erf',
-  'Add',
-  'Sub',
-  'Mul',
-  'Div',
-  'MaxPool',
-  'AveragePool',
-  'GlobalAveragePool',
-  'Flatten',
-  'Reshape',
-  'Transpose',
-  'Gemm',
-  'MatMul',
-  'Concat',
-  'Identity',
-  'Dropout',
-]);
-
 /**
  * Import the tail of an ONNX classifier from `start` to its logits (and every node from `from`
  * on, see tailFrom). Initializers named in `train` become tf.Variables; every other constant is a
@@ -79,15 +50,9 @@ export function importTail(
   const graph = model.proto.graph!;
   const view = new GraphView(graph);
   const sub = tailFrom(graph, start, from);
-  if (train === 'all') train = parametersOf(view, sub.nodes);
-  for (const node of sub.nodes) {
-    if (!SUPPORTED.has(node.opType ?? '')) {
-      throw new RuleditError(
-        'unsupported-op',
-        `cannot differentiate through op '${node.opType}' (node '${node.name}'): ruledit's gradient engine supports ${[...SUPPORTED].join(', ')}`,
-      );
-    }
-  }
+  const opset = model.proto.opsetImport?.find((o) => !o.domain)?.version;
+  const ops = sub.nodes.map((node) => resolveOp(node, Number(opset ?? OPSET_UNKNOWN)));
+  if (train === 'all') train = parametersOf(view, sub.nodes, ops);
   const params = new Map<string, TF.Tensor>();
   const trainable = new Map<string, TF.Variable>();
   const trainSet = new Set(train);
@@ -135,10 +100,10 @@ export function importTail(
       if (!c) throw new Error(`internal: no value for '${name}'`);
       return { t: c, nhwc: false };
     };
-    for (const node of sub.nodes) {
-      const out = run(tf, node, view, get);
-      values.set(node.output![0], out);
-    }
+    sub.nodes.forEach((node, k) => {
+      const ins = node.input ?? [];
+      values.set(node.output![0], ops[k].build({ tf, node, view, ins, x: get(ins[0]), get }));
+    });
     return nchw(tf, get(sub.output));
   };
 
@@ -153,29 +118,18 @@ export function importTail(
 
 /**
  * The learnable parameters among a tail's constants: weights, biases and BatchNormalization
- * parameters of the layers, read by that node alone (not Clip bounds, shapes or shared values).
+ * parameters of the layers (each op's table entry says which inputs), read by that node alone
+ * (not Clip bounds, shapes or shared values).
  */
-function parametersOf(view: GraphView, nodes: NodeProto[]): string[] {
+function parametersOf(view: GraphView, nodes: NodeProto[], ops: Op[]): string[] {
   const names = new Set<string>();
-  for (const node of nodes) {
-    const op = node.opType ?? '';
-    const ins = node.input ?? [];
-    // BatchNormalization's running mean and variance are buffers, not parameters (the published
-    // baseline trains scale and bias only; a gradient step could make a variance negative).
-    const candidates =
-      op === 'BatchNormalization'
-        ? ins.slice(1, 3)
-        : op === 'Conv' || op === 'Gemm' || op === 'MatMul'
-          ? ins.slice(1)
-          : op === 'Add'
-            ? ins
-            : [];
-    for (const name of candidates) {
+  nodes.forEach((node, k) => {
+    for (const name of ops[k].params?.(node.input ?? []) ?? []) {
       const t = name && view.constant(name);
       if (t && (t.dataType ?? 1) === DataType.FLOAT && view.consumers(name).length === 1)
         names.add(view.source(name));
     }
-  }
+  });
   return [...names];
 }
 
@@ -193,54 +147,85 @@ function alignTo(tf: Tf, other: Value): TF.Tensor {
   return tf.transpose(t, [0, 2, 3, 1]);
 }
 
-function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Value): Value {
-  const ins = node.input ?? [];
-  const x = get(ins[0]);
-  const op = node.opType!;
-  switch (op) {
-    case 'Identity':
-    case 'Dropout':
-      return x;
-    case 'Relu':
-      return { t: tf.relu(x.t), nhwc: x.nhwc };
-    case 'LeakyRelu':
-      return { t: tf.leakyRelu(x.t, floatAttr(node, 'alpha', 0.01)), nhwc: x.nhwc };
-    case 'Sigmoid':
-      return { t: tf.sigmoid(x.t), nhwc: x.nhwc };
-    case 'Tanh':
-      return { t: tf.tanh(x.t), nhwc: x.nhwc };
-    case 'Erf':
-      return { t: tf.erf(x.t), nhwc: x.nhwc };
-    case 'HardSigmoid':
-      return { t: hardSigmoid(tf, x.t, hardSigmoidParams(node)), nhwc: x.nhwc };
-    case 'HardSwish':
-      return { t: tf.mul(x.t, hardSigmoid(tf, x.t, { alpha: 1 / 6, beta: 0.5 })), nhwc: x.nhwc };
-    case 'Gelu': {
+/** What an op's builder is given: the node, its inputs' names, its first input's value. */
+interface OpContext {
+  tf: Tf;
+  node: NodeProto;
+  view: GraphView;
+  ins: string[];
+  x: Value;
+  get: (name: string) => Value;
+}
+
+/**
+ * One entry per ONNX op the gradient engine runs, as onnxruntime-web resolves its kernels: the
+ * builder of its TF.js value, the opsets whose semantics it follows (`since`, default 1), and
+ * which of its inputs are learnable parameters (global fine-tuning trains them).
+ */
+interface Op {
+  build(c: OpContext): Value;
+  since?: number;
+  params?: (ins: string[]) => string[];
+}
+
+/** Same layout as its input: an elementwise op. */
+const elementwise =
+  (f: (tf: Tf, t: TF.Tensor, node: NodeProto) => TF.Tensor): Op['build'] =>
+  ({ tf, x, node }) => ({ t: f(tf, x.t, node), nhwc: x.nhwc });
+
+const binary =
+  (name: 'add' | 'sub' | 'mul' | 'div'): Op['build'] =>
+  ({ tf, x, get, ins }) => {
+    const y = get(ins[1]);
+    const f = tf[name];
+    if (x.nhwc || y.nhwc) return { t: f(alignTo(tf, x), alignTo(tf, y)), nhwc: true };
+    return { t: f(x.t, y.t), nhwc: false };
+  };
+
+const OPS: Record<string, Op> = {
+  Identity: { build: ({ x }) => x },
+  Dropout: { build: ({ x }) => x },
+  Relu: { build: elementwise((tf, t) => tf.relu(t)) },
+  LeakyRelu: {
+    build: elementwise((tf, t, node) => tf.leakyRelu(t, floatAttr(node, 'alpha', 0.01))),
+  },
+  Sigmoid: { build: elementwise((tf, t) => tf.sigmoid(t)) },
+  Tanh: { build: elementwise((tf, t) => tf.tanh(t)) },
+  Erf: { build: elementwise((tf, t) => tf.erf(t)) },
+  HardSigmoid: { build: elementwise((tf, t, node) => hardSigmoid(tf, t, hardSigmoidParams(node))) },
+  HardSwish: {
+    build: elementwise((tf, t) => tf.mul(t, hardSigmoid(tf, t, { alpha: 1 / 6, beta: 0.5 }))),
+  },
+  Gelu: {
+    build: elementwise((tf, t, node) => {
       const inner =
         textAttr(node, 'approximate') === 'tanh'
-          ? tf.tanh(tf.mul(tf.add(x.t, tf.mul(tf.pow(x.t, 3), 0.044715)), Math.sqrt(2 / Math.PI)))
-          : tf.erf(tf.mul(x.t, Math.SQRT1_2));
-      return { t: tf.mul(tf.mul(x.t, 0.5), tf.add(inner, 1)), nhwc: x.nhwc };
-    }
-    case 'Clip': {
-      const lo = attribute(node, 'min')
-        ? floatAttr(node, 'min', -Infinity)
-        : (view.constantNumbers(ins[1])?.[0] ?? -Infinity);
-      const hi = attribute(node, 'max')
-        ? floatAttr(node, 'max', Infinity)
-        : (view.constantNumbers(ins[2])?.[0] ?? Infinity);
-      return { t: tf.clipByValue(x.t, Math.max(lo, -3.4e38), Math.min(hi, 3.4e38)), nhwc: x.nhwc };
-    }
-    case 'Add':
-    case 'Sub':
-    case 'Mul':
-    case 'Div': {
-      const y = get(ins[1]);
-      const f = { Add: tf.add, Sub: tf.sub, Mul: tf.mul, Div: tf.div }[op];
-      if (x.nhwc || y.nhwc) return { t: f(alignTo(tf, x), alignTo(tf, y)), nhwc: true };
-      return { t: f(x.t, y.t), nhwc: false };
-    }
-    case 'BatchNormalization': {
+          ? tf.tanh(tf.mul(tf.add(t, tf.mul(tf.pow(t, 3), 0.044715)), Math.sqrt(2 / Math.PI)))
+          : tf.erf(tf.mul(t, Math.SQRT1_2));
+      return tf.mul(tf.mul(t, 0.5), tf.add(inner, 1));
+    }),
+  },
+  Clip: {
+    build: ({ tf, x, node, view }) => {
+      const bounds = clipBounds(view, node);
+      if (!bounds)
+        throw new RuleditError(
+          'unsupported-op',
+          `Clip with computed bounds (node '${node.name}'): the gradient engine needs constant ones`,
+        );
+      const [lo, hi] = [Math.max(bounds.min, -3.4e38), Math.min(bounds.max, 3.4e38)];
+      return { t: tf.clipByValue(x.t, lo, hi), nhwc: x.nhwc };
+    },
+  },
+  Add: { build: binary('add'), params: (ins) => ins },
+  Sub: { build: binary('sub') },
+  Mul: { build: binary('mul') },
+  Div: { build: binary('div') },
+  BatchNormalization: {
+    // The running mean and variance are buffers, not parameters (the published baseline trains
+    // scale and bias only; a gradient step could make a variance negative).
+    params: (ins) => ins.slice(1, 3),
+    build: ({ tf, x, node, ins, get }) => {
       const [scale, bias, mean, variance] = ins.slice(1).map((n) => get(n).t);
       const eps = floatAttr(node, 'epsilon', 1e-5);
       // Channels are last in NHWC and in [N, C]: the vectors broadcast as they are.
@@ -254,24 +239,30 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
         bias,
       );
       return { t, nhwc: x.nhwc };
-    }
-    case 'Conv':
-      return {
-        t: conv(tf, node, x, get(ins[1]).t, ins[2] ? get(ins[2]).t : undefined),
-        nhwc: true,
-      };
-    case 'MaxPool':
-    case 'AveragePool':
-      return { t: pool(tf, node, x), nhwc: true };
-    case 'GlobalAveragePool':
-      return { t: tf.mean(x.t, [1, 2], true), nhwc: true };
-    case 'Flatten': {
+    },
+  },
+  Conv: {
+    params: (ins) => ins.slice(1),
+    build: ({ tf, node, x, ins, get }) => ({
+      t: conv(tf, node, x, get(ins[1]).t, ins[2] ? get(ins[2]).t : undefined),
+      nhwc: true,
+    }),
+  },
+  MaxPool: { build: ({ tf, node, x }) => ({ t: pool(tf, node, x), nhwc: true }) },
+  AveragePool: { build: ({ tf, node, x }) => ({ t: pool(tf, node, x), nhwc: true }) },
+  GlobalAveragePool: { build: ({ tf, x }) => ({ t: tf.mean(x.t, [1, 2], true), nhwc: true }) },
+  Flatten: {
+    build: ({ tf, node, x }) => {
       const t = nchw(tf, x);
       const axis = intAttr(node, 'axis', 1);
       const lead = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
       return { t: tf.reshape(t, [lead, -1]), nhwc: false };
-    }
-    case 'Reshape': {
+    },
+  },
+  // Reshape-1 took its shape as an attribute; from opset 5 it is an input.
+  Reshape: {
+    since: 5,
+    build: ({ tf, node, x, ins, view }) => {
       const t = nchw(tf, x);
       const shape = view.constantNumbers(ins[1]);
       if (!shape)
@@ -286,12 +277,16 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
         ),
         nhwc: false,
       };
-    }
-    case 'Transpose': {
-      const t = nchw(tf, x);
-      return { t: tf.transpose(t, intsAttr(node, 'perm')), nhwc: false };
-    }
-    case 'Concat': {
+    },
+  },
+  Transpose: {
+    build: ({ tf, node, x }) => ({
+      t: tf.transpose(nchw(tf, x), intsAttr(node, 'perm')),
+      nhwc: false,
+    }),
+  },
+  Concat: {
+    build: ({ tf, node, ins, get }) => {
       const parts = ins.map(get);
       const axis = intAttr(node, 'axis', 1);
       const rank = nchw(tf, parts[0]).rank;
@@ -310,8 +305,11 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
         ),
         nhwc: false,
       };
-    }
-    case 'Gemm': {
+    },
+  },
+  Gemm: {
+    params: (ins) => ins.slice(1),
+    build: ({ tf, node, x, ins, get }) => {
       let a = nchw(tf, x);
       let b = get(ins[1]).t;
       if (intAttr(node, 'transA', 0)) a = tf.transpose(a);
@@ -320,14 +318,34 @@ function run(tf: Tf, node: NodeProto, view: GraphView, get: (name: string) => Va
       let y = tf.mul(tf.matMul(a, b), floatAttr(node, 'alpha', 1));
       if (ins[2]) y = tf.add(y, tf.mul(get(ins[2]).t, floatAttr(node, 'beta', 1)));
       return { t: y, nhwc: false };
-    }
-    case 'MatMul':
-      return { t: tf.matMul(nchw(tf, x), nchw(tf, get(ins[1]))), nhwc: false };
-  }
-  throw new RuleditError(
-    'unsupported-op',
-    `cannot differentiate through op '${op}' (node '${node.name}')`,
-  );
+    },
+  },
+  MatMul: {
+    params: (ins) => ins.slice(1),
+    build: ({ tf, x, ins, get }) => ({
+      t: tf.matMul(nchw(tf, x), nchw(tf, get(ins[1]))),
+      nhwc: false,
+    }),
+  },
+};
+
+/** A model that does not say its opset is taken to be recent. */
+const OPSET_UNKNOWN = Infinity;
+
+/** The table's entry for a node, or a clear error naming the op (or its opset) and what is supported. */
+function resolveOp(node: NodeProto, opset: number): Op {
+  const op = OPS[node.opType ?? ''];
+  if (!op)
+    throw new RuleditError(
+      'unsupported-op',
+      `cannot differentiate through op '${node.opType}' (node '${node.name}'): ruledit's gradient engine supports ${Object.keys(OPS).join(', ')}`,
+    );
+  if (opset < (op.since ?? 1))
+    throw new RuleditError(
+      'unsupported-op',
+      `cannot differentiate through op '${node.opType}' of opset ${opset} (node '${node.name}'): ruledit's gradient engine follows its semantics from opset ${op.since} on`,
+    );
+  return op;
 }
 
 /** clip(alpha x + beta, 0, 1), ONNX's HardSigmoid. */

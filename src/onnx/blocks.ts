@@ -1,6 +1,6 @@
 import { RuleditError } from '../errors.js';
 import {
-  attribute,
+  clipBounds,
   floatAttr,
   GraphView,
   hardSigmoidParams,
@@ -346,15 +346,9 @@ function activationAt(
 
 /** A Clip that is ReLU6 or ReLU; other clips end the block before them. */
 function clipKind(view: GraphView, node: NodeProto): 'relu' | 'relu6' | undefined {
-  const ins = node.input ?? [];
-  const hasAttrs = attribute(node, 'min') || attribute(node, 'max');
-  // opset < 11 keeps bounds as attributes; later opsets as (constant) inputs.
-  const min = hasAttrs ? floatAttr(node, 'min', -Infinity) : view.constantNumbers(ins[1])?.[0];
-  const max = hasAttrs ? floatAttr(node, 'max', Infinity) : view.constantNumbers(ins[2])?.[0];
-  if ((ins[1] && min === undefined) || (ins[2] && max === undefined)) return undefined;
-  if ((min ?? -Infinity) !== 0) return undefined;
-  if (max === 6) return 'relu6';
-  return max === undefined || max === Infinity ? 'relu' : undefined;
+  const bounds = clipBounds(view, node);
+  if (bounds?.min !== 0) return undefined;
+  return bounds.max === 6 ? 'relu6' : bounds.max === Infinity ? 'relu' : undefined;
 }
 
 /** How an activation is named in tables and logs: 'relu6', 'leaky-relu(0.1)', 'hardswish'. */

@@ -120,6 +120,22 @@ export function textAttr(node: NodeProto, name: string): string | undefined {
 }
 
 /** HardSigmoid's clip(alpha x + beta, 0, 1), with ONNX's defaults. */
+/**
+ * A Clip's bounds (missing ones infinite); undefined when a bound is computed, not constant.
+ * Opsets before 11 keep them as attributes, later ones as inputs.
+ */
+export function clipBounds(
+  view: GraphView,
+  node: NodeProto,
+): { min: number; max: number } | undefined {
+  const ins = node.input ?? [];
+  if (attribute(node, 'min') || attribute(node, 'max'))
+    return { min: floatAttr(node, 'min', -Infinity), max: floatAttr(node, 'max', Infinity) };
+  const min = ins[1] ? view.constantNumbers(ins[1])?.[0] : -Infinity;
+  const max = ins[2] ? view.constantNumbers(ins[2])?.[0] : Infinity;
+  return min === undefined || max === undefined ? undefined : { min, max };
+}
+
 export function hardSigmoidParams(node: NodeProto): { alpha: number; beta: number } {
   return { alpha: floatAttr(node, 'alpha', 0.2), beta: floatAttr(node, 'beta', 0.5) };
 }

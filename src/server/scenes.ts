@@ -8,6 +8,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { STYLE_IMAGES, styleTexture, type StyleName } from '../synth/styles.js';
 import { CLASSES, replaceConcept, scene, sceneMask, SEEDS, type Concept } from '../synth/world.js';
 import type { Ground } from '../synth/grounds.js';
+import { referenceScenes } from '../synth/reference.js';
+import type { TestSources } from './sources.js';
 
 /**
  * What the page offers with the built-in scene model: sample scenes (with their concept masks,
@@ -115,4 +117,20 @@ const HELD_OUT = 3;
 /** Images STYLE_IMAGES.. of the style's generator: the same style, never an exemplar. */
 export function heldOutStyleImages(style: StyleName, size = 64): Uint8Array[] {
   return Array.from({ length: HELD_OUT }, (_, k) => styleTexture(style, STYLE_IMAGES + k, size));
+}
+
+/**
+ * Reference images of the built-in model: a quarter (200) is held out for the safety guard, which
+ * calibrates the model's probabilities on their labels (at least 50 needed).
+ */
+const BUILTIN_REFERENCE = 800;
+
+/** The built-in scene world as the editor's sources: sample scenes, test scenes per style. */
+export function sceneSources(): TestSources {
+  return {
+    samples: sampleScenes(),
+    styled: true,
+    testSets: builtinTestSets,
+    reference: () => referenceScenes(BUILTIN_REFERENCE),
+  };
 }

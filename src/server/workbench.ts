@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { classifierBytes, loadClassifier, type Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
-import { openDataset, type DatasetItem } from '../data/dataset.js';
+import type { DatasetItem } from '../data/dataset.js';
 import type { PreprocessSpec } from '../data/preprocess.js';
-import { referenceScenes } from '../synth/reference.js';
 import { activeEdits, revertLast, withoutUndoData, withUndoDataOf } from '../edit/record.js';
 import { autoLayer } from '../edit/layer.js';
 import { METHODS } from '../edit/methods.js';
@@ -21,7 +20,8 @@ import { batchDims } from '../data/preprocess.js';
 import type { StyleName } from '../synth/styles.js';
 import { JobQueue } from './jobs.js';
 import type { ModelImage } from './pixels.js';
-import { builtinTestSets, sampleScenes, type Sample, type TestSets } from './scenes.js';
+import { sceneSources, type Sample, type TestSets } from './scenes.js';
+import { folderSources, type TestSources } from './sources.js';
 import type { CompareRow, EditOutcome, EditParams, EditTask } from './tasks.js';
 import { inWorker } from './thread.js';
 
@@ -48,12 +48,6 @@ export interface PreparedEdit {
 }
 
 /**
- * Reference images of the built-in model: a quarter (200) is held out for the safety guard, which
- * calibrates the model's probabilities on their labels (at least 50 needed).
- */
-const BUILTIN_REFERENCE = 800;
-
-/**
  * The server's state: the model being edited (in memory; the input file is never written), the
  * images and textures the page uploaded, and the job queue that every change goes through.
  */
@@ -76,13 +70,15 @@ export class Workbench {
   private constructor(
     readonly options: WorkbenchOptions,
     readonly classifier: Classifier,
+    readonly sources: TestSources,
   ) {
     this.model = classifier.model;
-    this.samples = options.builtin ? sampleScenes() : [];
+    this.samples = sources.samples;
   }
 
   static async open(options: WorkbenchOptions): Promise<Workbench> {
-    return new Workbench(options, await loadClassifier(options.modelPath));
+    const sources = options.builtin ? sceneSources() : folderSources(options.data);
+    return new Workbench(options, await loadClassifier(options.modelPath), sources);
   }
 
   id(prefix: string): string {
@@ -152,50 +148,20 @@ export class Workbench {
     }));
   }
 
-  /**
-   * Test folders: generated scenes for the built-in model (covered with held-out images of the
-   * chosen style, snow for other replacements), else the first labelled --data folder.
-   */
+  /** The test sets of a style (see TestSources), made once. */
   testSets(style: StyleName = 'snow'): Promise<TestSets> {
-    const key = this.options.builtin ? style : '';
-    const cached = this.tests.get(key);
-    if (cached) return cached;
-    const tests = (async () => {
-      if (this.options.builtin) return builtinTestSets(style);
-      for (const dir of this.options.data) {
-        const ds = await openDataset(dir).catch(() => undefined);
-        const items = ds?.items.filter((i) => i.label !== undefined) ?? [];
-        if (items.length) {
-          const set = { title: dir, items: items.slice(0, 500) };
-          return { test: set, clean: { ...set } };
-        }
-      }
-      throw new RuleditError(
-        'no-test-set',
-        'no labelled test folder: start the server with --data DIR (class folders or labels.csv)',
-      );
-    })();
-    this.tests.set(key, tests);
-    tests.catch(() => this.tests.delete(key));
+    const key = this.sources.styled ? style : '';
+    let tests = this.tests.get(key);
+    if (!tests) {
+      this.tests.set(key, (tests = this.sources.testSets(style)));
+      tests.catch(() => this.tests.delete(key));
+    }
     return tests;
   }
 
-  /** Reference images for the key statistics: ordinary scenes, else the --data folders' images. */
+  /** Reference images for the key statistics and the guard, read once. */
   statsData(): Promise<DatasetItem[]> {
-    this.statsItems ??= (async () => {
-      if (this.options.builtin) return referenceScenes(BUILTIN_REFERENCE);
-      const items: DatasetItem[] = [];
-      for (const dir of this.options.data) {
-        const ds = await openDataset(dir).catch(() => undefined);
-        items.push(...(ds?.items ?? []));
-      }
-      if (!items.length)
-        throw new RuleditError(
-          'no-stats',
-          'the rewrite needs reference images for its key statistics: start the server with --data DIR',
-        );
-      return items.slice(0, 1000);
-    })();
+    this.statsItems ??= this.sources.reference();
     this.statsItems.catch(() => (this.statsItems = undefined));
     return this.statsItems;
   }
