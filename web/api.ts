@@ -26,21 +26,3 @@ export function fileAsDataUrl(file: File): Promise<string> {
     r.readAsDataURL(file);
   });
 }
-
-export interface Prediction {
-  class: number;
-  label: string;
-  p: number;
-}
-
-export interface Job {
-  id: string;
-  kind: string;
-  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
-  progress: number;
-  message: string;
-  result?: unknown;
-  error?: string;
-  /** Kind of failure, e.g. 'guard-rejected'. */
-  code?: string;
-}

@@ -1,59 +1,22 @@
-import { api, fileAsDataUrl, withToken, type Job, type Prediction } from './api.ts';
+// The page: its state (the model's info, the image, the chosen replacement, the job it follows) and
+// the actions that change it. api.ts talks to the server, views.ts draws its answers, dom.ts helps.
+import { api, fileAsDataUrl, withToken } from './api.ts';
 import { MaskPainter } from './mask.ts';
+import { $, draw, guarded, pct, showTop5, status, table } from './dom.ts';
+import { showEditFigures, showHistory, showRejected } from './views.ts';
 import type {
-  EditSafety,
-  Evaluation,
+  CompareRow,
+  EditView,
+  HistoryRow,
+  JobView as Job,
+  LoadedImage,
   MatchChanges,
   MatchResult,
-  Thumb,
+  MethodName,
+  PreviewResult,
+  ServerInfo as Info,
 } from '../src/server/wire.ts';
-import type { MethodName, MethodSpec } from '../src/edit/methods.ts';
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-
-interface Info {
-  model: string;
-  builtin: boolean;
-  size: [number, number];
-  labels: string[];
-  blocks: {
-    index: number;
-    name: string;
-    chain: string;
-    weight: string;
-    spatial: string;
-    /** The key's grid (rows x columns): the resolution the mask is brought to. */
-    keyGrid: string;
-    /** The block `auto` edits. */
-    auto: boolean;
-    editable: boolean;
-    reason?: string;
-  }[];
-  styles: string[];
-  /** Images per built-in style: a style edit uses one exemplar per image. */
-  styleImages: number;
-  samples: { id: string; caption: string }[];
-  data: { folder: number; name: string }[];
-  /** The registry of methods: every control's default and bounds come from it. */
-  methods: Record<MethodName, MethodSpec>;
-  history: HistoryRow[];
-}
-interface HistoryRow {
-  index: number;
-  method: string;
-  block?: string;
-  time: string;
-  active: boolean;
-}
-interface LoadedImage {
-  id: string;
-  name: string;
-  width: number;
-  height: number;
-  png: string;
-  masks: Record<string, number[]>;
-  top5: Prediction[];
-}
 type Replacement = { style: string } | { texture: string } | { fill: string };
 
 const painter = new MaskPainter($<HTMLCanvasElement>('mask'));
@@ -68,63 +31,6 @@ function follow(job: Job): void {
   currentJob = job.id;
   $<HTMLButtonElement>('cancel').disabled = false;
   onJob(seen.get(job.id) ?? job);
-}
-
-function status(text: string, error = false): void {
-  const s = $('status');
-  s.textContent = text;
-  s.className = error ? 'error' : '';
-  // An error also shows at the bottom of the window, wherever the user has scrolled to.
-  const toast = $('toast');
-  toast.textContent = error ? text : '';
-  toast.hidden = !error;
-}
-
-/** Run an action, showing its error in the status line instead of losing it in the console. */
-const guarded =
-  <A extends unknown[]>(f: (...a: A) => Promise<void>) =>
-  (...a: A) =>
-    f(...a).catch((e: Error) => status(e.message, true));
-
-function showTop5(list: HTMLElement, preds: Prediction[]): void {
-  list.replaceChildren(
-    ...preds.map((p) => {
-      const li = document.createElement('li');
-      li.textContent = `${p.label} ${p.p.toFixed(1)}%`;
-      const bar = document.createElement('span');
-      bar.style.width = `${Math.max(1, p.p * 0.6)}px`;
-      li.append(bar);
-      return li;
-    }),
-  );
-}
-
-function draw(canvas: HTMLCanvasElement, src: string): Promise<void> {
-  return new Promise((resolve) => {
-    const img = new Image();
-    img.onload = () => {
-      const c = canvas.getContext('2d')!;
-      c.imageSmoothingEnabled = false;
-      c.clearRect(0, 0, canvas.width, canvas.height);
-      c.drawImage(img, 0, 0, canvas.width, canvas.height);
-      resolve();
-    };
-    img.src = src;
-  });
-}
-
-function table(el: HTMLTableElement, head: string[], rows: (string | number)[][]): void {
-  const tr = (cells: (string | number)[], tag: string) => {
-    const r = document.createElement('tr');
-    for (const c of cells) {
-      const d = document.createElement(tag);
-      d.textContent = String(c);
-      r.append(d);
-    }
-    return r;
-  };
-  el.replaceChildren(tr(head, 'th'), ...rows.map((r) => tr(r, 'td')));
-  el.hidden = false;
 }
 
 async function loadImage(body: Record<string, unknown>): Promise<void> {
@@ -217,12 +123,6 @@ function showBlockInfo(): void {
   $('block-info').textContent = text;
 }
 
-interface PreviewResult {
-  png: string;
-  top5: { x: Prediction[]; xPrime: Prediction[] };
-  exemplars: { png: string; top1: Prediction }[];
-}
-
 async function preview(announce: unknown = true): Promise<void> {
   const out = await api<PreviewResult>('/api/preview', exemplarBody());
   await draw($<HTMLCanvasElement>('xprime'), out.png);
@@ -313,104 +213,15 @@ async function submit(path: string, extra: Record<string, unknown> = {}): Promis
   follow(job);
 }
 
-interface EditResult extends EditSafety {
-  block: string;
-  xPrime: { before: Prediction[]; after: Prediction[] };
-  exemplars: { before: Prediction; after: Prediction }[];
-  evaluation: Evaluation;
-  history: HistoryRow[];
-}
-
-const pct = (v: number) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(1));
-
-/** The safety guard's verdict after an edit: flips against the budget, mean KL, strength kept. */
-function showGuard(r: EditSafety): void {
-  const el = $('guard');
-  el.hidden = false;
-  const g = r.guard;
-  if (!g) {
-    el.className = 'guard';
-    el.textContent = r.guardText;
-    return;
-  }
-  const full = g.trials[0];
-  const kept =
-    g.strength < full.strength
-      ? `Backed off to ${g.strength.toFixed(3)} of the solved change: estimated clean drop ${full.estimatedDrop.toFixed(2)} points at full strength, budget ${g.maxDrop}.`
-      : 'Strength kept: the full solved change.';
-  const calibrated =
-    g.temperature === 1
-      ? "from the model's own probabilities"
-      : 'calibrated on the labelled guard images';
-  const grid = r.keyGrid
-    ? ` Key grid ${r.keyGrid.height}x${r.keyGrid.width}, the mask on ${r.keyGrid.masked} cells.`
-    : '';
-  el.className = g.strength < 1 ? 'guard backed-off' : 'guard';
-  el.textContent =
-    `Safety guard: estimated clean drop ${g.estimatedDrop.toFixed(2)} points (budget ${g.maxDrop}; ${calibrated}); ` +
-    `${g.flips} of ${g.images} held-out images changed top-1 (${g.flipRate.toFixed(2)}%), mean KL ${g.meanKL.toExponential(2)}. ${kept}${grid} `;
-  // The edit is applied: taking it back is one click where its figures are read.
-  const undo = document.createElement('button');
-  undo.textContent = 'undo this edit';
-  undo.onclick = () => $('undo').click();
-  el.append(undo);
-}
-
-function showRejected(message: string): void {
-  const el = $('guard');
-  el.hidden = false;
-  el.className = 'guard error';
-  el.textContent = `Edit rejected, model unchanged. ${message}`;
-}
-
 /** After an edit or undo, everything the page shows of the current model is asked for again. */
 function refreshPredictions(): void {
   void guarded(showMatchChanges)();
   if (image && replacement) void guarded(() => preview(false))();
 }
 
-function showEdit(r: EditResult): void {
-  $('result').hidden = false;
+function showEdit(r: EditView): void {
   refreshPredictions();
-  showGuard(r);
-  showTop5($('xp-before'), r.xPrime.before);
-  showTop5($('xp-after'), r.xPrime.after);
-  showTop5($('top-xp'), r.xPrime.after);
-  const e = r.evaluation;
-  $('summary').textContent =
-    `Edited ${r.block} with ${r.exemplars.length} exemplar${r.exemplars.length > 1 ? 's' : ''}. ${e.testTitle}: ${pct(e.testBefore)}% → ${pct(e.testAfter)}% (${e.fixedCount} fixed, ${e.brokenCount} broken). ` +
-    `Clean accuracy (${e.cleanTitle}): ${pct(e.cleanBefore)}% → ${pct(e.cleanAfter)}%, drop ${pct(e.cleanDrop)} points.`;
-  table(
-    $<HTMLTableElement>('per-class'),
-    ['class', 'images', 'before %', 'after %'],
-    e.perClass.map((c) => [c.name, c.n, pct(c.before), pct(c.after)]),
-  );
-  const thumbs = (el: HTMLElement, list: Thumb[]) =>
-    el.replaceChildren(
-      ...list.map((t) => {
-        const f = document.createElement('figure');
-        const img = document.createElement('img');
-        img.src = t.src;
-        img.alt = t.truth;
-        const cap = document.createElement('figcaption');
-        cap.textContent = `${t.truth}: ${t.before} → ${t.after}`;
-        f.append(img, cap);
-        return f;
-      }),
-    );
-  thumbs($('fixed'), e.fixed);
-  thumbs($('broken'), e.broken);
-  showHistory(r.history);
-}
-
-function showHistory(rows: HistoryRow[]): void {
-  $('history').replaceChildren(
-    ...rows.map((h) => {
-      const li = document.createElement('li');
-      li.textContent = `${h.method} ${h.block ?? ''} ${h.time.slice(11, 19)}${h.method !== 'revert' && !h.active ? ' (undone)' : ''}`;
-      return li;
-    }),
-  );
+  showEditFigures(r);
 }
 
 function onJob(job: Job): void {
@@ -429,23 +240,7 @@ function onJob(job: Job): void {
   if (job.state !== 'done') return status(job.state);
   status(`${job.kind} done`);
   if (job.kind === 'compare') {
-    const r = job.result as {
-      rows: {
-        method: string;
-        block: string;
-        xPrimeTop1: string;
-        testAfter: number;
-        cleanAfter: number;
-        cleanDrop: number;
-        fixedCount: number;
-        brokenCount: number;
-        strength?: number;
-        flipRate?: number;
-        rejected?: string;
-        seconds: number;
-      }[];
-      label: string;
-    };
+    const r = job.result as { rows: CompareRow[]; label: string };
     table(
       $<HTMLTableElement>('comparison'),
       [
@@ -478,7 +273,7 @@ function onJob(job: Job): void {
   } else if (job.kind === 'revert') {
     showHistory((job.result as { history: HistoryRow[] }).history);
     refreshPredictions();
-  } else showEdit(job.result as EditResult);
+  } else showEdit(job.result as EditView);
 }
 
 /** A style, not one image: say how many exemplars it makes and what the test scenes use. */

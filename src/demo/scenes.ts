@@ -6,6 +6,7 @@ import { DEFAULT_VARIANTS, jitteredPlacements } from '../concepts/exemplar.js';
 import { textureImage } from '../concepts/transform.js';
 import type { GuardReport } from '../edit/guard.js';
 import { METHODS } from '../edit/methods.js';
+import { changes, percent } from '../eval/changes.js';
 import { chooseRewrite, rewriteGrid, type SelectionRow } from '../eval/select.js';
 import { RuleditError } from '../errors.js';
 import type { ReportExample } from '../report/types.js';
@@ -268,7 +269,7 @@ export async function runSceneDemo(
   }
   const classes: ClassRow[] = CLASSES.map((name, c) => {
     const idx = labels.flatMap((l, i) => (l === c ? [i] : []));
-    const acc = (p: number[]) => percent(idx.filter((i) => p[i] === c).length, idx.length);
+    const acc = (p: number[]) => changes(labels, p, p, idx).before;
     return {
       name,
       images: idx.length,
@@ -603,18 +604,16 @@ function summary(
   before: number[],
   after: number[],
 ): MethodSummary {
-  const acc = (p: number[]) => percent(p.filter((c, i) => c === labels[i]).length, labels.length);
+  const clean = changes(labels, before, after);
   return {
     method,
     block,
     seconds,
-    cleanBefore: acc(before),
-    cleanAfter: acc(after),
-    cleanDrop: acc(before) - acc(after),
+    cleanBefore: clean.before,
+    cleanAfter: clean.after,
+    cleanDrop: clean.before - clean.after,
   };
 }
-
-const percent = (k: number, n: number) => (n ? (100 * k) / n : NaN);
 
 /**
  * Test scenes whose prediction a method changed: up to FIXED_SHOWN it fixed, one class each,
@@ -626,13 +625,12 @@ function changedScenes(
   after: number[],
   exemplarClass: number,
 ): { i: number; what: 'fixed' | 'broke' }[] {
-  const idx = labels.map((_, i) => i);
-  const fixed = idx.filter((i) => before[i] !== labels[i] && after[i] === labels[i]);
+  const { fixed, broken } = changes(labels, before, after);
   fixed.sort((a, b) => Number(labels[a] === exemplarClass) - Number(labels[b] === exemplarClass));
   const shown: number[] = [];
   for (const i of fixed)
     if (shown.length < FIXED_SHOWN && !shown.some((j) => labels[j] === labels[i])) shown.push(i);
-  const broke = idx.find((i) => before[i] === labels[i] && after[i] !== labels[i]);
+  const broke = broken[0];
   return [
     ...shown.map((i) => ({ i, what: 'fixed' as const })),
     ...(broke === undefined ? [] : [{ i: broke, what: 'broke' as const }]),

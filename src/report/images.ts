@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import type { PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
+import { rawPng } from '../data/png.js';
 
 export interface ImageInfo {
   mime: string;
@@ -46,9 +47,7 @@ export async function inputToPng(input: Float32Array, spec: PreprocessSpec): Pro
       px[p * 3 + c] = Math.round(Math.min(1, Math.max(0, v * spec.std[c] + spec.mean[c])) * 255);
     }
   }
-  return sharp(px, { raw: { width: w, height: h, channels: 3 } })
-    .png()
-    .toBuffer();
+  return rawPng(px, w, h, 3);
 }
 
 /** A mask (h*w values in [0,1]) as a greyscale PNG: white = inside the concept. */
@@ -58,7 +57,5 @@ export async function maskToPng(mask: Float32Array, size: [number, number]): Pro
     throw new RuleditError('bad-report', `a mask of ${mask.length} values is not ${h}x${w}`);
   const px = Buffer.alloc(h * w);
   for (let i = 0; i < px.length; i++) px[i] = Math.round(Math.min(1, Math.max(0, mask[i])) * 255);
-  return sharp(px, { raw: { width: w, height: h, channels: 1 } })
-    .png()
-    .toBuffer();
+  return rawPng(px, w, h, 1);
 }

@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { isRuleditError, RuleditError } from '../errors.js';
+import type { JobView } from './wire.js';
 
-export type JobState = 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+export type JobState = JobView['state'];
 
 /** What a job's work function gets: progress reporting and the cancel signal. */
 export interface JobContext {
@@ -11,20 +12,12 @@ export interface JobContext {
   checkpoint(): void;
 }
 
-export interface JobRecord {
-  id: string;
-  kind: string;
+export interface JobRecord extends JobView {
   state: JobState;
   /** ms since the epoch; startedAt/finishedAt are absent until they happen. */
   queuedAt: number;
   startedAt?: number;
   finishedAt?: number;
-  progress: number;
-  message: string;
-  result?: unknown;
-  error?: string;
-  /** The RuleditError code of a failure (e.g. 'guard-rejected'), for the page to tell kinds apart. */
-  code?: string;
 }
 
 interface Entry {

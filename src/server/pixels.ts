@@ -1,4 +1,3 @@
-import sharp from 'sharp';
 import type { Exemplar } from '../concepts/exemplar.js';
 import { compose, fillTexture, parseColour, textureImage } from '../concepts/transform.js';
 import { modelPixels, normalizePixels } from '../data/image.js';
@@ -9,6 +8,8 @@ import { batchDims } from '../data/preprocess.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { Runner } from '../runtime/session.js';
 import { sha256 } from '../io/digest.js';
+import type { Prediction } from './wire.js';
+import { rawPng } from '../data/png.js';
 
 /**
  * The page works on images at model resolution: what the model sees is what the user paints on,
@@ -32,12 +33,7 @@ export async function toModelImage(
 }
 
 export async function pngDataUrl(rgb: Uint8Array, width: number, height: number): Promise<string> {
-  const png = await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.length), {
-    raw: { width, height, channels: 3 },
-  })
-    .png()
-    .toBuffer();
-  return pngUrl(png);
+  return pngUrl(await rawPng(rgb, width, height));
 }
 
 /** PNG bytes as a data URL the page can show. */
@@ -84,13 +80,6 @@ export function makeExemplar(
       replacement: sha256(Buffer.from(replacementId)),
     },
   };
-}
-
-export interface Prediction {
-  class: number;
-  label: string;
-  /** Softmax probability in percent. */
-  p: number;
 }
 
 /** The model's top-5 on each normalized input (one ONNX Runtime session for all). */

@@ -2,7 +2,8 @@ import { RuleditError } from '../errors.js';
 import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/styles.js';
 import { makeExemplar, transformPixels, type WebReplacement } from './pixels.js';
 import type { EditParams } from './tasks.js';
-import { maskPng, rgbPng, type PreparedEdit, type Workbench } from './workbench.js';
+import { maskPng, type PreparedEdit, type Workbench } from './workbench.js';
+import { rawPng } from '../data/png.js';
 
 /** An exemplar as the page posts it: an uploaded image, its painted mask, the new look. */
 export interface ExemplarBody extends Partial<EditParams> {
@@ -42,7 +43,7 @@ export async function prepareEdit(wb: Workbench, body: ExemplarBody): Promise<Pr
   for (const look of chosen) {
     const x = await transformPixels(image, mask, look.texture);
     exemplars.push(makeExemplar(image, mask, x, wb.spec, look.id));
-    transformed.push(await rgbPng(x, w, h));
+    transformed.push(await rawPng(x, w, h));
   }
   const r = body.replacement;
   return {
@@ -51,7 +52,7 @@ export async function prepareEdit(wb: Workbench, body: ExemplarBody): Promise<Pr
     style: 'style' in r ? (r.style as StyleName) : undefined,
     caption: `${image.name}, ${caption(r, chosen.length)}`,
     pictures: {
-      original: await rgbPng(image.rgb, w, h),
+      original: await rawPng(image.rgb, w, h),
       mask: await maskPng(mask, w, h),
       transformed,
     },
@@ -75,7 +76,7 @@ async function looks(wb: Workbench, r: WebReplacement): Promise<Look[]> {
   const images = r.variant === undefined ? [...Array(STYLE_IMAGES).keys()] : [r.variant];
   return Promise.all(
     images.map(async (k) => ({
-      texture: { bytes: await rgbPng(styleTexture(style, k, 128), 128, 128) },
+      texture: { bytes: await rawPng(styleTexture(style, k, 128), 128, 128) },
       id: `style:${style}/${k}`,
     })),
   );

@@ -10,7 +10,9 @@ import { STYLE_IMAGES, STYLES, styleTexture, type StyleName } from '../synth/sty
 import { listImages, resolveInside } from './files.js';
 import { makeExemplar, pngDataUrl, pngUrl, toModelImage, top5 } from './pixels.js';
 import { prepareEdit, type ExemplarBody } from './prepare.js';
-import { rgbPng, type StoredImage, type Workbench } from './workbench.js';
+import { type StoredImage, type Workbench } from './workbench.js';
+import type { LoadedImage, PreviewResult, ServerInfo } from './wire.js';
+import { rawPng } from '../data/png.js';
 
 // JSON schemas: fastify validates every body before a handler runs (400 with the failing path).
 
@@ -87,7 +89,7 @@ const imageSchema = {
 export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
   app.get('/api/health', async () => ({ ok: true, time: Date.now() }));
 
-  app.get('/api/info', async () => ({
+  app.get('/api/info', async (): Promise<ServerInfo> => ({
     model: wb.options.modelPath,
     builtin: wb.options.builtin,
     size: wb.spec.size,
@@ -115,20 +117,20 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
       if (!STYLES.includes(style) || !(variant >= 0 && variant < STYLE_IMAGES))
         throw new RuleditError('not-found', `no style image ${style}/${req.params.variant}`);
       reply.type('image/png');
-      return rgbPng(styleTexture(style, variant, 96), 96, 96);
+      return rawPng(styleTexture(style, variant, 96), 96, 96);
     },
   );
 
   app.post<{
     Body: { upload?: string; name?: string; folder?: number; path?: string; sample?: string };
-  }>('/api/images', { schema: { body: imageSchema } }, async (req) => {
+  }>('/api/images', { schema: { body: imageSchema } }, async (req): Promise<LoadedImage> => {
     const b = req.body;
     let image: StoredImage;
     if (b.sample) {
       const s = wb.samples.find((x) => x.id === b.sample);
       if (!s) throw new RuleditError('not-found', `no sample ${b.sample}`);
       const [h, w] = wb.spec.size;
-      image = await toModelImage(await rgbPng(s.rgb, 64, 64), s.caption, wb.spec);
+      image = await toModelImage(await rawPng(s.rgb, 64, 64), s.caption, wb.spec);
       image.masks = Object.fromEntries(
         Object.entries(s.masks).map(([k, m]) => [k, Float32Array.from(m!, (v) => v / 255)]),
       );
@@ -190,7 +192,7 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
   app.post<{ Body: ExemplarBody }>(
     '/api/preview',
     { schema: { body: exemplarSchema } },
-    async (req) => {
+    async (req): Promise<PreviewResult> => {
       const p = await prepareEdit(wb, req.body);
       const ex = p.exemplars;
       const [x, ...xp] = await top5(
@@ -201,7 +203,6 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
       );
       return {
         png: pngUrl(p.pictures.transformed[0]),
-        size: ex[0].size,
         top5: { x, xPrime: xp[0] },
         // Every exemplar the edit will use (one per style image), with the model's top-1 on it.
         exemplars: p.pictures.transformed.map((png, i) => ({ png: pngUrl(png), top1: xp[i][0] })),

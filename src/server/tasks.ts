@@ -9,14 +9,15 @@ import { describeGuard } from '../edit/guard.js';
 import type { RetrainLastReport } from '../edit/retrain-last.js';
 import type { RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
+import { byClass, changes } from '../eval/changes.js';
 import { predictFiles } from '../eval/predictions.js';
 import { TailPredictions } from '../eval/tail-predictions.js';
 import { Traces, withTraces } from '../runtime/block-trace.js';
 import type { EditRecord } from '../onnx/history.js';
 import { modelFromProto, parseModel, serializeModel, type OnnxModel } from '../onnx/model.js';
-import { pngUrl, top5, type Prediction } from './pixels.js';
+import { pngUrl, top5 } from './pixels.js';
 import type { TestSets } from './scenes.js';
-import type { EditSafety, Evaluation } from './wire.js';
+import type { CompareRow, EditSafety, EditView, Evaluation } from './wire.js';
 
 /**
  * The long work of the web editor as plain functions of plain (structured-cloneable) data, so it
@@ -43,33 +44,10 @@ export interface EditTask {
   tests: TestSets;
 }
 
-export interface EditOutcome extends EditSafety {
+/** An edit's outcome from the worker: what the page is sent, and the edited model. */
+export interface EditOutcome extends Omit<EditView, 'history'> {
   modelBytes: Uint8Array;
   record: EditRecord;
-  report: unknown;
-  block: string;
-  /** Top-5 on the first exemplar's x' (the one the preview shows). */
-  xPrime: { before: Prediction[]; after: Prediction[] };
-  /** Top-1 on every exemplar's x', before and after. */
-  exemplars: { before: Prediction; after: Prediction }[];
-  evaluation: Evaluation;
-}
-
-export interface CompareRow {
-  method: string;
-  block: string;
-  seconds: number;
-  xPrimeTop1: string;
-  testAfter: number;
-  cleanAfter: number;
-  cleanDrop: number;
-  fixedCount: number;
-  brokenCount: number;
-  /** The rewrite's kept strength and flip rate on the guard images. */
-  strength?: number;
-  flipRate?: number;
-  /** Why the method changed nothing (the guard refused the rewrite). */
-  rejected?: string;
 }
 
 type Say = (fraction: number, message: string) => void;
@@ -218,29 +196,17 @@ async function evaluatePair(
   const [tb, ta] = await predict(test.items);
   const [cb, ca] = await predict(clean.items);
   const name = (c: number) => task.labels?.[c] ?? String(c);
-  const acc = (p: Int32Array, items: DatasetItem[], idx?: number[]) => {
-    const which = idx ?? items.map((_, i) => i);
-    return which.length
-      ? (100 * which.filter((i) => p[i] === items[i].label).length) / which.length
-      : NaN;
-  };
-  const classes = [...new Set(test.items.map((i) => i.label!))].sort((a, b) => a - b);
-  const perClass = classes.map((c) => {
-    const idx = test.items.flatMap((it, i) => (it.label === c ? [i] : []));
-    return {
-      class: c,
-      name: name(c),
-      n: idx.length,
-      before: acc(tb, test.items, idx),
-      after: acc(ta, test.items, idx),
-    };
+  const labels = test.items.map((i) => i.label);
+  const onTest = changes(labels, tb, ta);
+  const onClean = changes(
+    clean.items.map((i) => i.label),
+    cb,
+    ca,
+  );
+  const perClass = [...byClass(labels)].map(([c, idx]) => {
+    const { before, after } = changes(labels, tb, ta, idx);
+    return { class: c, name: name(c), n: idx.length, before, after };
   });
-  const fixedIdx = test.items.flatMap((it, i) =>
-    tb[i] !== it.label && ta[i] === it.label ? [i] : [],
-  );
-  const brokenIdx = test.items.flatMap((it, i) =>
-    tb[i] === it.label && ta[i] !== it.label ? [i] : [],
-  );
   const thumbs = (idx: number[]) =>
     Promise.all(
       idx.slice(0, 8).map(async (i) => ({
@@ -250,21 +216,19 @@ async function evaluatePair(
         after: name(ta[i]),
       })),
     );
-  const cleanBefore = acc(cb, clean.items);
-  const cleanAfter = acc(ca, clean.items);
   return {
     testTitle: test.title,
     cleanTitle: clean.title,
     perClass,
-    testBefore: acc(tb, test.items),
-    testAfter: acc(ta, test.items),
-    cleanBefore,
-    cleanAfter,
-    cleanDrop: cleanBefore - cleanAfter,
-    fixed: await thumbs(fixedIdx),
-    broken: await thumbs(brokenIdx),
-    fixedCount: fixedIdx.length,
-    brokenCount: brokenIdx.length,
+    testBefore: onTest.before,
+    testAfter: onTest.after,
+    cleanBefore: onClean.before,
+    cleanAfter: onClean.after,
+    cleanDrop: onClean.before - onClean.after,
+    fixed: await thumbs(onTest.fixed),
+    broken: await thumbs(onTest.broken),
+    fixedCount: onTest.fixed.length,
+    brokenCount: onTest.broken.length,
   };
 }
 

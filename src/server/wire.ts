@@ -1,5 +1,121 @@
-// What an evaluation looks like on the wire: the server (tasks.ts) sends it and the page
-// (web/main.ts) draws it. No imports, so the browser build can share it.
+// Everything the server sends the page, declared once: the server's routes and tasks are typed
+// with these and the page (web/) reads them. Type-only imports, so the browser build shares it.
+import type { GuardReport } from '../edit/guard-report.js';
+import type { MethodName, MethodSpec } from '../edit/methods.js';
+
+export type { GuardFigures, GuardReport } from '../edit/guard-report.js';
+export type { MethodName, MethodSpec } from '../edit/methods.js';
+
+/** One of a model's top classes on an image. */
+export interface Prediction {
+  class: number;
+  label: string;
+  /** Softmax probability in percent. */
+  p: number;
+}
+
+/** A row of the block table (`ruledit inspect` with the grids the page needs). */
+export interface BlockRow {
+  index: number;
+  name: string;
+  chain: string;
+  weight: string;
+  spatial: string;
+  /** The key's grid (rows x columns): the resolution the mask is brought to. */
+  keyGrid: string;
+  /** The block `auto` edits. */
+  auto: boolean;
+  editable: boolean;
+  reason?: string;
+}
+
+/** An edit of the model's history, and whether it is still in effect. */
+export interface HistoryRow {
+  index: number;
+  method: string;
+  block?: string;
+  time: string;
+  active: boolean;
+  reverts?: number;
+}
+
+/** GET /api/info: the model, its blocks, the choices the page offers. */
+export interface ServerInfo {
+  model: string;
+  builtin: boolean;
+  size: [number, number];
+  labels: string[];
+  blocks: BlockRow[];
+  styles: readonly string[];
+  /** Images per built-in style: a style edit uses one exemplar per image. */
+  styleImages: number;
+  samples: { id: string; caption: string }[];
+  data: { folder: number; name: string }[];
+  /** The registry of methods: every control's default and bounds come from it. */
+  methods: Record<MethodName, MethodSpec>;
+  history: HistoryRow[];
+}
+
+/** POST /api/images: an image as the model sees it, with the masks it came with. */
+export interface LoadedImage {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  png: string;
+  masks: Record<string, number[]>;
+  top5: Prediction[];
+}
+
+/** POST /api/preview: x' and every exemplar the edit would use, with the model's predictions. */
+export interface PreviewResult {
+  png: string;
+  top5: { x: Prediction[]; xPrime: Prediction[] };
+  exemplars: { png: string; top1: Prediction }[];
+}
+
+/** A job as the page follows it (GET /api/jobs, the event stream). */
+export interface JobView {
+  id: string;
+  kind: string;
+  state: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  progress: number;
+  message: string;
+  result?: unknown;
+  error?: string;
+  /** The RuleditError code of a failure (e.g. 'guard-rejected'), for the page to tell kinds apart. */
+  code?: string;
+}
+
+/** What an edit job gives the page: its safety figures, the exemplars before and after, the evaluation. */
+export interface EditView extends EditSafety {
+  block: string;
+  report: unknown;
+  /** Top-5 on the first exemplar's x' (the one the preview shows). */
+  xPrime: { before: Prediction[]; after: Prediction[] };
+  /** Top-1 on every exemplar's x', before and after. */
+  exemplars: { before: Prediction; after: Prediction }[];
+  evaluation: Evaluation;
+  history: HistoryRow[];
+}
+
+/** One method's line of a comparison. */
+export interface CompareRow {
+  method: string;
+  block: string;
+  seconds: number;
+  xPrimeTop1: string;
+  testAfter: number;
+  cleanAfter: number;
+  cleanDrop: number;
+  fixedCount: number;
+  brokenCount: number;
+  /** The guarded method's kept strength and flip rate on the guard images. */
+  strength?: number;
+  flipRate?: number;
+  /** Why the method changed nothing (the guard refused it). */
+  rejected?: string;
+}
 
 export interface Thumb {
   src: string;
@@ -24,36 +140,10 @@ export interface Evaluation {
   brokenCount: number;
 }
 
-/** What the safety guard measured at one strength (src/edit/guard.ts GuardFigures). */
-export interface GuardTrial {
-  strength: number;
-  flips: number;
-  /** Percent of the guard images whose top-1 changed. */
-  flipRate: number;
-  /** Mean KL(p_original || p_edited) over the guard images, nats. */
-  meanKL: number;
-  /** The clean top-1 drop (points) the edit is expected to cost: what the budget is on. */
-  estimatedDrop: number;
-  accuracy?: number;
-}
-
-/** The guard's report of a rewrite (src/edit/guard.ts GuardReport). */
-export interface GuardFigures extends GuardTrial {
-  images: number;
-  /** The budget on the estimated drop, points. */
-  maxDrop: number;
-  /** Temperature the model's probabilities were calibrated with (1: uncalibrated, no labels). */
-  temperature: number;
-  source: string;
-  accuracyBefore?: number;
-  /** Every strength tried; the first is the solved edit at full strength. */
-  trials: GuardTrial[];
-}
-
 /** What an edit did beyond the evaluation: the rewrite's guard, kept strength and key grid. */
 export interface EditSafety {
   /** Absent for fine-tuning, which has no guard. */
-  guard?: GuardFigures;
+  guard?: GuardReport;
   /** Fraction of the solved change applied (1: all of it). */
   strength?: number;
   /** The edited block's key grid and how many of its cells the mask touches. */

@@ -1,7 +1,6 @@
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { classifierBytes, loadClassifier, type Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -22,8 +21,10 @@ import { JobQueue } from './jobs.js';
 import type { ModelImage } from './pixels.js';
 import { sceneSources, type Sample, type TestSets } from './scenes.js';
 import { folderSources, type TestSources } from './sources.js';
-import type { CompareRow, EditOutcome, EditParams, EditTask } from './tasks.js';
+import type { EditOutcome, EditParams, EditTask } from './tasks.js';
+import type { BlockRow, CompareRow, HistoryRow } from './wire.js';
 import { inWorker } from './thread.js';
+import { rawPng } from '../data/png.js';
 
 export interface WorkbenchOptions {
   modelPath: string;
@@ -108,7 +109,7 @@ export class Workbench {
    * The block table of `ruledit inspect`, with the spatial size of each value and key (the grid
    * the mask is brought to), and which block `auto` edits: one run on zeros gives them all.
    */
-  async blocks() {
+  async blocks(): Promise<BlockRow[]> {
     const blocks = listBlocks(this.model.proto.graph!);
     const shapes = await tensorShapes(
       this.model,
@@ -135,16 +136,16 @@ export class Workbench {
     }));
   }
 
-  history() {
+  history(): HistoryRow[] {
     const history = readHistory(this.model);
     const active = new Set(activeEdits(history));
     return history.map((r, i) => ({
       index: i,
       method: r.method,
-      block: r.block,
+      block: r.block as string | undefined,
       time: r.time,
       active: active.has(i),
-      reverts: r.reverts,
+      reverts: r.reverts as number | undefined,
     }));
   }
 
@@ -313,22 +314,10 @@ export function explainRejection(e: unknown): never {
 
 /** PNG of a mask (h*w in [0,1]) for reports. */
 export function maskPng(mask: Float32Array, w: number, h: number): Promise<Buffer> {
-  return sharp(Buffer.from(Uint8Array.from(mask, (v) => Math.round(v * 255))), {
-    raw: { width: w, height: h, channels: 1 },
-  })
-    .png()
-    .toBuffer();
-}
-
-export function rgbPng(rgb: ArrayLike<number>, w: number, h: number): Promise<Buffer> {
-  return sharp(
-    Buffer.from(
-      Uint8Array.from(rgb as ArrayLike<number>, (v) => Math.max(0, Math.min(255, Math.round(v)))),
-    ),
-    {
-      raw: { width: w, height: h, channels: 3 },
-    },
-  )
-    .png()
-    .toBuffer();
+  return rawPng(
+    mask.map((v) => v * 255),
+    w,
+    h,
+    1,
+  );
 }

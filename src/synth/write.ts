@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { RuleditError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { Ground } from './grounds.js';
 import { STYLE_IMAGES, STYLES, styleTexture } from './styles.js';
 import { CLASSES, CONCEPTS, scene, sceneMask, SEEDS } from './world.js';
+import { rawPng } from '../data/png.js';
 
 export interface WriteScenesOptions {
   perClass: number;
@@ -20,9 +20,7 @@ export interface WriteScenesOptions {
 
 /** A square scene, mask (1 channel) or texture as PNG bytes. */
 export const scenePng = (pixels: Uint8Array, channels: 1 | 3 = 3, size = 64) =>
-  sharp(Buffer.from(pixels), { raw: { width: size, height: size, channels } })
-    .png()
-    .toBuffer();
+  rawPng(pixels, size, size, channels);
 
 /**
  * A labelled data set of scenes: DIR/images/CLASS-i.png, DIR/labels.csv (file, class, name) and
