@@ -2,6 +2,7 @@ import type { Classifier } from '../classifier.js';
 import type { Exemplar } from '../concepts/exemplar.js';
 import type { EditRecord } from '../onnx/history.js';
 import type { OnnxModel } from '../onnx/model.js';
+import type { PreprocessSpec } from '../data/preprocess.js';
 import { finetune, type FinetuneOptions, type FinetuneReport } from './finetune.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { GuardOptions } from './guard.js';
@@ -61,26 +62,28 @@ export async function edit(
   checkSetting(name, options);
   if (METHODS[name].guarded && 'guard' in options && options.guard)
     checkSetting(name, { maxDrop: options.guard.maxDrop });
-  switch (options.method) {
-    case 'finetune-local':
-    case 'finetune-global': {
-      const { method, ...rest } = options;
-      return finetune(model, exemplars, {
-        ...rest,
-        spec,
-        scope: method === 'finetune-local' ? 'local' : 'global',
-      });
-    }
-    case 'retrain-last': {
-      const { method: _, ...rest } = options;
-      return retrainLast(model, exemplars, { ...rest, spec });
-    }
-    default: {
-      const { method: _, ...rest } = options;
-      return rewrite(model, exemplars, { ...rest, spec });
-    }
-  }
+  const { method: _, ...rest } = options;
+  return (RUNNERS[name] as Runner<EditOptions>)(model, exemplars, { ...rest, spec });
 }
+
+type Runner<O> = (
+  model: OnnxModel,
+  exemplars: Exemplar[],
+  options: Omit<O, 'method'> & { spec: PreprocessSpec },
+) => Promise<EditResult>;
+
+/** Each method of the registry and the function that runs it: edit() dispatches here. */
+const RUNNERS: {
+  rewrite: Runner<RewriteEdit>;
+  'finetune-local': Runner<FinetuneEdit>;
+  'finetune-global': Runner<FinetuneEdit>;
+  'retrain-last': Runner<RetrainLastEdit>;
+} = {
+  rewrite: rewrite,
+  'finetune-local': (model, exemplars, o) => finetune(model, exemplars, { ...o, scope: 'local' }),
+  'finetune-global': (model, exemplars, o) => finetune(model, exemplars, { ...o, scope: 'global' }),
+  'retrain-last': retrainLast,
+};
 
 /**
  * edit() options for one setting of a method (the harness's grids, the page's controls), given

@@ -8,20 +8,17 @@ import { GraphView } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
 import { Traces } from '../runtime/block-trace.js';
 import { pickBlock } from './layer.js';
-import { METHODS } from './methods.js';
+import { METHODS, type TunedOptions } from './methods.js';
 import { applyChanges } from './record.js';
 import { breather } from '../util/breathe.js';
 
-export interface FinetuneOptions {
+/** The registry's tunable options (methods.ts: layer, steps, lr, optimizer), and what a call gives. */
+export interface FinetuneOptions extends TunedOptions<'finetune-local'> {
   spec: PreprocessSpec;
   /** The class the transformed exemplars should be called (fine-tuning needs a label; the edit does not). */
   label: number;
   /** local: the block's weight only; global: every parameter from the block to the logits. */
   scope: 'local' | 'global';
-  layer?: string;
-  steps?: number;
-  lr?: number;
-  optimizer?: 'sgd' | 'adam';
   backend?: GradBackend;
   threads?: number;
   /** The captures of the caller's repeated edits of this model (see Traces). */

@@ -190,6 +190,26 @@ export const METHODS = {
 
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 
+/** The TypeScript type of an option's values, read off its declaration. */
+type ValueOf<O> = O extends { choices: readonly (infer C)[] }
+  ? C
+  : O extends { type: 'boolean' }
+    ? boolean
+    : O extends { type: 'string' }
+      ? string
+      : number;
+
+/**
+ * A method's tunable options as its library call takes them, derived from the declaration above
+ * (each optional: edit() fills the default). The guard's budget `maxDrop` is left out: the
+ * library takes it inside `guard`.
+ */
+export type TunedOptions<M extends MethodName> = {
+  -readonly [K in Exclude<keyof (typeof METHODS)[M]['options'], 'maxDrop'>]?: ValueOf<
+    (typeof METHODS)[M]['options'][K]
+  >;
+};
+
 export type Setting = Record<string, string | number | boolean>;
 
 export function isMethod(name: string): name is MethodName {

@@ -12,22 +12,20 @@ import { Runner, type Tapped } from '../runtime/session.js';
 import { spread } from '../util/spread.js';
 import { ticker } from '../util/ticker.js';
 import { guardedStrength, referenceSplit, type GuardOptions, type GuardReport } from './guard.js';
-import { METHODS } from './methods.js';
+import { METHODS, type TunedOptions } from './methods.js';
 import { applyChanges } from './record.js';
 import { SoftmaxRegression } from './softmax-regression.js';
 
 const D = METHODS['retrain-last'].options;
 
-export interface RetrainLastOptions {
+/** The registry's tunable options (methods.ts: steps, lr, references), and what a call gives. */
+export interface RetrainLastOptions extends TunedOptions<'retrain-last'> {
   spec: PreprocessSpec;
   /** The class the transformed exemplars should be called. */
   label: number;
   /** Reference images: the guard holds some out (as the rewrite's); the rest anchor the retraining. */
   statsData?: DatasetItem[];
   guard?: GuardOptions | false;
-  references?: number;
-  steps?: number;
-  lr?: number;
   threads?: number;
   /** The captures of the caller's repeated edits of this model (see Traces). */
   traces?: Traces;

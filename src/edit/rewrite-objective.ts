@@ -90,15 +90,7 @@ export function objectiveOf(
   block: Block,
   g: Geometry,
   direction: Direction | undefined,
-): {
-  example: (
-    k: Float32Array,
-    pre: Float32Array,
-    value: Float32Array,
-    weight: Float64Array,
-  ) => Example;
-  objective: (examples: Example[]) => Objective;
-} {
+): ObjectiveParts {
   const { cin, kh, kw, ph, pw } = g;
   const keyPositions = kh * kw;
   const windows = block.pool ? poolWindows(block.pool, ph, pw) : identityWindows(ph * pw);

@@ -15,7 +15,7 @@ import { exemplarDirection, keyWhitening, maskOn } from './context.js';
 import type { Direction } from './direction.js';
 import { guardedStrength, referenceSplit, type GuardOptions, type GuardReport } from './guard.js';
 import { pickBlock } from './layer.js';
-import { METHODS } from './methods.js';
+import { METHODS, type TunedOptions } from './methods.js';
 import { loss, type Example, type Objective } from './objective.js';
 import { applyWeightChange } from './record.js';
 import {
@@ -36,44 +36,19 @@ const D = METHODS.rewrite.options;
 /** Reference images whose values the preserve term holds (spread over the statistics' images). */
 const PRESERVE_IMAGES = 32;
 
-export interface RewriteOptions {
+/** The registry's tunable options (methods.ts: rank, solver, penalty, ...), and what a call gives. */
+export interface RewriteOptions extends TunedOptions<'rewrite'> {
   spec: PreprocessSpec;
   /** Reference images for the key statistics (or statistics computed before). */
   statsData?: DatasetItem[];
   stats?: KeyStats;
-  /** Block name, index, or 'auto' (default). */
-  layer?: string;
-  rank?: number;
-  /** false: every position counts, not only the masked concept. */
-  useMask?: boolean;
-  /** false: a block's value is taken before its MaxPool (see Block.pool), not after. */
-  pool?: boolean;
-  /**
-   * 'exact': our solver in the rank-r subspace (default). 'published': Adam on the full weight,
-   * projected on span(d) every `projectEvery` steps. 'full-rank': Adam with no restriction.
-   */
-  solver?: 'exact' | 'published' | 'full-rank';
-  lr?: number;
-  steps?: number;
-  projectEvery?: number;
-  /** L1 penalty of the exact solver, relative to each coefficient's steepest descent (see solveSubspace). */
-  penalty?: number;
-  /** Eigenvalues of C below this fraction of the largest are raised to it before whitening. */
-  whiteningFloor?: number;
   /**
    * The safety guard (default on, budget 0.25 points of estimated clean drop): the edit is scaled back until it
    * fits, or refused. false turns it off (tests of the solver's exact properties, ablations).
    */
   guard?: GuardOptions | false;
-  /**
-   * Weight of the reference images' own values in the exact solver's objective, relative to the
-   * exemplars (default 1; 0: the published objective, exemplars only).
-   */
-  preserve?: number;
   /** Recompute the key statistics even when they are cached. */
   refresh?: boolean;
-  /** Fraction of the solved change to apply (default 1); the guard may keep less. */
-  strength?: number;
   threads?: number;
   /** The captures of the caller's repeated edits of this model (see Traces). */
   traces?: Traces;
