@@ -41,6 +41,7 @@ export type { RewriteReport } from './edit/rewrite.js';
 export type { FinetuneReport } from './edit/finetune.js';
 export type { RetrainLastReport } from './edit/retrain-last.js';
 export type { GuardOptions, GuardReport } from './edit/guard.js';
+export { Traces } from './runtime/block-trace.js';
 export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
 export type { AccuracyReport } from './eval/accuracy.js';
 export { revertLast, activeEdits } from './edit/record.js';
