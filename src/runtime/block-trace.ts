@@ -116,7 +116,10 @@ export class Traces {
     this.bytes = 0;
   }
 
-  /** Oldest images go first once over the budget, never those of the read in progress. */
+  /**
+   * Oldest images go first once over the budget, never those of the read in progress. An image
+   * is a view of its batch's tensors: their memory goes back once every image of the batch went.
+   */
   private evict(inUse: Set<string>) {
     const max = this.options.maxBytes ?? 2 ** 30;
     for (const known of this.images.values())
