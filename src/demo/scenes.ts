@@ -25,6 +25,7 @@ import {
   SEEDS,
   STICKER_CLASS,
   STICKER_WORD,
+  type Scene,
 } from '../synth/world.js';
 
 /**
@@ -128,54 +129,13 @@ export async function runSceneDemo(
 ): Promise<{ result: SceneDemoResult; edited: OnnxModel }> {
   const { model } = classifier;
   const say = options.onProgress ?? (() => {});
-  const n = options.images ?? 40;
-  const maxDrop = options.maxDrop ?? 1;
-  const concept = options.concept ?? 'road';
-  const style = options.style ?? 'snow';
-  if (!STYLES.includes(style)) {
-    throw new RuleditError(
-      'bad-style',
-      `unknown style '${style}'; the world has ${STYLES.join(', ')}`,
-    );
-  }
-  const exemplarClass = CLASSES.indexOf(
-    (options.exemplarClass ?? 'car') as (typeof CLASSES)[number],
-  );
-  if (exemplarClass < 0) {
-    throw new RuleditError(
-      'bad-class',
-      `unknown class '${options.exemplarClass}'; the classes are ${CLASSES.join(', ')}`,
-    );
-  }
+  const { n, maxDrop, concept, style, exemplarClass } = demoChoices(options);
   const threads = options.threads;
   const predict = (images: Uint8Array[], m: OnnxModel) =>
     predictScenes(m, images, SIZE, { threads });
 
-  // Test scenes: the ordinary ones (for clean accuracy), and every class placed on the concept,
-  // then the concept restyled with the exemplar's style image and with the held-out ones. A
-  // validation set drawn the same way (other seeds) chooses the block, rank and penalty.
-  const labels = CLASSES.flatMap((_, c) => Array<number>(n).fill(c));
-  const ordinary = labels.map((c, i) => scene(SEEDS.test + i, { label: c }).rgb);
-  const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) =>
-    styleTexture(style, k + 1, SIZE),
-  );
-  const exemplarStyle = styleTexture(style, 0, SIZE);
-  const restyle = (base: number, count: number) => {
-    const lab = CLASSES.flatMap((_, c) => Array<number>(count).fill(c));
-    const on = lab.map((c, i) => scene(base + i, { label: c, ground: concept, sticker: null }));
-    return {
-      labels: lab,
-      onConcept: on,
-      heldout: on.map((s, i) => replaceConcept(s, concept, heldOut[i % heldOut.length])),
-      same: on.map((s) => replaceConcept(s, concept, exemplarStyle)),
-    };
-  };
-  const test = restyle(SEEDS.test + 100_000, n);
-  // The same validation scenes whatever --images is, so a reduced run chooses as the full one does.
-  const nVal = 20;
-  const val = restyle(SEEDS.test + 300_000, nVal);
-  const valClean = CLASSES.flatMap((_, c) => Array<number>(2 * nVal).fill(c));
-  const valOrdinary = valClean.map((c, i) => scene(SEEDS.test + 400_000 + i, { label: c }).rgb);
+  const { labels, ordinary, heldOut, exemplarStyle, test, nVal, val, valClean, valOrdinary } =
+    demoScenes(n, concept, style);
 
   say(`predicting the test and validation scenes with the original model`);
   const cleanBefore = await predict(ordinary, model);
@@ -267,39 +227,12 @@ export async function runSceneDemo(
     const cleanAfter = await predict(ordinary, out.model);
     methods.push(summary(name, out.report.block, seconds, labels, cleanBefore, cleanAfter));
   }
-  const classes: ClassRow[] = CLASSES.map((name, c) => {
-    const idx = labels.flatMap((l, i) => (l === c ? [i] : []));
-    const acc = (p: number[]) => changes(labels, p, p, idx).before;
-    return {
-      name,
-      images: idx.length,
-      clean: acc(before.onConcept),
-      transformed: acc(before.heldout),
-      after: Object.fromEntries(Object.entries(afterBy).map(([m, p]) => [m, acc(p)])),
-    };
-  });
+  const classes = classRows(labels, before, afterBy);
 
-  const pictures: ReportExample[] = [
-    {
-      caption: `exemplar: ${CLASSES[exemplarClass]} scene, ${concept} -> ${style} (style image 0)`,
-      original: await scenePng(ex.rgb),
-      mask: await scenePng(sceneMask(ex, concept), 1),
-      transformed: await scenePng(exemplarTransformed),
-    },
-  ];
-  // Cards that prove something: per method, test scenes it fixed (other classes first) and one
-  // it broke, each showing its prediction before and after that method.
-  for (const [name, after] of Object.entries(afterBy)) {
-    for (const { i, what } of changedScenes(labels, before.heldout, after, exemplarClass)) {
-      pictures.push({
-        caption: `${name} ${what}: ${CLASSES[labels[i]]} on ${style} (held-out style image)`,
-        original: await scenePng(test.onConcept[i].rgb),
-        transformed: await scenePng(test.heldout[i]),
-        before: CLASSES[before.heldout[i]],
-        after: `${CLASSES[after[i]]} (${name})`,
-      });
-    }
-  }
+  const pictures = await demoPictures(
+    { ex, exemplarTransformed, exemplarClass, concept, style },
+    { labels, test, before: before.heldout, afterBy },
+  );
 
   const result: SceneDemoResult = {
     concept,
@@ -330,6 +263,120 @@ export async function runSceneDemo(
     });
   }
   return { result, edited: edited! };
+}
+
+/** The scenario the options ask for, checked: scenes per class, budget, concept, style, class. */
+function demoChoices(options: SceneDemoOptions) {
+  const n = options.images ?? 40;
+  const maxDrop = options.maxDrop ?? 1;
+  const concept = options.concept ?? 'road';
+  const style = options.style ?? 'snow';
+  if (!STYLES.includes(style)) {
+    throw new RuleditError(
+      'bad-style',
+      `unknown style '${style}'; the world has ${STYLES.join(', ')}`,
+    );
+  }
+  const exemplarClass = CLASSES.indexOf(
+    (options.exemplarClass ?? 'car') as (typeof CLASSES)[number],
+  );
+  if (exemplarClass < 0) {
+    throw new RuleditError(
+      'bad-class',
+      `unknown class '${options.exemplarClass}'; the classes are ${CLASSES.join(', ')}`,
+    );
+  }
+  return { n, maxDrop, concept, style, exemplarClass };
+}
+
+/**
+ * Test scenes: the ordinary ones (for clean accuracy), and every class placed on the concept,
+ * then the concept restyled with the exemplar's style image and with the held-out ones. A
+ * validation set drawn the same way (other seeds) chooses the block, rank and penalty.
+ */
+function demoScenes(n: number, concept: Ground, style: StyleName) {
+  const labels = CLASSES.flatMap((_, c) => Array<number>(n).fill(c));
+  const ordinary = labels.map((c, i) => scene(SEEDS.test + i, { label: c }).rgb);
+  const heldOut = Array.from({ length: STYLE_IMAGES - 1 }, (_, k) =>
+    styleTexture(style, k + 1, SIZE),
+  );
+  const exemplarStyle = styleTexture(style, 0, SIZE);
+  const restyle = (base: number, count: number) => {
+    const lab = CLASSES.flatMap((_, c) => Array<number>(count).fill(c));
+    const on = lab.map((c, i) => scene(base + i, { label: c, ground: concept, sticker: null }));
+    return {
+      labels: lab,
+      onConcept: on,
+      heldout: on.map((s, i) => replaceConcept(s, concept, heldOut[i % heldOut.length])),
+      same: on.map((s) => replaceConcept(s, concept, exemplarStyle)),
+    };
+  };
+  const test = restyle(SEEDS.test + 100_000, n);
+  // The same validation scenes whatever --images is, so a reduced run chooses as the full one does.
+  const nVal = 20;
+  const val = restyle(SEEDS.test + 300_000, nVal);
+  const valClean = CLASSES.flatMap((_, c) => Array<number>(2 * nVal).fill(c));
+  const valOrdinary = valClean.map((c, i) => scene(SEEDS.test + 400_000 + i, { label: c }).rgb);
+
+  return { labels, ordinary, heldOut, exemplarStyle, test, nVal, val, valClean, valOrdinary };
+}
+
+/** Accuracy per class: clean scenes on the concept, restyled, and after each method. */
+function classRows(
+  labels: number[],
+  before: SetPredictions,
+  afterBy: Record<string, number[]>,
+): ClassRow[] {
+  return CLASSES.map((name, c) => {
+    const idx = labels.flatMap((l, i) => (l === c ? [i] : []));
+    const acc = (p: number[]) => changes(labels, p, p, idx).before;
+    return {
+      name,
+      images: idx.length,
+      clean: acc(before.onConcept),
+      transformed: acc(before.heldout),
+      after: Object.fromEntries(Object.entries(afterBy).map(([m, p]) => [m, acc(p)])),
+    };
+  });
+}
+
+/**
+ * The report's pictures: the exemplar, then per method test scenes it fixed (other classes first)
+ * and one it broke, each showing its prediction before and after that method.
+ */
+async function demoPictures(
+  shown: {
+    ex: Scene;
+    exemplarTransformed: Uint8Array;
+    exemplarClass: number;
+    concept: Ground;
+    style: StyleName;
+  },
+  scored: { labels: number[]; test: SceneSet; before: number[]; afterBy: Record<string, number[]> },
+): Promise<ReportExample[]> {
+  const { ex, exemplarTransformed, exemplarClass, concept, style } = shown;
+  const { labels, test, afterBy } = scored;
+  const pictures: ReportExample[] = [
+    {
+      caption: `exemplar: ${CLASSES[exemplarClass]} scene, ${concept} -> ${style} (style image 0)`,
+      original: await scenePng(ex.rgb),
+      mask: await scenePng(sceneMask(ex, concept), 1),
+      transformed: await scenePng(exemplarTransformed),
+    },
+  ];
+  for (const [name, after] of Object.entries(afterBy)) {
+    for (const { i, what } of changedScenes(labels, scored.before, after, exemplarClass)) {
+      pictures.push({
+        caption: `${name} ${what}: ${CLASSES[labels[i]]} on ${style} (held-out style image)`,
+        original: await scenePng(test.onConcept[i].rgb),
+        transformed: await scenePng(test.heldout[i]),
+        before: CLASSES[scored.before[i]],
+        after: `${CLASSES[after[i]]} (${name})`,
+      });
+    }
+  }
+
+  return pictures;
 }
 
 /** What the sticker scenario shares with the snow one: data, predictions and the clean sets. */

@@ -86,7 +86,16 @@ const imageSchema = {
   },
 } as const;
 
+/** Every route of the editor's API; each group below is one kind of request. */
 export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
+  inputRoutes(app, wb);
+  editRoutes(app, wb);
+  jobRoutes(app, wb);
+  downloadRoutes(app, wb);
+}
+
+/** The model, the data folders, the style images, and the images and textures the page uploads. */
+function inputRoutes(app: FastifyInstance, wb: Workbench): void {
   app.get('/api/health', async () => ({ ok: true, time: Date.now() }));
 
   app.get('/api/info', async (): Promise<ServerInfo> => ({
@@ -188,7 +197,10 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
       return { id };
     },
   );
+}
 
+/** What the exemplar does: the preview, the context match, an edit, a comparison, undo. */
+function editRoutes(app: FastifyInstance, wb: Workbench): void {
   app.post<{ Body: ExemplarBody }>(
     '/api/preview',
     { schema: { body: exemplarSchema } },
@@ -237,7 +249,10 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
   );
 
   app.post('/api/revert', async (_req, reply) => reply.code(202).send(wb.submitRevert()));
+}
 
+/** The history and the job queue, with its server-sent events. */
+function jobRoutes(app: FastifyInstance, wb: Workbench): void {
   app.get('/api/history', async () => ({ history: wb.history() }));
   app.get('/api/jobs', async () => ({ jobs: wb.jobs.list() }));
   app.get<{ Params: { id: string } }>('/api/jobs/:id', async (req) => wb.jobs.get(req.params.id));
@@ -263,7 +278,10 @@ export function registerRoutes(app: FastifyInstance, wb: Workbench): void {
       wb.jobs.off('update', send);
     });
   });
+}
 
+/** The edited model and the report, to download. */
+function downloadRoutes(app: FastifyInstance, wb: Workbench): void {
   app.get('/api/model.onnx', async (_req, reply) => {
     reply
       .header('content-disposition', 'attachment; filename="edited.onnx"')
