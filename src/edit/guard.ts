@@ -104,16 +104,22 @@ export class Guard {
       );
     const files = items.map((i) => i.file);
     const { images } = await trace.readTail(files, options.onImages);
-    const classes = images[0].logits.length;
-    const original = softmaxTop1(images.map((i) => ({ data: i.logits, dims: [1, classes] })));
     const labels = items.map((i) => i.label);
-    // Labels of another label set (out of the model's classes) cannot calibrate it.
-    const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
-    const temperature =
-      known.length === labels.length && known.length >= CALIBRATE_MIN
-        ? fitTemperature(original.probs, classes, known)
-        : 1;
-    const belief = tempered(original.probs, classes, temperature);
+    // The original model's side depends on the images alone: a selection's guards fit it once.
+    const { original, temperature, belief } = trace.traces.remember(
+      JSON.stringify(['guard', files, labels]),
+      () => {
+        const classes = images[0].logits.length;
+        const original = softmaxTop1(images.map((i) => ({ data: i.logits, dims: [1, classes] })));
+        // Labels of another label set (out of the model's classes) cannot calibrate it.
+        const known = labels.filter((l): l is number => l !== undefined && l >= 0 && l < classes);
+        const temperature =
+          known.length === labels.length && known.length >= CALIBRATE_MIN
+            ? fitTemperature(original.probs, classes, known)
+            : 1;
+        return { original, temperature, belief: tempered(original.probs, classes, temperature) };
+      },
+    );
     return new Guard(trace, files, original, labels, options.source, temperature, belief);
   }
 

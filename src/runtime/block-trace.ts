@@ -28,6 +28,7 @@ export class Traces {
   /** Per tapped tensor, its shape without the batch dimension. */
   private readonly dims = new Map<string, number[]>();
   private readonly blocks = new Map<string, BlockTrace>();
+  private readonly derived = new Map<string, unknown>();
   private bytes = 0;
 
   constructor(
@@ -109,10 +110,20 @@ export class Traces {
     return { images, dims: taps.map((t) => this.dims.get(t)!) };
   }
 
+  /**
+   * A value computed once from what the traces read (the guard's calibration of its images), kept
+   * until `release`: it depends on the model and the images only.
+   */
+  remember<T>(key: string, make: () => T): T {
+    if (!this.derived.has(key)) this.derived.set(key, make());
+    return this.derived.get(key) as T;
+  }
+
   async release(): Promise<void> {
     for (const trace of this.blocks.values()) await trace.release();
     this.blocks.clear();
     this.images.clear();
+    this.derived.clear();
     this.bytes = 0;
   }
 
