@@ -58,15 +58,11 @@ before(async () => {
 });
 
 describe('ruledit edit, history, revert', () => {
-  /** The exemplar and reference images every edit here uses. */
-  const common = () => [
-    '--image',
-    join(dir, 'x.png'),
-    '--mask',
-    join(dir, 'm.png'),
-    '--stats-data',
-    join(demo, 'images'),
-  ];
+  /** The exemplar every edit here uses, with a blue fill for the baselines. */
+  const exemplar = () => ['--image', join(dir, 'x.png'), '--mask', join(dir, 'm.png')];
+  const blue = () => [...exemplar(), '--fill', 'blue'];
+  /** The exemplar and reference images of the guarded edits. */
+  const common = () => [...exemplar(), '--stats-data', join(demo, 'images')];
 
   it('--validate tries block x rank x strength under the guard and keeps the best within budget', async () => {
     const out = await ruledit(
@@ -155,16 +151,7 @@ describe('ruledit edit, history, revert', () => {
 
   it('finetune trains toward a label, records it, and rejects a label outside the classes', async () => {
     const model = join(demo, 'model.onnx');
-    const args = [
-      '--image',
-      join(dir, 'x.png'),
-      '--mask',
-      join(dir, 'm.png'),
-      '--fill',
-      'blue',
-      '--layer',
-      'score',
-    ];
+    const args = [...blue(), '--layer', 'score'];
     const out = await ruledit(
       'finetune',
       model,
@@ -199,18 +186,7 @@ describe('ruledit edit, history, revert', () => {
 
   it('retrain retrains the last layer under the guard, records it, and reverts exactly', async () => {
     const model = join(demo, 'model.onnx');
-    const args = [
-      '--image',
-      join(dir, 'x.png'),
-      '--mask',
-      join(dir, 'm.png'),
-      '--fill',
-      'blue',
-      '--stats-data',
-      join(demo, 'images'),
-      '--label',
-      '2',
-    ];
+    const args = [...blue(), '--stats-data', join(demo, 'images'), '--label', '2'];
     const out = await ruledit(
       'retrain',
       model,

@@ -61,13 +61,19 @@ const KINDS: Kinds = {
   },
   sigmoid: {
     value: (_, s) => sigmoid(s),
-    slope: (_, s) => sigmoid(s) * (1 - sigmoid(s)),
+    slope: (_, s) => {
+      const g = sigmoid(s);
+      return g * (1 - g);
+    },
     form: () => ({ fit: [-10, 10], left: 0, right: 0 }),
   },
   // SiLU and GELU: 0 on the far left, the identity on the far right (to ~1e-4 at +-12).
   silu: {
     value: (_, s) => s * sigmoid(s),
-    slope: (_, s) => sigmoid(s) * (1 + s * (1 - sigmoid(s))),
+    slope: (_, s) => {
+      const g = sigmoid(s);
+      return g * (1 + s * (1 - g));
+    },
     form: () => ({ fit: [-12, 12], left: 0, right: 1 }),
   },
   tanh: {

@@ -6,7 +6,7 @@ import { importTail } from '../grad/tail.js';
 import type { EditRecord } from '../onnx/history.js';
 import { GraphView } from '../onnx/graph.js';
 import type { OnnxModel } from '../onnx/model.js';
-import { Traces } from '../runtime/block-trace.js';
+import { withTraces, type Traces } from '../runtime/block-trace.js';
 import { pickBlock } from './layer.js';
 import { METHODS, type TunedOptions } from './methods.js';
 import { applyChanges } from './record.js';
@@ -81,9 +81,9 @@ export async function finetune(
 
   // The tail's inputs on the transformed exemplars: constants for the whole training.
   const n = exemplars.length;
-  const traces =
-    options.traces?.check(model) ?? new Traces(model, spec, { threads: options.threads });
-  const captured = await traces.block(block).readImages(exemplars.map((e) => e.transformed));
+  const captured = await withTraces(options.traces, model, spec, options.threads, (traces) =>
+    traces.block(block).readImages(exemplars.map((e) => e.transformed)),
+  );
   const feeds = Object.fromEntries(
     tail.inputs.map((name) => [
       name,

@@ -1,4 +1,4 @@
-import { batches } from '../data/batches.js';
+import { batches, stackImages } from '../data/batches.js';
 import { batchDims, type PreprocessSpec } from '../data/preprocess.js';
 import { RuleditError } from '../errors.js';
 import type { Block } from '../onnx/blocks.js';
@@ -6,7 +6,14 @@ import { GraphView } from '../onnx/graph.js';
 import { modelInputs, type OnnxModel } from '../onnx/model.js';
 import { tailModel } from '../onnx/tail-model.js';
 import { tailFrom } from '../onnx/subgraph.js';
-import { DEFAULT_BATCH, FeedRunner, Runner, type RunResult, type Tapped } from './session.js';
+import {
+  DEFAULT_BATCH,
+  FeedRunner,
+  imageOf,
+  Runner,
+  type RunResult,
+  type Tapped,
+} from './session.js';
 
 /** One image's tensors read from the original model: the taps asked for, in order, and its logits. */
 export interface TracedImage {
@@ -93,8 +100,8 @@ export class Traces {
           // Views of the batch's tensors, no copy: a tail run of the same batch feeds them whole.
           b.items.forEach((item, i) => {
             const image = {
-              tensors: taps.map((t) => rowOf(all[t], i, n)),
-              logits: rowOf(out.logits, i, n),
+              tensors: taps.map((t) => imageOf(all[t], i, n)),
+              logits: imageOf(out.logits, i, n),
             };
             this.bytes += size(image);
             known.set(item.file, image);
@@ -178,12 +185,7 @@ export class BlockTrace {
     });
     try {
       const out = await runner.runImages(images, (n) => batchDims(spec, n));
-      const data = new Float32Array(images.reduce((a, x) => a + x.length, 0));
-      images.reduce((at, x) => (data.set(x, at), at + x.length), 0);
-      return {
-        logits: out.logits,
-        taps: { ...out.taps, [input]: { data, dims: batchDims(spec, images.length) } },
-      };
+      return { logits: out.logits, taps: { ...out.taps, [input]: stackImages(images, spec) } };
     } finally {
       await runner.release();
     }
@@ -232,12 +234,6 @@ export class BlockTrace {
     }
     return this.sessions.get(id)!;
   }
-}
-
-/** Row i of a batch of n, as a view. */
-function rowOf(t: Tapped, i: number, n: number): Float32Array {
-  const size = t.data.length / n;
-  return t.data.subarray(i * size, (i + 1) * size);
 }
 
 /** Rows as one batch: the batch they were read in when they are its consecutive views, else a copy. */

@@ -10,7 +10,7 @@ import type { RetrainLastReport } from '../edit/retrain-last.js';
 import type { RewriteReport } from '../edit/rewrite.js';
 import { isRuleditError } from '../errors.js';
 import { byClass, changes } from '../eval/changes.js';
-import { predictFiles } from '../eval/predictions.js';
+import { PredictionCache, predictFiles } from '../eval/predictions.js';
 import { TailPredictions } from '../eval/tail-predictions.js';
 import { Traces, withTraces } from '../runtime/block-trace.js';
 import type { EditRecord } from '../onnx/history.js';
@@ -182,16 +182,14 @@ async function evaluatePair(
   task: EditTask,
 ): Promise<Evaluation> {
   const { test, clean } = task.tests;
-  const original = new Map<string, number>();
-  const tails = new TailPredictions(traces, (file, cls) => original.set(file, cls));
+  // The original model's top-1 comes with the tails' captures; a whole run only where they fail.
+  const original = new PredictionCache(traces.model, task.spec);
+  const tails = new TailPredictions(traces, (file, cls) => original.remember(file, cls));
   const predict = async (items: DatasetItem[]) => {
     const files = items.map((i) => i.file);
     const edited =
       (await tails.predict(after, block, files)) ?? (await predictFiles(after, files, task.spec));
-    const before = files.every((f) => original.has(f))
-      ? Int32Array.from(files, (f) => original.get(f)!)
-      : await predictFiles(traces.model, files, task.spec);
-    return [before, edited];
+    return [await original.predict(files), edited];
   };
   const [tb, ta] = await predict(test.items);
   const [cb, ca] = await predict(clean.items);
